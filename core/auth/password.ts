@@ -1,0 +1,24 @@
+import { hash, verify } from '@node-rs/argon2';
+
+// OWASP's minimum for argon2id: 19 MiB, 2 passes, 1 lane.
+const OPTIONS = { algorithm: 2 /* Argon2id; the enum is a const enum */, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
+
+export const hashPassword = (password: string): Promise<string> => hash(password, OPTIONS);
+
+let dummyHash: Promise<string> | undefined;
+
+/**
+ * Verifies a password against a stored hash, or against a dummy hash when there is no
+ * user, so that an unknown username costs the same time as a wrong password.
+ */
+export async function verifyPassword(storedHash: string | undefined, password: string): Promise<boolean> {
+  dummyHash ??= hash('parley-dummy-password', OPTIONS);
+  const target = storedHash ?? (await dummyHash);
+  let ok: boolean;
+  try {
+    ok = await verify(target, password);
+  } catch {
+    ok = false;
+  }
+  return ok && storedHash !== undefined;
+}

@@ -1,0 +1,289 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The only module that reads the environment. Every variable is validated here once, and a
+ * bad value stops start-up with a message naming each offending variable.
+ */
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
+  .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const optionalUrl = z.url().optional();
+
+const DEFAULT_UPLOAD_MIME_TYPES = [
+  'image/png',
+  'image/jpeg',
+  'image/gif',
+  'image/webp',
+  'application/pdf',
+  'text/plain',
+  'video/mp4',
+  'audio/mpeg',
+];
+// Types that a browser would execute or render as active content from our origin.
+const FORBIDDEN_MIME = /(html|svg|xml|javascript|ecmascript)/;
+
+const EnvSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    PORT: int(0, 65535).default(3000),
+    HOST: z.string().min(1).optional(),
+    DATA_DIR: z.string().min(1).default('.data'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .optional(),
+    DATABASE_POOL_MAX: int(1, 1000).default(10),
+    DATABASE_CONNECT_TIMEOUT_MS: int(100, 120_000).default(5_000),
+    DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(15_000),
+    MIGRATE_ON_START: bool.default(true),
+
+    REDIS_URL: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .optional(),
+    REDIS_KEY_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_:.-]*$/, 'letters, digits and _ : . - only')
+      .default(''),
+
+    S3_ENDPOINT: optionalUrl,
+    S3_REGION: z.string().min(1).default('us-east-1'),
+    S3_BUCKET: z.string().min(3).max(63).optional(),
+    S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+    S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+    S3_FORCE_PATH_STYLE: bool.optional(),
+    UPLOAD_METHOD: z.enum(['post', 'put']).optional(),
+    LOCAL_S3_PORT: int(0, 65535).default(0),
+    MAX_UPLOAD_BYTES: int(1, 5 * 1024 ** 3).default(10 * 1024 * 1024),
+    UPLOAD_MIME_TYPES: z
+      .string()
+      .transform((s) =>
+        s
+          .split(',')
+          .map((t) => t.trim().toLowerCase())
+          .filter(Boolean),
+      )
+      .pipe(
+        z
+          .array(
+            z
+              .string()
+              .regex(/^[a-z0-9.+-]+\/[a-z0-9.+-]+$/, 'each entry a type/subtype')
+              .refine((t) => !FORBIDDEN_MIME.test(t), 'html, svg, xml and javascript are never allowed'),
+          )
+          .min(1),
+      )
+      .optional(),
+
+    JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    SESSION_TTL_SECONDS: int(60, 90 * 24 * 3600).default(7 * 24 * 3600),
+    COOKIE_SECURE: bool.optional(),
+    CORS_ORIGINS: z
+      .string()
+      .transform((s) =>
+        s
+          .split(',')
+          .map((o) => o.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.url().transform((u) => new URL(u).origin)).min(1))
+      .optional(),
+    TRUST_PROXY_HOPS: int(0, 10).default(0),
+    METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+
+    RATE_LIMIT_REGISTER_PER_HOUR: int(1, 1_000_000).default(300),
+    RATE_LIMIT_LOGIN_FAILURES_PER_USERNAME: int(1, 1_000_000).default(10),
+    RATE_LIMIT_LOGIN_FAILURES_PER_ADDRESS: int(1, 1_000_000).default(100),
+    RATE_LIMIT_LOGIN_WINDOW_SECONDS: int(1, 86_400).default(900),
+    RATE_LIMIT_MESSAGE_PER_SECOND: int(1, 1_000_000).default(10),
+    RATE_LIMIT_MESSAGE_PER_10_SECONDS: int(1, 10_000_000).default(30),
+    RATE_LIMIT_TYPING_PER_SECOND: int(1, 1_000_000).default(5),
+    RATE_LIMIT_TYPING_PER_10_SECONDS: int(1, 10_000_000).default(20),
+    RATE_LIMIT_USER_MULTIPLIER: int(1, 1000).default(2),
+    MAX_SOCKETS_PER_USER: int(1, 10_000).default(20),
+
+    PRESENCE_HEARTBEAT_MS: int(500, 600_000).default(15_000),
+    PRESENCE_TTL_MS: int(1_000, 3_600_000).default(45_000),
+    SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV === 'production' && !env.JWT_SECRET) {
+      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required when NODE_ENV=production' });
+    }
+    if (env.NODE_ENV === 'production' && !env.CORS_ORIGINS) {
+      ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: 'is required when NODE_ENV=production' });
+    }
+    if (!env.S3_BUCKET && (env.S3_ENDPOINT || env.S3_ACCESS_KEY_ID || env.S3_SECRET_ACCESS_KEY)) {
+      ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: 'is required when any other S3_* is set' });
+    }
+    if (Boolean(env.S3_ACCESS_KEY_ID) !== Boolean(env.S3_SECRET_ACCESS_KEY)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.S3_ACCESS_KEY_ID ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID'],
+        message: 'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together',
+      });
+    }
+    if (env.PRESENCE_TTL_MS <= env.PRESENCE_HEARTBEAT_MS) {
+      ctx.addIssue({ code: 'custom', path: ['PRESENCE_TTL_MS'], message: 'must be greater than PRESENCE_HEARTBEAT_MS' });
+    }
+  });
+
+type Env = z.output<typeof EnvSchema>;
+
+export interface RateRule {
+  limit: number;
+  windowMs: number;
+}
+
+export interface Config {
+  env: Env['NODE_ENV'];
+  production: boolean;
+  port: number;
+  host: string | undefined;
+  dataDir: string;
+  logLevel: Env['LOG_LEVEL'];
+  database: {
+    /** Unset: embedded PGlite in `<dataDir>/pglite` (or in memory when dataDir is ':memory:'). */
+    url: string | undefined;
+    poolMax: number;
+    connectTimeoutMs: number;
+    statementTimeoutMs: number;
+    migrateOnStart: boolean;
+  };
+  redis: { url: string | undefined; keyPrefix: string };
+  storage: {
+    /** Unset bucket: an embedded S3-compatible store (s3rver) on loopback. */
+    bucket: string | undefined;
+    endpoint: string | undefined;
+    region: string;
+    accessKeyId: string | undefined;
+    secretAccessKey: string | undefined;
+    forcePathStyle: boolean | undefined;
+    uploadMethod: 'post' | 'put';
+    localPort: number;
+    maxUploadBytes: number;
+    allowedMimeTypes: string[];
+  };
+  auth: {
+    jwtSecret: string;
+    sessionTtlSeconds: number;
+    cookieSecure: boolean;
+  };
+  corsOrigins: string[];
+  /** Proxies in front of us that append to X-Forwarded-For; 0: use the socket's address. */
+  trustProxyHops: number;
+  metricsToken: string | undefined;
+  limits: {
+    registerPerHour: number;
+    loginFailuresPerUsername: number;
+    loginFailuresPerAddress: number;
+    loginWindowMs: number;
+    message: RateRule[];
+    typing: RateRule[];
+    userMultiplier: number;
+    maxSocketsPerUser: number;
+  };
+  presence: { heartbeatMs: number; ttlMs: number };
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type EnvInput = Record<string, string | undefined>;
+
+/** Parses configuration from an environment-like object (process.env by default). */
+export function loadConfig(source: EnvInput = process.env): Config {
+  // An empty variable means "unset": shells and .env files often export VAR= for that.
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = EnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${String(i.path[0] ?? '(environment)')}: ${i.message}`));
+  }
+  const env = parsed.data;
+  const production = env.NODE_ENV === 'production';
+  const dataDir = env.DATA_DIR === ':memory:' ? ':memory:' : resolve(env.DATA_DIR);
+  const isR2 = env.S3_ENDPOINT !== undefined && /\.r2\.cloudflarestorage\.com$/i.test(new URL(env.S3_ENDPOINT).hostname);
+
+  return {
+    env: env.NODE_ENV,
+    production,
+    port: env.PORT,
+    host: env.HOST,
+    dataDir,
+    logLevel: env.LOG_LEVEL,
+    database: {
+      url: env.DATABASE_URL,
+      poolMax: env.DATABASE_POOL_MAX,
+      connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
+      statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+      migrateOnStart: env.MIGRATE_ON_START,
+    },
+    redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
+    storage: {
+      bucket: env.S3_BUCKET,
+      endpoint: env.S3_ENDPOINT,
+      region: env.S3_REGION,
+      accessKeyId: env.S3_ACCESS_KEY_ID,
+      secretAccessKey: env.S3_SECRET_ACCESS_KEY,
+      forcePathStyle: env.S3_FORCE_PATH_STYLE,
+      uploadMethod: env.UPLOAD_METHOD ?? (isR2 ? 'put' : 'post'),
+      localPort: env.LOCAL_S3_PORT,
+      maxUploadBytes: env.MAX_UPLOAD_BYTES,
+      allowedMimeTypes: env.UPLOAD_MIME_TYPES ?? DEFAULT_UPLOAD_MIME_TYPES,
+    },
+    auth: {
+      jwtSecret: env.JWT_SECRET ?? developmentSecret(dataDir),
+      sessionTtlSeconds: env.SESSION_TTL_SECONDS,
+      cookieSecure: env.COOKIE_SECURE ?? production,
+    },
+    corsOrigins: env.CORS_ORIGINS ?? [`http://localhost:${env.PORT}`, `http://127.0.0.1:${env.PORT}`],
+    trustProxyHops: env.TRUST_PROXY_HOPS,
+    metricsToken: env.METRICS_TOKEN,
+    limits: {
+      registerPerHour: env.RATE_LIMIT_REGISTER_PER_HOUR,
+      loginFailuresPerUsername: env.RATE_LIMIT_LOGIN_FAILURES_PER_USERNAME,
+      loginFailuresPerAddress: env.RATE_LIMIT_LOGIN_FAILURES_PER_ADDRESS,
+      loginWindowMs: env.RATE_LIMIT_LOGIN_WINDOW_SECONDS * 1000,
+      message: [
+        { limit: env.RATE_LIMIT_MESSAGE_PER_SECOND, windowMs: 1_000 },
+        { limit: env.RATE_LIMIT_MESSAGE_PER_10_SECONDS, windowMs: 10_000 },
+      ],
+      typing: [
+        { limit: env.RATE_LIMIT_TYPING_PER_SECOND, windowMs: 1_000 },
+        { limit: env.RATE_LIMIT_TYPING_PER_10_SECONDS, windowMs: 10_000 },
+      ],
+      userMultiplier: env.RATE_LIMIT_USER_MULTIPLIER,
+      maxSocketsPerUser: env.MAX_SOCKETS_PER_USER,
+    },
+    presence: { heartbeatMs: env.PRESENCE_HEARTBEAT_MS, ttlMs: env.PRESENCE_TTL_MS },
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+  };
+}
+
+/** A random secret generated on first start and kept in DATA_DIR, so sessions survive restarts. */
+function developmentSecret(dataDir: string): string {
+  if (dataDir === ':memory:') return randomBytes(48).toString('base64url');
+  const file = join(dataDir, 'jwt-secret');
+  try {
+    const existing = readFileSync(file, 'utf8').trim();
+    if (existing.length >= 32) return existing;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(48).toString('base64url');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  return secret;
+}

@@ -1,0 +1,107 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import { PrismaClient } from './generated/client.ts';
+import { migrate, type SqlSession } from './migrate.ts';
+
+export { PrismaClient };
+export type { Prisma } from './generated/client.ts';
+
+/** The one database handle of a process: Prisma over real Postgres or embedded PGlite. */
+export interface Database {
+  readonly prisma: PrismaClient;
+  readonly kind: 'postgres' | 'pglite';
+  /** Resolves when the database answers a trivial query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+type DbConfig = Pick<Config, 'database' | 'dataDir'>;
+
+export async function openDatabase(config: DbConfig, logger?: Logger): Promise<Database> {
+  const db = config.database.url ? await openPostgres(config) : await openPGlite(config);
+  logger?.info({ kind: db.kind }, 'database ready');
+  return db;
+}
+
+/** pg pool settings shared by the app's pool and tools (benchmarks, tests). */
+export function pgPoolConfig(config: DbConfig): pg.PoolConfig {
+  return {
+    connectionString: config.database.url,
+    max: config.database.poolMax,
+    connectionTimeoutMillis: config.database.connectTimeoutMs,
+    statement_timeout: config.database.statementTimeoutMs,
+    idleTimeoutMillis: 30_000,
+    // A dead server must not hold a send forever: detect broken TCP connections.
+    keepAlive: true,
+  };
+}
+
+async function openPostgres(config: DbConfig): Promise<Database> {
+  if (config.database.migrateOnStart) {
+    const client = new pg.Client({
+      connectionString: config.database.url,
+      connectionTimeoutMillis: config.database.connectTimeoutMs,
+    });
+    await client.connect();
+    try {
+      const session: SqlSession = {
+        query: async (sql, params) => (await client.query(sql, params)).rows,
+        exec: async (sql) => void (await client.query(sql)),
+      };
+      await migrate(session);
+    } finally {
+      await client.end();
+    }
+  }
+  const pool = new pg.Pool(pgPoolConfig(config));
+  // An idle client's connection dying (server restart) is reported here; the pool replaces it.
+  pool.on('error', () => undefined);
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  return {
+    prisma,
+    kind: 'postgres',
+    ping: async () => {
+      const client = await pool.connect();
+      try {
+        await client.query('SELECT 1');
+      } finally {
+        client.release();
+      }
+    },
+    close: async () => {
+      await prisma.$disconnect();
+      await pool.end();
+    },
+  };
+}
+
+async function openPGlite(config: DbConfig): Promise<Database> {
+  let dir: string | undefined;
+  if (config.dataDir !== ':memory:') {
+    dir = join(config.dataDir, 'pglite');
+    mkdirSync(dir, { recursive: true });
+  }
+  const lite = dir ? new PGlite(dir) : new PGlite();
+  await lite.waitReady;
+  const session: SqlSession = {
+    query: async <T>(sql: string, params?: unknown[]) => (await lite.query<T>(sql, params)).rows,
+    exec: async (sql) => void (await lite.exec(sql)),
+  };
+  await migrate(session);
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(lite) });
+  return {
+    prisma,
+    kind: 'pglite',
+    ping: async () => void (await lite.query('SELECT 1')),
+    close: async () => {
+      await prisma.$disconnect();
+      await lite.close();
+    },
+  };
+}

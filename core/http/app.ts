@@ -1,0 +1,95 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { GetConnInfo } from 'hono/conninfo';
+import { HTTPException } from 'hono/http-exception';
+import { requestId } from 'hono/request-id';
+import { routePath } from 'hono/route';
+import type { Config } from '../config.ts';
+import { AppError, toPublicError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { httpDuration, httpRequests } from '../metrics.ts';
+import { clientAddress } from './client-address.ts';
+import type { AppContext, AppEnv } from './types.ts';
+
+export const MAX_JSON_BODY_BYTES = 64 * 1024;
+
+export interface HttpAppDeps {
+  config: Pick<Config, 'trustProxyHops'>;
+  logger: Logger;
+  /** The runtime's peer address (Node server or Lambda event). */
+  getConnInfo?: GetConnInfo;
+}
+
+/**
+ * The Hono app every Parley HTTP surface starts from: request ids, logs, metrics, a body
+ * limit, and the one mapping from errors to the contract's `{error: {code, message}}`.
+ */
+export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.use(requestId());
+  app.use(async (c, next) => {
+    const started = performance.now();
+    c.set('log', deps.logger.child({ requestId: c.get('requestId') }));
+    c.set('clientAddress', clientAddress(c, deps.getConnInfo, deps.config.trustProxyHops));
+    await next();
+    const route = routeOf(c);
+    const seconds = (performance.now() - started) / 1000;
+    httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
+    httpDuration.observe({ method: c.req.method, route }, seconds);
+    c.get('log').info(
+      { method: c.req.method, route, path: c.req.path, status: c.res.status, ms: Math.round(seconds * 1000) },
+      'request',
+    );
+  });
+  app.use(async (c, next) => {
+    await next();
+    c.header('X-Content-Type-Options', 'nosniff');
+    if (c.req.path.startsWith('/api/')) c.header('Cache-Control', 'no-store');
+  });
+
+  app.notFound((c) => c.json({ error: { code: 'not_found', message: 'Not found' } }, 404));
+  app.onError((err, c) => respondWithError(c as AppContext, err));
+  return app;
+}
+
+/**
+ * Refuses bodies over the limit with 413. Routers place it after authentication, so the
+ * contract's order holds: 401 before 400/413.
+ */
+export const limitBody = bodyLimit({
+  maxSize: MAX_JSON_BODY_BYTES,
+  onError: () => {
+    throw new AppError('payload_too_large', `Request body over ${MAX_JSON_BODY_BYTES} bytes`);
+  },
+});
+
+/** The matched route pattern (never the raw path, so metrics stay low-cardinality). */
+function routeOf(c: AppContext): string {
+  try {
+    const path = routePath(c, -1);
+    return path === '/*' || path === '*' ? 'unmatched' : path;
+  } catch {
+    return 'unmatched';
+  }
+}
+
+export function respondWithError(c: AppContext, err: unknown): Response {
+  let error: AppError;
+  if (err instanceof HTTPException) {
+    // Hono's own refusals, e.g. a body that is not valid JSON.
+    const code = err.status === 413 ? 'payload_too_large' : err.status === 401 ? 'unauthorized' : 'invalid_request';
+    error = err.status < 500 ? new AppError(code, err.status === 400 ? 'Malformed request body' : err.message) : toPublicError(err);
+  } else {
+    error = toPublicError(err);
+  }
+  const log = c.get('log');
+  if (error.code === 'internal' || error.code === 'unavailable') {
+    log?.error({ err }, 'request failed');
+  }
+  if (error.details.retryAfterMs !== undefined) {
+    c.header('Retry-After', String(Math.max(1, Math.ceil(error.details.retryAfterMs / 1000))));
+  }
+  const { retryAfterMs: _omit, ...body } = error.toBody();
+  return c.json({ error: body }, error.status as 400);
+}

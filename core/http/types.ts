@@ -1,0 +1,19 @@
+import type { Context } from 'hono';
+import type { GetConnInfo } from 'hono/conninfo';
+import type { Session } from '../auth/session.ts';
+import type { Logger } from '../logger.ts';
+
+/** Variables every Parley HTTP handler can read from its context. */
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    log: Logger;
+    session: Session;
+    clientAddress: string;
+  };
+}
+
+export type AppContext = Context<AppEnv>;
+
+/** How the runtime (Node server, Lambda) tells the peer's address. */
+export type { GetConnInfo };

@@ -1,0 +1,148 @@
+import { z } from 'zod';
+
+/**
+ * The wire contract's shapes, defined once: REST validation, socket validation, the web
+ * client and the tests all use these. Lengths count Unicode code points, not UTF-16 units.
+ */
+
+const codePoints = (s: string) => [...s].length;
+
+/** Text Postgres can store and clients can render: well-formed UTF-16, no NUL. */
+const safeText = z
+  .string()
+  .refine((s) => s.isWellFormed(), 'must be valid Unicode (no lone surrogates)')
+  .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters');
+
+const boundedText = (min: number, max: number) =>
+  safeText.refine((s) => {
+    const n = codePoints(s);
+    return n >= min && n <= max;
+  }, min > 0 ? `must be ${min}–${max} characters` : `must be at most ${max} characters`);
+
+// CONTROL: names never carry control characters (they would break logs and UIs).
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** An opaque id from a client: any short string; one we never issued is simply not found. */
+export const Id = z.string().min(1).max(128);
+
+export const Username = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9_.-]{3,32}$/, 'must be 3–32 of letters, digits, _ . -');
+export const Password = boundedText(8, 256);
+export const RoomName = safeText
+  .trim()
+  .pipe(boundedText(1, 80))
+  .refine((s) => !CONTROL.test(s), 'must not contain control characters');
+
+export const Credentials = z.strictObject({ username: Username, password: Password });
+export type Credentials = z.infer<typeof Credentials>;
+/** Login checks the shape only: a malformed username is a wrong username (401), not a 400. */
+export const LoginBody = z.strictObject({ username: z.string().max(1024), password: z.string().max(4096) });
+export type LoginBody = z.infer<typeof LoginBody>;
+
+export const CreateRoomBody = z.strictObject({ name: RoomName });
+export type CreateRoomBody = z.infer<typeof CreateRoomBody>;
+export const AddMemberBody = z.strictObject({
+  username: z.string().trim().min(1, 'must not be blank').max(256),
+});
+export type AddMemberBody = z.infer<typeof AddMemberBody>;
+
+const seqParam = z.coerce.number().int().min(0).max(2 ** 31 - 1);
+export const HistoryQuery = z
+  .strictObject({
+    roomId: Id,
+    beforeTs: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    beforeSeq: seqParam.optional(),
+    afterSeq: seqParam.optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(50),
+  })
+  .refine(
+    (q) => [q.beforeTs, q.beforeSeq, q.afterSeq].filter((v) => v !== undefined).length <= 1,
+    'use at most one of beforeTs, beforeSeq and afterSeq',
+  );
+export type HistoryQuery = z.infer<typeof HistoryQuery>;
+
+export const Filename = safeText
+  .transform((s) => s.replace(/[/\\]/g, '').replace(CONTROL, '').trim())
+  .pipe(boundedText(1, 255));
+export const UploadInitBody = z.strictObject({
+  roomId: Id,
+  filename: z.string().pipe(Filename),
+  mime: z
+    .string()
+    .max(255)
+    .transform((m) => m.split(';')[0]!.trim().toLowerCase())
+    .pipe(z.string().regex(/^[a-z0-9.+-]+\/[a-z0-9.+-]+$/, 'must be a media type such as image/png')),
+  bytes: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+});
+export type UploadInitBody = z.infer<typeof UploadInitBody>;
+export const UploadCompleteBody = z.strictObject({ roomId: Id, key: z.string().min(1).max(1024) });
+export type UploadCompleteBody = z.infer<typeof UploadCompleteBody>;
+
+export const ClientMsgId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 of A-Z a-z 0-9 _ -');
+
+// Socket payloads.
+export const JoinPayload = z.strictObject({ roomId: Id, sinceSeq: z.number().int().min(0).max(2 ** 31 - 1).optional() });
+export type JoinPayload = z.infer<typeof JoinPayload>;
+export const LeavePayload = z.strictObject({ roomId: Id });
+export type LeavePayload = z.infer<typeof LeavePayload>;
+export const MessagePayload = z
+  .strictObject({
+    roomId: Id,
+    text: safeText.max(64 * 1024).transform((s) => s.trim()).pipe(boundedText(0, 4000)),
+    attachmentId: Id.optional(),
+    clientMsgId: ClientMsgId.optional(),
+  })
+  .refine((m) => m.text.length > 0 || m.attachmentId !== undefined, {
+    message: 'text must not be empty without an attachment',
+    path: ['text'],
+  });
+export type MessagePayload = z.infer<typeof MessagePayload>;
+export const TypingPayload = z.strictObject({ roomId: Id, typing: z.boolean() });
+export type TypingPayload = z.infer<typeof TypingPayload>;
+
+// What the server sends.
+export const User = z.object({ id: z.string(), username: z.string(), createdAt: z.string() });
+export type User = z.infer<typeof User>;
+export const Room = z.object({ id: z.string(), name: z.string(), createdAt: z.string(), lastSeq: z.number().int() });
+export type Room = z.infer<typeof Room>;
+export const Member = z.object({ userId: z.string(), username: z.string(), joinedAt: z.string() });
+export type Member = z.infer<typeof Member>;
+export const MessageAttachment = z.object({
+  id: z.string(),
+  mime: z.string(),
+  bytes: z.number().int(),
+  filename: z.string(),
+  url: z.string(),
+});
+export type MessageAttachment = z.infer<typeof MessageAttachment>;
+export const Message = z.object({
+  id: z.string(),
+  roomId: z.string(),
+  seq: z.number().int(),
+  userId: z.string(),
+  name: z.string(),
+  text: z.string(),
+  ts: z.number().int(),
+  clientMsgId: z.string().nullable(),
+  attachment: MessageAttachment.nullable(),
+});
+export type Message = z.infer<typeof Message>;
+export const Attachment = z.object({
+  id: z.string(),
+  roomId: z.string(),
+  userId: z.string(),
+  key: z.string(),
+  mime: z.string(),
+  bytes: z.number().int(),
+  filename: z.string(),
+  ts: z.number().int(),
+  url: z.string(),
+});
+export type Attachment = z.infer<typeof Attachment>;
+export const PresentUser = z.object({ id: z.string(), name: z.string() });
+export type PresentUser = z.infer<typeof PresentUser>;
+export const HistoryPage = z.object({ messages: z.array(Message), hasMore: z.boolean() });
+export type HistoryPage = z.infer<typeof HistoryPage>;

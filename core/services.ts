@@ -1,0 +1,73 @@
+import type { Redis } from 'ioredis';
+import { type EventBus, MemoryBus, RedisBus } from './bus.ts';
+import type { Config } from './config.ts';
+import { type CounterStore, FallbackCounterStore, MemoryCounterStore, RedisCounterStore } from './counters.ts';
+import { openDatabase, type Database } from './db/database.ts';
+import type { Logger } from './logger.ts';
+import { closeRedis, connectRedis, redisReady } from './redis.ts';
+import { openObjectStore, type ObjectStore } from './storage/index.ts';
+
+/**
+ * Everything a tier needs from the outside world, chosen in this one place from config:
+ * real Postgres/Redis/S3 when configured, embedded PGlite/memory/local S3 otherwise.
+ */
+export interface Services {
+  config: Config;
+  logger: Logger;
+  db: Database;
+  counters: CounterStore;
+  bus: EventBus;
+  storage: ObjectStore;
+  /** The shared command connection, when REDIS_URL is set. */
+  redis: Redis | undefined;
+  /** Resolves when every dependency answers; rejects naming the first that does not. */
+  checkReady(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function openServices(config: Config, logger: Logger): Promise<Services> {
+  const db = await openDatabase(config, logger);
+  let redis: Redis | undefined;
+  let subscriber: Redis | undefined;
+  let counters: CounterStore;
+  let bus: EventBus;
+  if (config.redis.url) {
+    redis = connectRedis(config, logger, 'commands');
+    // The subscriber queues its SUBSCRIBE until connected, and re-subscribes after reconnects.
+    subscriber = connectRedis(config, logger, 'bus', { enableOfflineQueue: true, maxRetriesPerRequest: null });
+    try {
+      await redisReady(redis);
+    } catch (err) {
+      await Promise.all([closeRedis(redis), closeRedis(subscriber), db.close()]);
+      throw err;
+    }
+    counters = new FallbackCounterStore(new RedisCounterStore(redis), new MemoryCounterStore(), logger);
+    bus = new RedisBus(redis, subscriber, config.redis.keyPrefix, logger);
+  } else {
+    counters = new MemoryCounterStore();
+    bus = new MemoryBus();
+  }
+  const storage = await openObjectStore(config, logger);
+
+  return {
+    config,
+    logger,
+    db,
+    counters,
+    bus,
+    storage,
+    redis,
+    async checkReady() {
+      await db.ping();
+      if (redis) await redis.ping();
+    },
+    async close() {
+      await bus.close();
+      await counters.close();
+      await storage.close();
+      if (redis) await closeRedis(redis);
+      if (subscriber) await closeRedis(subscriber);
+      await db.close();
+    },
+  };
+}

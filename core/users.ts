@@ -1,0 +1,49 @@
+import type { Database } from './db/database.ts';
+import { AppError } from './errors.ts';
+import { newId } from './ids.ts';
+import { hashPassword, verifyPassword } from './auth/password.ts';
+import type { User } from './schemas.ts';
+
+interface UserRow {
+  id: string;
+  username: string;
+  createdAt: Date;
+}
+
+export const toWireUser = (u: UserRow): User => ({ id: u.id, username: u.username, createdAt: u.createdAt.toISOString() });
+
+/** Usernames are unique and matched case-insensitively; the key is what is compared. */
+export const usernameKey = (username: string): string => username.trim().toLowerCase();
+
+const isUniqueViolation = (err: unknown): boolean =>
+  typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'P2002';
+
+export async function registerUser(db: Database, username: string, password: string): Promise<User> {
+  const passwordHash = await hashPassword(password);
+  try {
+    const row = await db.prisma.user.create({
+      data: { id: newId(), username, usernameKey: usernameKey(username), passwordHash },
+    });
+    return toWireUser(row);
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new AppError('username_taken', 'That username is taken');
+    throw err;
+  }
+}
+
+/** The user whose credentials these are, or null. Costs the same whether or not the user exists. */
+export async function authenticate(db: Database, username: string, password: string): Promise<User | null> {
+  const row = await db.prisma.user.findUnique({ where: { usernameKey: usernameKey(username) } });
+  const ok = await verifyPassword(row?.passwordHash, password);
+  return ok && row ? toWireUser(row) : null;
+}
+
+export async function findUserById(db: Database, id: string): Promise<User | null> {
+  const row = await db.prisma.user.findUnique({ where: { id } });
+  return row ? toWireUser(row) : null;
+}
+
+export async function findUserByUsername(db: Database, username: string): Promise<User | null> {
+  const row = await db.prisma.user.findUnique({ where: { usernameKey: usernameKey(username) } });
+  return row ? toWireUser(row) : null;
+}

@@ -1,0 +1,90 @@
+import { Hono } from 'hono';
+import type { Session } from '../../core/auth/session.ts';
+import { issueToken, revokeSession, verifySession } from '../../core/auth/session.ts';
+import { consume } from '../../core/counters.ts';
+import { AppError, rateLimited } from '../../core/errors.ts';
+import { limitBody } from '../../core/http/app.ts';
+import { clearSessionCookie, requestToken, requireSession, setSessionCookie } from '../../core/http/session.ts';
+import type { AppContext, AppEnv } from '../../core/http/types.ts';
+import { validate } from '../../core/http/validation.ts';
+import { rateLimited as rateLimitedMetric } from '../../core/metrics.ts';
+import { Credentials, LoginBody } from '../../core/schemas.ts';
+import type { Services } from '../../core/services.ts';
+import { authenticate, findUserById, registerUser, usernameKey } from '../../core/users.ts';
+
+export type AuthDeps = Pick<Services, 'config' | 'db' | 'counters' | 'bus' | 'logger'>;
+
+const HOUR_MS = 3_600_000;
+
+/** /api/auth: register, login, logout, me. */
+export function authRoutes(deps: AuthDeps) {
+  const { config, db, counters, bus } = deps;
+  const keys = config.auth;
+  const limits = config.limits;
+
+  const startSession = async (c: AppContext, user: { id: string; username: string }) => {
+    const { token } = await issueToken(keys, user);
+    setSessionCookie(c, token, keys.sessionTtlSeconds, keys.cookieSecure);
+  };
+
+  const loginKeys = (c: AppContext, username: string) => [
+    { key: `login:user:${usernameKey(username).slice(0, 64)}`, windowMs: limits.loginWindowMs, limit: limits.loginFailuresPerUsername },
+    { key: `login:addr:${c.get('clientAddress')}`, windowMs: limits.loginWindowMs, limit: limits.loginFailuresPerAddress },
+  ];
+
+  return new Hono<AppEnv>()
+    .post('/register', limitBody, validate('json', Credentials), async (c) => {
+      const check = await consume(counters, [
+        { key: `register:addr:${c.get('clientAddress')}`, windowMs: HOUR_MS, limit: limits.registerPerHour },
+      ]);
+      if (!check.allowed) {
+        rateLimitedMetric.inc({ event: 'register' });
+        throw rateLimited(check.retryAfterMs);
+      }
+      const { username, password } = c.req.valid('json');
+      const user = await registerUser(db, username, password);
+      await startSession(c, user);
+      return c.json({ user }, 201);
+    })
+    .post('/login', limitBody, validate('json', LoginBody), async (c) => {
+      const { username, password } = c.req.valid('json');
+      const rules = loginKeys(c, username);
+      // Throttled users are refused before the password is looked at, even a right one.
+      const windows = await Promise.all(rules.map((r) => counters.peek(r.key)));
+      const blockedFor = Math.max(0, ...windows.map((w, i) => (w.count >= rules[i]!.limit ? w.resetMs : 0)));
+      if (blockedFor > 0) {
+        rateLimitedMetric.inc({ event: 'login' });
+        throw rateLimited(blockedFor);
+      }
+      const user = await authenticate(db, username, password);
+      if (!user) {
+        await counters.hit(rules);
+        throw new AppError('invalid_credentials', 'Wrong username or password');
+      }
+      await startSession(c, user);
+      return c.json({ user }, 200);
+    })
+    .post('/logout', async (c) => {
+      let session: Session | undefined;
+      try {
+        session = await verifySession(keys, db, requestToken(c));
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err;
+      }
+      if (session) {
+        await revokeSession(db, session);
+        // Sockets opened with this token close on every instance; the revocation row
+        // already refuses the token everywhere if this event is lost.
+        await bus
+          .publish({ type: 'session.revoked', jti: session.jti, userId: session.userId })
+          .catch((err: unknown) => c.get('log').error({ err }, 'could not publish session revocation'));
+      }
+      clearSessionCookie(c, keys.cookieSecure);
+      return c.body(null, 204);
+    })
+    .get('/me', requireSession(keys, db), async (c) => {
+      const user = await findUserById(db, c.get('session').userId);
+      if (!user) throw new AppError('unauthorized', 'Authentication required');
+      return c.json({ user });
+    });
+}

@@ -1,0 +1,46 @@
+import { Hono } from 'hono';
+import { limitBody } from '../../core/http/app.ts';
+import { requireSession } from '../../core/http/session.ts';
+import type { AppEnv } from '../../core/http/types.ts';
+import { validate } from '../../core/http/validation.ts';
+import { addMember, createRoom, getRoomForMember, leaveRoom, listMembers, listRooms } from '../../core/rooms.ts';
+import { AddMemberBody, CreateRoomBody } from '../../core/schemas.ts';
+import type { Services } from '../../core/services.ts';
+
+export type RoomsDeps = Pick<Services, 'config' | 'db' | 'bus'>;
+
+/** /api/rooms: a room is private to its members; to anyone else it does not exist (404). */
+export function roomsRoutes(deps: RoomsDeps) {
+  const { config, db, bus } = deps;
+  return new Hono<AppEnv>()
+    .use(requireSession(config.auth, db), limitBody)
+    .post('/', validate('json', CreateRoomBody), async (c) => {
+      const room = await createRoom(db, c.get('session').userId, c.req.valid('json').name);
+      return c.json({ room }, 201);
+    })
+    .get('/', async (c) => c.json({ rooms: await listRooms(db, c.get('session').userId) }))
+    .get('/:roomId', async (c) => c.json({ room: await getRoomForMember(db, c.req.param('roomId'), c.get('session').userId) }))
+    .post('/:roomId/members', validate('json', AddMemberBody), async (c) => {
+      const { member, created } = await addMember(
+        db,
+        c.req.param('roomId'),
+        c.get('session').userId,
+        c.req.valid('json').username,
+      );
+      return c.json({ member }, created ? 201 : 200);
+    })
+    .get('/:roomId/members', async (c) =>
+      c.json({ members: await listMembers(db, c.req.param('roomId'), c.get('session').userId) }),
+    )
+    .delete('/:roomId/members/me', async (c) => {
+      const roomId = c.req.param('roomId');
+      const { userId } = c.get('session');
+      await leaveRoom(db, roomId, userId);
+      // The realtime tier drops the leaver's sockets from the room on every instance; if the
+      // event is lost, the membership check at every send still refuses them.
+      await bus
+        .publish({ type: 'member.left', roomId, userId })
+        .catch((err: unknown) => c.get('log').error({ err }, 'could not publish member.left'));
+      return c.body(null, 204);
+    });
+}

@@ -1,0 +1,62 @@
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Config } from '../core/config.ts';
+import { createHttpApp } from '../core/http/app.ts';
+import { opsRoutes, withTimeout } from '../core/http/ops.ts';
+import type { Logger } from '../core/logger.ts';
+import { openServices, type Services } from '../core/services.ts';
+import { mountFunctions } from '../functions/index.ts';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  services: Services;
+  /** Graceful stop: not ready, stop accepting, finish in-flight work, close everything. */
+  close(): Promise<void>;
+}
+
+/**
+ * The all-in-one local server: every REST function, the realtime tier and the web client
+ * on one port. The one place where both tiers meet.
+ */
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const services = await openServices(config, logger);
+  let stopping = false;
+
+  const app = createHttpApp({ config, logger, getConnInfo });
+  app.route(
+    '/',
+    opsRoutes({
+      metricsToken: config.metricsToken,
+      checkReady: async () => {
+        if (stopping) throw new Error('shutting down');
+        await withTimeout(services.checkReady(), 2_000, 'dependencies');
+      },
+    }),
+  );
+  mountFunctions(app, services);
+
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, port: config.port, ...(config.host ? { hostname: config.host } : {}) }, () =>
+      resolve(s),
+    );
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    url: `http://localhost:${port}`,
+    port,
+    services,
+    async close() {
+      if (stopping) return;
+      stopping = true;
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Idle keep-alive connections would hold close() open until they time out.
+        (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      });
+      await services.close();
+    },
+  };
+}
