@@ -1,0 +1,49 @@
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { loadConfig, type Config } from '../core/config.ts';
+import { createLogger, type Logger } from '../core/logger.ts';
+import { openServices, type Services } from '../core/services.ts';
+
+/** The services under test: real Postgres/Redis when the run provides them, embedded otherwise. */
+export const testMode = {
+  databaseUrl: inject('databaseUrl'),
+  redisUrl: inject('redisUrl'),
+  redisPrefix: inject('redisPrefix'),
+};
+export const usesPostgres = testMode.databaseUrl !== undefined;
+export const usesRedis = testMode.redisUrl !== undefined;
+
+export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
+
+/** A config as the product would parse it, pointed at this run's services. */
+export function testConfig(env: Record<string, string | undefined> = {}): Config {
+  return loadConfig({
+    NODE_ENV: 'test',
+    DATA_DIR: ':memory:',
+    JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: 'silent',
+    PORT: '0',
+    DATABASE_URL: testMode.databaseUrl,
+    REDIS_URL: testMode.redisUrl,
+    REDIS_KEY_PREFIX: testMode.redisPrefix,
+    ...env,
+  });
+}
+
+export const silentLogger: Logger = createLogger('silent');
+
+const SHARED = Symbol.for('parley.test.services');
+type Shared = { [SHARED]?: Promise<Services> };
+
+/**
+ * One Services per test worker, shared by its files and never closed early (the worker's
+ * exit ends it). Tests needing other settings pass `{ ...services, config: testConfig({...}) }`.
+ */
+export function sharedServices(): Promise<Services> {
+  const g = globalThis as Shared;
+  g[SHARED] ??= openServices(testConfig(), silentLogger);
+  return g[SHARED];
+}
+
+/** A username unique to this run. */
+export const uniqueName = (prefix = 'user'): string => `${prefix}_${randomBytes(5).toString('hex')}`.slice(0, 32);
