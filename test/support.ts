@@ -47,3 +47,13 @@ export function sharedServices(): Promise<Services> {
 
 /** A username unique to this run. */
 export const uniqueName = (prefix = 'user'): string => `${prefix}_${randomBytes(5).toString('hex')}`.slice(0, 32);
+
+/** The REST surface as the local server mounts it, for `app.request()` tests. */
+export async function restApp(services?: Services) {
+  const { createHttpApp } = await import('../core/http/app.ts');
+  const { mountFunctions } = await import('../functions/index.ts');
+  const s = services ?? (await sharedServices());
+  const app = createHttpApp({ config: s.config, logger: silentLogger });
+  mountFunctions(app, s);
+  return app;
+}
