@@ -8,18 +8,30 @@ import { openServices, type Services } from '../core/services.ts';
 
 type LambdaHandler = ReturnType<typeof handle>;
 
+let shared: Promise<Services> | undefined;
+
+/** One set of connections per process (per Lambda container), opened on first use. */
+function processServices(): Promise<Services> {
+  shared ??= (async () => {
+    const config = loadConfig();
+    return openServices(config, createLogger(config.logLevel));
+  })().catch((err: unknown) => {
+    // A failed start (database not reachable yet) is retried by the next invocation.
+    shared = undefined;
+    throw err;
+  });
+  return shared;
+}
+
 /**
- * A Lambda handler for one REST concern. Config, connections and the app are built on the
- * first invocation and reused while the container lives; a failed start is retried by the
- * next invocation instead of poisoning the container.
+ * The Lambda handler of one REST concern: the same routes the local server mounts, behind
+ * the same middleware, built on the first invocation and reused while the container lives.
  */
 export function lambdaHandler(path: string, routes: (services: Services) => Hono<AppEnv>): LambdaHandler {
   let ready: Promise<LambdaHandler> | undefined;
   const build = async (): Promise<LambdaHandler> => {
-    const config = loadConfig();
-    const logger = createLogger(config.logLevel);
-    const services = await openServices(config, logger);
-    const app = createHttpApp({ config, logger, getConnInfo });
+    const services = await processServices();
+    const app = createHttpApp({ config: services.config, logger: services.logger, getConnInfo });
     app.route(path, routes(services));
     return handle(app);
   };

@@ -12,7 +12,10 @@ export interface RunningServer {
   url: string;
   port: number;
   services: Services;
-  /** Graceful stop: not ready, stop accepting, finish in-flight work, close everything. */
+  /**
+   * Graceful stop: not ready, stop accepting, finish in-flight work, close everything
+   * it opened (services passed in by the caller stay open: they are the caller's).
+   */
   close(): Promise<void>;
 }
 
@@ -20,8 +23,8 @@ export interface RunningServer {
  * The all-in-one local server: every REST function, the realtime tier and the web client
  * on one port. The one place where both tiers meet.
  */
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  const services = await openServices(config, logger);
+export async function startServer(config: Config, logger: Logger, given?: Services): Promise<RunningServer> {
+  const services = given ? { ...given, config } : await openServices(config, logger);
   let stopping = false;
 
   const app = createHttpApp({ config, logger, getConnInfo });
@@ -56,7 +59,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         // Idle keep-alive connections would hold close() open until they time out.
         (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
       });
-      await services.close();
+      if (!given) await services.close();
     },
   };
 }

@@ -1,0 +1,86 @@
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'parley-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const problems = (env: Record<string, string>) => {
+  try {
+    loadConfig({ DATA_DIR: dir, ...env });
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('loadConfig', () => {
+  it('runs on embedded defaults with nothing set', () => {
+    const c = loadConfig({ DATA_DIR: dir });
+    expect(c.port).toBe(3000);
+    expect(c.database.url).toBeUndefined();
+    expect(c.redis.url).toBeUndefined();
+    expect(c.storage.bucket).toBeUndefined();
+    expect(c.auth.cookieSecure).toBe(false);
+    expect(c.corsOrigins).toEqual(['http://localhost:3000', 'http://127.0.0.1:3000']);
+    expect(c.storage.maxUploadBytes).toBe(10 * 1024 * 1024);
+    expect(c.limits.message).toEqual([
+      { limit: 10, windowMs: 1000 },
+      { limit: 30, windowMs: 10_000 },
+    ]);
+  });
+
+  it('generates a development JWT secret once and keeps it in DATA_DIR (mode 600)', () => {
+    const a = loadConfig({ DATA_DIR: dir }).auth.jwtSecret;
+    const b = loadConfig({ DATA_DIR: dir }).auth.jwtSecret;
+    expect(a).toBe(b);
+    expect(a.length).toBeGreaterThanOrEqual(32);
+    expect(readFileSync(join(dir, 'jwt-secret'), 'utf8').trim()).toBe(a);
+    expect(statSync(join(dir, 'jwt-secret')).mode & 0o777).toBe(0o600);
+  });
+
+  it('names every bad variable at once', () => {
+    const p = problems({ PORT: 'eighty', DATABASE_URL: 'mysql://x', COOKIE_SECURE: 'maybe', RATE_LIMIT_MESSAGE_PER_SECOND: '0' });
+    expect(p.map((x) => x.split(':')[0]).sort()).toEqual(
+      ['COOKIE_SECURE', 'DATABASE_URL', 'PORT', 'RATE_LIMIT_MESSAGE_PER_SECOND'].sort(),
+    );
+  });
+
+  it('requires JWT_SECRET and CORS_ORIGINS in production', () => {
+    const p = problems({ NODE_ENV: 'production' });
+    expect(p.some((x) => x.startsWith('JWT_SECRET:'))).toBe(true);
+    expect(p.some((x) => x.startsWith('CORS_ORIGINS:'))).toBe(true);
+    expect(problems({ JWT_SECRET: 'short' })[0]).toMatch(/^JWT_SECRET: .*32/);
+  });
+
+  it('production turns Secure cookies on unless told otherwise', () => {
+    const base = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40), CORS_ORIGINS: 'https://chat.example.com/' };
+    expect(loadConfig(base).auth.cookieSecure).toBe(true);
+    expect(loadConfig({ ...base, COOKIE_SECURE: 'false' }).auth.cookieSecure).toBe(false);
+    expect(loadConfig(base).corsOrigins).toEqual(['https://chat.example.com']);
+  });
+
+  it('defaults uploads to PUT for an R2 endpoint and POST elsewhere', () => {
+    const s3 = { S3_BUCKET: 'bucket', S3_ACCESS_KEY_ID: 'a', S3_SECRET_ACCESS_KEY: 'b' };
+    expect(loadConfig({ DATA_DIR: dir, ...s3, S3_ENDPOINT: 'https://acct.r2.cloudflarestorage.com' }).storage.uploadMethod).toBe('put');
+    expect(loadConfig({ DATA_DIR: dir, ...s3 }).storage.uploadMethod).toBe('post');
+    expect(loadConfig({ DATA_DIR: dir, ...s3, UPLOAD_METHOD: 'put' }).storage.uploadMethod).toBe('put');
+    expect(problems({ S3_ACCESS_KEY_ID: 'a' }).length).toBeGreaterThan(0);
+  });
+
+  it('never allows active content types in the upload allow-list', () => {
+    expect(problems({ UPLOAD_MIME_TYPES: 'image/png,image/svg+xml' })[0]).toMatch(/^UPLOAD_MIME_TYPES/);
+    expect(problems({ UPLOAD_MIME_TYPES: 'text/html' })[0]).toMatch(/^UPLOAD_MIME_TYPES/);
+    expect(loadConfig({ DATA_DIR: dir, UPLOAD_MIME_TYPES: 'image/png, Image/JPEG' }).storage.allowedMimeTypes).toEqual([
+      'image/png',
+      'image/jpeg',
+    ]);
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ DATA_DIR: dir, DATABASE_URL: '', REDIS_URL: '' }).database.url).toBeUndefined();
+  });
+});
