@@ -62,6 +62,13 @@ const EnvSchema = z
     UPLOAD_METHOD: z.enum(['post', 'put']).optional(),
     LOCAL_S3_PORT: int(0, 65535).default(0),
     MAX_UPLOAD_BYTES: int(1, 5 * 1024 ** 3).default(10 * 1024 * 1024),
+    // Presigned uploads: S3 caps a POST policy's lifetime at what we sign; 10 minutes at most.
+    UPLOAD_URL_EXPIRES_SECONDS: int(10, 600).default(300),
+    DOWNLOAD_URL_EXPIRES_SECONDS: int(10, 7 * 24 * 3600).default(900),
+    // Completed uploads never attached to a message are deleted after this long.
+    UPLOAD_UNSENT_TTL_SECONDS: int(900, 90 * 24 * 3600).default(24 * 3600),
+    // How often a long-running server sweeps orphaned uploads; 0 disables (e.g. a scheduled function does it).
+    UPLOAD_SWEEP_INTERVAL_SECONDS: int(0, 24 * 3600).default(600),
     UPLOAD_MIME_TYPES: z
       .string()
       .transform((s) =>
@@ -170,6 +177,11 @@ export interface Config {
     localPort: number;
     maxUploadBytes: number;
     allowedMimeTypes: string[];
+    uploadUrlExpiresSeconds: number;
+    downloadUrlExpiresSeconds: number;
+    unsentTtlMs: number;
+    /** 0: no in-process sweep. */
+    sweepIntervalMs: number;
   };
   auth: {
     jwtSecret: string;
@@ -242,6 +254,10 @@ export function loadConfig(source: EnvInput = process.env): Config {
       localPort: env.LOCAL_S3_PORT,
       maxUploadBytes: env.MAX_UPLOAD_BYTES,
       allowedMimeTypes: env.UPLOAD_MIME_TYPES ?? DEFAULT_UPLOAD_MIME_TYPES,
+      uploadUrlExpiresSeconds: env.UPLOAD_URL_EXPIRES_SECONDS,
+      downloadUrlExpiresSeconds: env.DOWNLOAD_URL_EXPIRES_SECONDS,
+      unsentTtlMs: env.UPLOAD_UNSENT_TTL_SECONDS * 1000,
+      sweepIntervalMs: env.UPLOAD_SWEEP_INTERVAL_SECONDS * 1000,
     },
     auth: {
       jwtSecret: env.JWT_SECRET ?? developmentSecret(dataDir),

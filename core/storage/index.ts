@@ -1,18 +1,51 @@
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
+import { startLocalS3 } from './local-s3.ts';
+import { createS3Store } from './s3.ts';
+import type { ObjectStore } from './types.ts';
 
-/** Object storage for attachments (S3-compatible). Implemented by the uploads work. */
-export interface ObjectStore {
-  /** A short-lived signed GET URL for an attachment's object. */
-  signGetUrl(object: { key: string; mime: string; filename: string }): Promise<string>;
-  close(): Promise<void>;
-}
+export type { ObjectInfo, ObjectStore, UploadRequest, UploadTarget } from './types.ts';
 
-export async function openObjectStore(_config: Config, _logger: Logger): Promise<ObjectStore> {
-  return {
-    signGetUrl: async () => {
-      throw new Error('object storage is not implemented yet');
-    },
-    close: async () => undefined,
+/**
+ * The object store chosen from config: the configured bucket (AWS S3, R2, MinIO...) or,
+ * with no S3_BUCKET, an embedded s3rver on loopback with its bucket and CORS rule created.
+ * Configured buckets are used as they are: creating them and their CORS and lifecycle
+ * rules is the deployment's job (see docs/uploads.md).
+ */
+export async function openObjectStore(config: Config, logger: Logger): Promise<ObjectStore> {
+  const s = config.storage;
+  const urls = {
+    uploadUrlExpiresSeconds: s.uploadUrlExpiresSeconds,
+    downloadUrlExpiresSeconds: s.downloadUrlExpiresSeconds,
   };
+  if (s.bucket) {
+    return createS3Store(
+      {
+        bucket: s.bucket,
+        endpoint: s.endpoint,
+        region: s.region,
+        credentials:
+          s.accessKeyId && s.secretAccessKey
+            ? { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey }
+            : undefined,
+        // Custom endpoints (MinIO, R2, s3rver) all take path-style; only AWS needs virtual hosts.
+        forcePathStyle: s.forcePathStyle ?? s.endpoint !== undefined,
+      },
+      urls,
+    );
+  }
+
+  const local = await startLocalS3({ dataDir: config.dataDir, port: s.localPort }, logger);
+  const store = createS3Store(local.settings, { ...urls, embedded: true, onClose: () => local.close() });
+  try {
+    await store.ensureBucket(config.corsOrigins);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  logger.info(
+    { endpoint: local.endpoint, bucket: store.bucket },
+    `embedded object store (development only) at ${local.endpoint}`,
+  );
+  return store;
 }
