@@ -18,7 +18,7 @@ export async function toWireMessages(messages: StoredMessage[], sign: Attachment
 
 export async function toWireMessage(m: StoredMessage, sign: AttachmentUrlSigner): Promise<Message> {
   if (!m.attachment) return { ...m, attachment: null };
-  const { key, ...rest } = m.attachment;
+  const { key: _key, ...rest } = m.attachment;
   return { ...m, attachment: { ...rest, url: await sign(m.attachment) } };
 }
 
