@@ -59,13 +59,18 @@ export async function isRevoked(db: Database, jti: string): Promise<boolean> {
   return row !== null;
 }
 
-/** Records a token as revoked until it would have expired anyway. */
+/**
+ * Records a token as revoked until it would have expired anyway. Logouts also sweep
+ * revocations that have outlived their tokens, so the table stays the size of the live ones
+ * without a scheduler.
+ */
 export async function revokeSession(db: Database, session: Session): Promise<void> {
   await db.prisma.revokedToken.upsert({
     where: { jti: session.jti },
     create: { jti: session.jti, userId: session.userId, expiresAt: new Date(session.exp * 1000) },
     update: {},
   });
+  await pruneRevokedSessions(db);
 }
 
 /** Forgets revocations of tokens that have expired: they fail verification on their own. */
