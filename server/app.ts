@@ -7,6 +7,7 @@ import { opsRoutes, withTimeout } from '../core/http/ops.ts';
 import type { Logger } from '../core/logger.ts';
 import { openServices, type Services } from '../core/services.ts';
 import { mountFunctions } from '../functions/index.ts';
+import { webClientRoutes } from './web-client.ts';
 
 export interface RunningServer {
   url: string;
@@ -39,6 +40,8 @@ export async function startServer(config: Config, logger: Logger, given?: Servic
     }),
   );
   mountFunctions(app, services);
+  // Last: the client's files never shadow an API route.
+  app.route('/', await webClientRoutes({ storage: services.storage, config, logger }));
 
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.port, ...(config.host ? { hostname: config.host } : {}) }, () =>

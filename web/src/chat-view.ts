@@ -1,0 +1,827 @@
+import type { Ack, JoinResult, PresenceEvent, TypingEvent } from '../../core/events.ts';
+import type { Attachment, Member, Message, MessageAttachment, PresentUser, Room, User } from '../../core/schemas.ts';
+import { api, ApiError } from './api.ts';
+import type { Connection } from './connection.ts';
+import { formatBytes, h, replaceChildren, uid } from './dom.ts';
+import { messageItem, pendingItem, type PendingView } from './message-item.ts';
+import { Timeline } from './timeline.ts';
+import { uploadFile, UploadError, type UploadHandle } from './upload.ts';
+
+const ACK_TIMEOUT_MS = 10_000;
+const TYPING_IDLE_MS = 3_000;
+/** A remote typing indicator we never hear the end of (lost event) fades after this. */
+const TYPING_EXPIRY_MS = 8_000;
+const NEAR_BOTTOM_PX = 80;
+
+export interface ChatViewDeps {
+  room: Room;
+  me: User;
+  conn: Connection;
+  /** The user left the room (or was found not to be a member any more). */
+  onLeft(roomId: string): void;
+  /** Phone layout: back to the room list. */
+  onBack(): void;
+  /** The newest seq shown, for unread markers. */
+  onSeen(roomId: string, seq: number): void;
+}
+
+interface Pending {
+  clientMsgId: string;
+  text: string;
+  attachment: MessageAttachment | null;
+  view: PendingView;
+  inFlight: boolean;
+  retryTimer?: ReturnType<typeof setTimeout>;
+}
+
+interface UploadState {
+  file: File;
+  handle: UploadHandle;
+  attachment?: Attachment;
+  chip: HTMLElement;
+}
+
+/**
+ * One open room: history (newest page on open, older on scroll), live messages, sending with
+ * acks and retries, presence, typing, members and attachments. After every reconnect it
+ * re-joins with `sinceSeq` and fills any hole with `afterSeq` pages, so the timeline stays
+ * gap-free and duplicate-free (see Timeline).
+ */
+export class ChatView {
+  readonly element: HTMLElement;
+  private readonly room: Room;
+  private readonly timeline = new Timeline();
+  private readonly pending = new Map<string, Pending>();
+  private readonly typers = new Map<string, { name: string; timer: ReturnType<typeof setTimeout> }>();
+  private present: PresentUser[] = [];
+  private members: Member[] = [];
+  private loaded = false;
+  private joined = false;
+  private joining: Promise<void> | undefined;
+  private early: Message[] = [];
+  private catchingUp: Promise<void> | undefined;
+  /** The highest seq any live event announced: catch-up runs until the timeline has it. */
+  private wantedSeq = 0;
+  private loadingOlder = false;
+  private typingSent = false;
+  private typingIdle: ReturnType<typeof setTimeout> | undefined;
+  private upload: UploadState | undefined;
+  private unseenBelow = 0;
+  private destroyed = false;
+
+  // Elements.
+  private readonly scroller: HTMLElement;
+  private readonly list: HTMLOListElement;
+  private readonly pendingList: HTMLOListElement;
+  private readonly olderBar: HTMLElement;
+  private readonly jumpButton: HTMLButtonElement;
+  private readonly typingLine: HTMLElement;
+  private readonly onlineCount: HTMLElement;
+  private readonly memberList: HTMLUListElement;
+  private readonly memberStatus: HTMLElement;
+  private readonly panel: HTMLElement;
+  private readonly panelToggle: HTMLButtonElement;
+  private readonly textarea: HTMLTextAreaElement;
+  private readonly sendButton: HTMLButtonElement;
+  private readonly fileInput: HTMLInputElement;
+  private readonly uploadArea: HTMLElement;
+  private readonly notice: HTMLElement;
+
+  constructor(private readonly deps: ChatViewDeps) {
+    this.room = deps.room;
+    const titleId = uid('room-title');
+    const panelId = uid('members');
+    const textareaId = uid('composer');
+    const fileId = uid('file');
+
+    this.olderBar = h('div', { class: 'older' });
+    this.list = h('ol', { class: 'messages', 'aria-label': 'Messages' });
+    this.pendingList = h('ol', { class: 'messages pending-list', 'aria-label': 'Messages being sent' });
+    this.scroller = h(
+      'div',
+      { class: 'scroller', tabindex: '0', role: 'log', 'aria-labelledby': titleId, 'aria-live': 'polite' },
+      this.olderBar,
+      this.list,
+      this.pendingList,
+    );
+    this.jumpButton = h('button', { type: 'button', class: 'jump', hidden: true, onclick: () => this.scrollToBottom() }, 'New messages ↓');
+    this.typingLine = h('p', { class: 'typing', 'aria-live': 'polite' });
+    this.notice = h('p', { class: 'notice', role: 'alert', hidden: true });
+    this.onlineCount = h('span', { class: 'online-count', 'data-testid': 'online-count' });
+
+    this.textarea = h('textarea', {
+      id: textareaId,
+      rows: 1,
+      maxlength: 4000,
+      placeholder: `Message ${this.room.name}`,
+      autocomplete: 'off',
+      enterkeyhint: 'send',
+    });
+    this.fileInput = h('input', { type: 'file', id: fileId, class: 'visually-hidden' });
+    this.sendButton = h('button', { type: 'submit', class: 'primary send' }, 'Send');
+    this.uploadArea = h('div', { class: 'upload-area' });
+
+    const composer = h(
+      'form',
+      { class: 'composer', 'aria-label': 'Send a message' },
+      this.uploadArea,
+      h(
+        'div',
+        { class: 'composer-row' },
+        h(
+          'label',
+          { class: 'attach icon-button', for: fileId, title: 'Attach a file' },
+          h('span', { 'aria-hidden': 'true' }, '📎'),
+          h('span', { class: 'visually-hidden' }, 'Attach a file'),
+        ),
+        this.fileInput,
+        h('label', { for: textareaId, class: 'visually-hidden' }, `Message ${this.room.name}`),
+        this.textarea,
+        this.sendButton,
+      ),
+    );
+
+    this.memberList = h('ul', { class: 'member-list', 'aria-label': 'Members' });
+    this.memberStatus = h('p', { class: 'form-status', 'aria-live': 'polite' });
+    const addInputId = uid('add-member');
+    const addInput = h('input', {
+      id: addInputId,
+      name: 'username',
+      autocomplete: 'off',
+      autocapitalize: 'none',
+      spellcheck: 'false',
+      required: true,
+      maxlength: 32,
+    });
+    const addForm = h(
+      'form',
+      { class: 'stack' },
+      h('label', { for: addInputId }, 'Add a member by username'),
+      h('div', { class: 'inline' }, addInput, h('button', { type: 'submit' }, 'Add')),
+      this.memberStatus,
+    );
+    addForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      void this.addMember(addInput);
+    });
+    this.panel = h(
+      'aside',
+      { class: 'members-panel', id: panelId, 'aria-label': 'Room members' },
+      h('h3', {}, 'Members'),
+      this.memberList,
+      addForm,
+      h('button', { type: 'button', class: 'danger', onclick: () => void this.leave() }, 'Leave room'),
+    );
+    this.panelToggle = h(
+      'button',
+      {
+        type: 'button',
+        class: 'panel-toggle',
+        'aria-expanded': 'false',
+        'aria-controls': panelId,
+        onclick: () => this.togglePanel(),
+      },
+      'Members',
+    );
+
+    this.element = h(
+      'section',
+      { class: 'chat', 'aria-labelledby': titleId },
+      h(
+        'header',
+        { class: 'chat-header' },
+        h('button', { type: 'button', class: 'back icon-button', onclick: () => deps.onBack(), 'aria-label': 'Back to rooms' }, '←'),
+        h('div', { class: 'chat-title' }, h('h2', { id: titleId }, this.room.name), this.onlineCount),
+        this.panelToggle,
+      ),
+      h(
+        'div',
+        { class: 'chat-body' },
+        h('div', { class: 'chat-main' }, this.scroller, this.jumpButton, this.notice, this.typingLine, composer),
+        this.panel,
+      ),
+    );
+
+    composer.addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.send();
+    });
+    this.textarea.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        this.send();
+      }
+    });
+    this.textarea.addEventListener('input', () => {
+      this.autosize();
+      this.updateSendState();
+      this.noteTyping();
+    });
+    this.textarea.addEventListener('blur', () => this.stopTyping());
+    this.fileInput.addEventListener('change', () => {
+      const file = this.fileInput.files?.[0];
+      this.fileInput.value = '';
+      if (file) this.startUpload(file);
+    });
+    this.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
+    this.setupDrop();
+
+    const { socket } = deps.conn;
+    socket.on('connect', this.onConnect);
+    socket.on('disconnect', this.onDisconnect);
+    socket.on('message', this.onMessage);
+    socket.on('presence', this.onPresence);
+    socket.on('typing', this.onTyping);
+
+    this.renderOlderBar();
+    this.updateSendState();
+    this.renderPresence();
+    if (socket.connected) void this.join();
+    void this.loadMembers();
+  }
+
+  focusComposer(): void {
+    this.textarea.focus();
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.stopTyping();
+    const { socket } = this.deps.conn;
+    socket.off('connect', this.onConnect);
+    socket.off('disconnect', this.onDisconnect);
+    socket.off('message', this.onMessage);
+    socket.off('presence', this.onPresence);
+    socket.off('typing', this.onTyping);
+    if (socket.connected) socket.emit('leave', { roomId: this.room.id }, () => undefined);
+    for (const p of this.pending.values()) clearTimeout(p.retryTimer);
+    for (const t of this.typers.values()) clearTimeout(t.timer);
+    this.upload?.handle.cancel();
+  }
+
+  // ---- joining and catching up ----
+
+  private readonly onConnect = () => void this.join();
+
+  private readonly onDisconnect = () => {
+    this.joined = false;
+    for (const t of this.typers.values()) clearTimeout(t.timer);
+    this.typers.clear();
+    this.typingSent = false;
+    this.renderTyping();
+  };
+
+  private join(): Promise<void> {
+    this.joining ??= this.doJoin().finally(() => (this.joining = undefined));
+    return this.joining;
+  }
+
+  private async doJoin(): Promise<void> {
+    const roomId = this.room.id;
+    const payload = this.loaded ? { roomId, sinceSeq: this.timeline.newest } : { roomId };
+    let ack: Ack<JoinResult>;
+    try {
+      ack = await this.deps.conn.socket.timeout(ACK_TIMEOUT_MS).emitWithAck('join', payload);
+    } catch {
+      // No answer: the connection is probably going down; `connect` will bring us back.
+      return;
+    }
+    if (this.destroyed) return;
+    if (!ack.ok) {
+      if (ack.error.code === 'forbidden') {
+        this.deps.onLeft(roomId);
+        return;
+      }
+      this.showNotice(`Could not open the room: ${ack.error.message}`);
+      return;
+    }
+    this.joined = true;
+    this.hideNotice();
+    this.present = ack.users;
+    this.renderPresence();
+
+    if (!this.loaded) {
+      const shown = this.timeline.reset(ack.messages, ack.hasMore, ack.room.lastSeq);
+      for (const m of shown) this.place(m);
+      this.loaded = true;
+      const early = this.early;
+      this.early = [];
+      this.appendNewer(early);
+      this.renderOlderBar();
+      this.scrollToBottom();
+      void this.fillViewport();
+    } else {
+      this.appendNewer(ack.messages);
+      if (ack.hasMore) this.wantedSeq = Math.max(this.wantedSeq, this.timeline.newest + 1);
+    }
+    if (this.wantedSeq > this.timeline.newest) await this.catchUp();
+    await this.flushPending();
+  }
+
+  /** Fetches afterSeq pages until the timeline holds everything announced so far. */
+  private catchUp(): Promise<void> {
+    this.catchingUp ??= (async () => {
+      try {
+        while (!this.destroyed && this.wantedSeq > this.timeline.newest) {
+          const before = this.timeline.newest;
+          const page = await api.history(this.room.id, { afterSeq: before }, 100);
+          this.appendNewer(page.messages);
+          if (page.hasMore) this.wantedSeq = Math.max(this.wantedSeq, this.timeline.newest + 1);
+          // Nothing new although more was announced: stop rather than spin; the next live
+          // message or reconnect triggers another attempt.
+          if (this.timeline.newest === before) break;
+        }
+      } catch (err) {
+        this.showNotice(`Some messages could not be loaded: ${err instanceof Error ? err.message : 'error'}`);
+      } finally {
+        this.catchingUp = undefined;
+      }
+    })();
+    return this.catchingUp;
+  }
+
+  private appendNewer(messages: Message[]): void {
+    if (messages.length === 0) return;
+    const stick = this.nearBottom();
+    const { added, gap } = this.timeline.append(messages);
+    for (const m of messages) this.wantedSeq = Math.max(this.wantedSeq, m.seq);
+    for (const m of messages) this.settlePending(m);
+    let foreign = 0;
+    for (const m of added) {
+      this.place(m);
+      if (m.userId !== this.deps.me.id) foreign++;
+    }
+    if (added.length > 0) {
+      this.deps.onSeen(this.room.id, this.timeline.newest);
+      if (stick) this.scrollToBottom();
+      else if (foreign > 0) {
+        this.unseenBelow += foreign;
+        this.jumpButton.textContent = `${this.unseenBelow} new message${this.unseenBelow === 1 ? '' : 's'} ↓`;
+        this.jumpButton.hidden = false;
+      }
+    }
+    if (gap) void this.catchUp();
+  }
+
+  private readonly onMessage = (m: Message) => {
+    if (m.roomId !== this.room.id) return;
+    if (!this.loaded) {
+      this.early.push(m);
+      return;
+    }
+    this.appendNewer([m]);
+  };
+
+  // ---- older history ----
+
+  private onScroll(): void {
+    if (this.scroller.scrollTop < 200) void this.loadOlder();
+    if (this.nearBottom()) {
+      this.unseenBelow = 0;
+      this.jumpButton.hidden = true;
+    }
+  }
+
+  private async loadOlder(): Promise<void> {
+    if (this.loadingOlder || !this.loaded || !this.timeline.hasOlder) return;
+    this.loadingOlder = true;
+    this.renderOlderBar();
+    try {
+      const page = await api.history(this.room.id, { beforeSeq: this.timeline.oldest }, 50);
+      const height = this.scroller.scrollHeight;
+      const top = this.scroller.scrollTop;
+      for (const m of this.timeline.prepend(page.messages, page.hasMore)) this.place(m);
+      // Keep what the reader was looking at in place while content grows above it.
+      this.scroller.scrollTop = top + (this.scroller.scrollHeight - height);
+    } catch (err) {
+      this.showNotice(`Older messages could not be loaded: ${err instanceof Error ? err.message : 'error'}`);
+    } finally {
+      this.loadingOlder = false;
+      this.renderOlderBar();
+    }
+  }
+
+  /** Loads older pages while the list does not fill the viewport (nothing to scroll yet). */
+  private async fillViewport(): Promise<void> {
+    while (!this.destroyed && this.timeline.hasOlder && this.scroller.scrollHeight <= this.scroller.clientHeight) {
+      const before = this.timeline.size;
+      await this.loadOlder();
+      if (this.timeline.size === before) break;
+    }
+  }
+
+  private renderOlderBar(): void {
+    if (!this.loaded) {
+      replaceChildren(this.olderBar, h('span', { class: 'muted' }, 'Loading messages…'));
+    } else if (this.loadingOlder) {
+      replaceChildren(this.olderBar, h('span', { class: 'muted' }, 'Loading older messages…'));
+    } else if (this.timeline.hasOlder) {
+      replaceChildren(
+        this.olderBar,
+        h('button', { type: 'button', class: 'link-button', onclick: () => void this.loadOlder() }, 'Load older messages'),
+      );
+    } else {
+      replaceChildren(
+        this.olderBar,
+        h('span', { class: 'muted' }, this.timeline.size === 0 ? `No messages in ${this.room.name} yet. Say hello!` : `This is the beginning of ${this.room.name}.`),
+      );
+    }
+  }
+
+  // ---- rendering ----
+
+  /** Inserts a message's element in seq order (appends and prepends are the fast paths). */
+  private place(m: Message): void {
+    const item = messageItem(m, m.userId === this.deps.me.id, () => this.onMediaLoad());
+    const seqOf = (el: Element | null) => Number((el as HTMLElement | null)?.dataset.seq ?? NaN);
+    const last = this.list.lastElementChild;
+    if (!last || seqOf(last) < m.seq) {
+      this.list.append(item);
+      return;
+    }
+    if (seqOf(this.list.firstElementChild) > m.seq) {
+      this.list.prepend(item);
+      return;
+    }
+    for (const el of this.list.children) {
+      if (seqOf(el) > m.seq) {
+        el.before(item);
+        return;
+      }
+    }
+    this.list.append(item);
+  }
+
+  private onMediaLoad(): void {
+    // Images change the height after layout; stay pinned to the bottom when we were there.
+    if (this.unseenBelow === 0 && this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < 600) {
+      this.scrollToBottom();
+    }
+  }
+
+  private nearBottom(): boolean {
+    return this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  private scrollToBottom(): void {
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.unseenBelow = 0;
+    this.jumpButton.hidden = true;
+  }
+
+  private showNotice(text: string): void {
+    this.notice.textContent = text;
+    this.notice.hidden = false;
+  }
+
+  private hideNotice(): void {
+    this.notice.hidden = true;
+  }
+
+  // ---- sending ----
+
+  private send(): void {
+    const text = this.textarea.value.trim();
+    const upload = this.upload;
+    if (upload && !upload.attachment) {
+      this.showNotice('Wait for the upload to finish, or remove the attachment.');
+      return;
+    }
+    if (!text && !upload?.attachment) return;
+    if ([...text].length > 4000) {
+      this.showNotice('Messages are limited to 4000 characters.');
+      return;
+    }
+    this.hideNotice();
+    const att = upload?.attachment;
+    const entry: Pending = {
+      clientMsgId: newClientMsgId(),
+      text,
+      attachment: att ? { id: att.id, mime: att.mime, bytes: att.bytes, filename: att.filename, url: att.url } : null,
+      inFlight: false,
+      view: undefined as unknown as PendingView,
+    };
+    entry.view = pendingItem(this.deps.me.username, text, entry.attachment, {
+      retry: () => this.deliver(entry),
+      discard: () => this.dropPending(entry),
+    });
+    this.pending.set(entry.clientMsgId, entry);
+    this.pendingList.append(entry.view.item);
+    this.scrollToBottom();
+
+    this.textarea.value = '';
+    this.autosize();
+    this.clearUpload();
+    // The server ends our typing when the message arrives.
+    this.typingSent = false;
+    clearTimeout(this.typingIdle);
+    this.updateSendState();
+    this.deliver(entry);
+  }
+
+  /** Sends (or re-sends: same clientMsgId, so the server stores it at most once). */
+  private deliver(entry: Pending): void {
+    clearTimeout(entry.retryTimer);
+    entry.view.setState('sending');
+    if (!this.joined || entry.inFlight) return; // flushPending() sends it after the next join.
+    void this.deliverNow(entry);
+  }
+
+  private async deliverNow(entry: Pending): Promise<void> {
+    entry.inFlight = true;
+    let ack: Ack<{ message: Message }>;
+    try {
+      ack = await this.deps.conn.socket.timeout(ACK_TIMEOUT_MS).emitWithAck('message', {
+        roomId: this.room.id,
+        text: entry.text,
+        clientMsgId: entry.clientMsgId,
+        ...(entry.attachment ? { attachmentId: entry.attachment.id } : {}),
+      });
+    } catch {
+      entry.inFlight = false;
+      if (!this.pending.has(entry.clientMsgId)) return;
+      // No ack in time. If the connection dropped, the next join re-sends it.
+      if (this.deps.conn.connected) entry.view.setState('failed', 'no answer from the server');
+      return;
+    } finally {
+      entry.inFlight = false;
+    }
+    if (!this.pending.has(entry.clientMsgId)) return;
+    if (ack.ok) {
+      this.appendNewer([ack.message]);
+      return;
+    }
+    const { code, message, retryAfterMs } = ack.error;
+    if (code === 'rate_limited') {
+      entry.retryTimer = setTimeout(() => this.deliver(entry), retryAfterMs ?? 1_000);
+    } else if (code === 'not_joined') {
+      this.joined = false;
+      void this.join();
+    } else if (code === 'forbidden') {
+      entry.view.setState('failed', 'you are no longer a member of this room');
+    } else {
+      entry.view.setState('failed', message);
+    }
+  }
+
+  /** After a (re)join: send everything still waiting, in order. */
+  private async flushPending(): Promise<void> {
+    for (const entry of [...this.pending.values()]) {
+      if (!this.joined || this.destroyed) return;
+      if (entry.inFlight) continue;
+      entry.view.setState('sending');
+      await this.deliverNow(entry);
+    }
+  }
+
+  /** A committed message replaces its pending placeholder (ack or broadcast, whichever first). */
+  private settlePending(m: Message): void {
+    if (m.userId !== this.deps.me.id || !m.clientMsgId) return;
+    const entry = this.pending.get(m.clientMsgId);
+    if (entry) this.dropPending(entry);
+  }
+
+  private dropPending(entry: Pending): void {
+    clearTimeout(entry.retryTimer);
+    this.pending.delete(entry.clientMsgId);
+    entry.view.item.remove();
+  }
+
+  private updateSendState(): void {
+    const uploading = this.upload !== undefined && !this.upload.attachment;
+    const hasContent = this.textarea.value.trim().length > 0 || this.upload?.attachment !== undefined;
+    this.sendButton.disabled = uploading || !hasContent;
+    this.sendButton.title = uploading ? 'Waiting for the upload to finish' : '';
+  }
+
+  private autosize(): void {
+    this.textarea.style.height = 'auto';
+    this.textarea.style.height = `${Math.min(this.textarea.scrollHeight, 160)}px`;
+  }
+
+  // ---- typing ----
+
+  private noteTyping(): void {
+    if (!this.joined) return;
+    if (this.textarea.value.trim() === '') {
+      this.stopTyping();
+      return;
+    }
+    if (!this.typingSent) {
+      this.typingSent = true;
+      this.deps.conn.socket.emit('typing', { roomId: this.room.id, typing: true }, () => undefined);
+    }
+    clearTimeout(this.typingIdle);
+    this.typingIdle = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
+  }
+
+  private stopTyping(): void {
+    clearTimeout(this.typingIdle);
+    if (!this.typingSent) return;
+    this.typingSent = false;
+    if (this.deps.conn.connected) this.deps.conn.socket.emit('typing', { roomId: this.room.id, typing: false }, () => undefined);
+  }
+
+  private readonly onTyping = (e: TypingEvent) => {
+    if (e.roomId !== this.room.id || e.userId === this.deps.me.id) return;
+    const existing = this.typers.get(e.userId);
+    if (existing) clearTimeout(existing.timer);
+    if (e.typing) {
+      const timer = setTimeout(() => {
+        this.typers.delete(e.userId);
+        this.renderTyping();
+      }, TYPING_EXPIRY_MS);
+      this.typers.set(e.userId, { name: e.name, timer });
+    } else {
+      this.typers.delete(e.userId);
+    }
+    this.renderTyping();
+  };
+
+  private renderTyping(): void {
+    const names = [...this.typers.values()].map((t) => t.name);
+    this.typingLine.textContent =
+      names.length === 0
+        ? ''
+        : names.length === 1
+          ? `${names[0]} is typing…`
+          : names.length === 2
+            ? `${names[0]} and ${names[1]} are typing…`
+            : 'Several people are typing…';
+  }
+
+  // ---- presence and members ----
+
+  private readonly onPresence = (e: PresenceEvent) => {
+    if (e.roomId !== this.room.id) return;
+    this.present = e.users;
+    const presentIds = new Set(e.users.map((u) => u.id));
+    for (const [id, t] of this.typers) {
+      if (!presentIds.has(id)) {
+        clearTimeout(t.timer);
+        this.typers.delete(id);
+      }
+    }
+    this.renderTyping();
+    this.renderPresence();
+    // Someone present we do not know as a member was just added: refresh the list.
+    const memberIds = new Set(this.members.map((m) => m.userId));
+    if (e.users.some((u) => !memberIds.has(u.id))) void this.loadMembers();
+  };
+
+  private renderPresence(): void {
+    const n = this.present.length;
+    this.onlineCount.textContent = this.joined || n > 0 ? `${n} online` : '';
+    const presentIds = new Set(this.present.map((u) => u.id));
+    const rows = (this.members.length > 0 ? this.members : this.present.map((u) => ({ userId: u.id, username: u.name })))
+      .map((m) => ({ id: m.userId, name: m.username, online: presentIds.has(m.userId) }))
+      .sort((a, b) => Number(b.online) - Number(a.online) || a.name.localeCompare(b.name));
+    replaceChildren(
+      this.memberList,
+      ...rows.map((r) =>
+        h(
+          'li',
+          { class: r.online ? 'member online' : 'member', 'data-user-id': r.id },
+          h('span', { class: 'dot', 'aria-hidden': 'true' }),
+          h('span', { class: 'member-name' }, r.id === this.deps.me.id ? `${r.name} (you)` : r.name),
+          h('span', { class: 'visually-hidden' }, r.online ? ', online' : ', offline'),
+        ),
+      ),
+    );
+  }
+
+  private async loadMembers(): Promise<void> {
+    try {
+      const { members } = await api.members(this.room.id);
+      this.members = members;
+      this.renderPresence();
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'not_found') this.deps.onLeft(this.room.id);
+    }
+  }
+
+  private async addMember(input: HTMLInputElement): Promise<void> {
+    const username = input.value.trim();
+    if (!username) return;
+    this.memberStatus.textContent = 'Adding…';
+    try {
+      const { member } = await api.addMember(this.room.id, username);
+      this.memberStatus.textContent = `${member.username} is a member.`;
+      input.value = '';
+      await this.loadMembers();
+    } catch (err) {
+      this.memberStatus.textContent =
+        err instanceof ApiError && err.code === 'not_found'
+          ? `There is no user named “${username}”.`
+          : `Could not add ${username}: ${err instanceof Error ? err.message : 'error'}`;
+    }
+  }
+
+  private async leave(): Promise<void> {
+    if (!window.confirm(`Leave ${this.room.name}? You will need a member to add you again.`)) return;
+    try {
+      await api.leaveRoom(this.room.id);
+      this.deps.onLeft(this.room.id);
+    } catch (err) {
+      this.memberStatus.textContent = `Could not leave: ${err instanceof Error ? err.message : 'error'}`;
+    }
+  }
+
+  private togglePanel(): void {
+    const open = this.panelToggle.getAttribute('aria-expanded') !== 'true';
+    this.panelToggle.setAttribute('aria-expanded', String(open));
+    this.element.classList.toggle('panel-open', open);
+    if (open) this.panel.querySelector('input')?.focus();
+  }
+
+  // ---- attachments ----
+
+  private setupDrop(): void {
+    let depth = 0;
+    const hasFiles = (e: DragEvent) => e.dataTransfer?.types.includes('Files') ?? false;
+    this.element.addEventListener('dragenter', (e) => {
+      if (!hasFiles(e)) return;
+      depth++;
+      this.element.classList.add('dropping');
+    });
+    this.element.addEventListener('dragleave', () => {
+      depth = Math.max(0, depth - 1);
+      if (depth === 0) this.element.classList.remove('dropping');
+    });
+    this.element.addEventListener('dragover', (e) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      if (e.dataTransfer) e.dataTransfer.dropEffect = 'copy';
+    });
+    this.element.addEventListener('drop', (e) => {
+      depth = 0;
+      this.element.classList.remove('dropping');
+      const file = e.dataTransfer?.files[0];
+      if (!file) return;
+      e.preventDefault();
+      this.startUpload(file);
+    });
+  }
+
+  private startUpload(file: File): void {
+    this.clearUpload();
+    const progress = h('progress', { max: 1, value: 0, 'aria-label': `Uploading ${file.name}` });
+    const status = h('span', { class: 'upload-status' }, 'Uploading…');
+    const remove = h(
+      'button',
+      { type: 'button', class: 'icon-button', 'aria-label': `Remove attachment ${file.name}`, onclick: () => this.clearUpload() },
+      '✕',
+    );
+    const chip = h(
+      'div',
+      { class: 'upload-chip', 'data-testid': 'upload' },
+      h('span', { class: 'upload-name' }, `${file.name} · ${formatBytes(file.size)}`),
+      progress,
+      status,
+      remove,
+    );
+    replaceChildren(this.uploadArea, chip);
+    const handle = uploadFile(this.room.id, file, (f) => {
+      progress.value = f;
+      status.textContent = `${Math.round(f * 100)}%`;
+    });
+    const state: UploadState = { file, handle, chip };
+    this.upload = state;
+    this.updateSendState();
+    handle.promise.then(
+      (attachment) => {
+        if (this.upload !== state) return;
+        state.attachment = attachment;
+        progress.value = 1;
+        status.textContent = 'Ready to send';
+        chip.classList.add('ready');
+        this.updateSendState();
+        this.textarea.focus();
+      },
+      (err: unknown) => {
+        if (this.upload !== state) return;
+        if (err instanceof UploadError && err.cancelled) return;
+        this.upload = undefined;
+        this.updateSendState();
+        progress.remove();
+        chip.classList.add('error');
+        chip.setAttribute('role', 'alert');
+        status.textContent = err instanceof Error ? err.message : 'Upload failed.';
+        remove.setAttribute('aria-label', 'Dismiss');
+      },
+    );
+  }
+
+  private clearUpload(): void {
+    if (this.upload && !this.upload.attachment) this.upload.handle.cancel();
+    this.upload = undefined;
+    this.uploadArea.replaceChildren();
+    this.updateSendState();
+  }
+}
+
+/** 22 random base64url characters; works without a secure context (unlike randomUUID). */
+function newClientMsgId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}

@@ -1,0 +1,86 @@
+import type { Message } from '../../core/schemas.ts';
+
+/**
+ * One room's loaded history: always a contiguous run of seqs [oldest..newest], so the view
+ * can never show a gap. Messages are deduplicated by seq; a live message that would leave a
+ * hole is not inserted but reported, and the caller fetches what is missing (afterSeq).
+ */
+export class Timeline {
+  private readonly bySeq = new Map<number, Message>();
+  /** Newest seq known to be loaded (0: the room was empty when we joined). */
+  newest = 0;
+  /** Oldest seq loaded (0 while nothing is loaded). */
+  oldest = 0;
+  /** More messages exist before `oldest`. */
+  hasOlder = false;
+
+  get size(): number {
+    return this.bySeq.size;
+  }
+
+  get(seq: number): Message | undefined {
+    return this.bySeq.get(seq);
+  }
+
+  /** The first load (join without sinceSeq): the newest page of the room. */
+  reset(messages: Message[], hasOlder: boolean, lastSeq: number): Message[] {
+    this.bySeq.clear();
+    this.oldest = 0;
+    this.newest = 0;
+    const sorted = ascending(messages);
+    for (const m of sorted) this.bySeq.set(m.seq, m);
+    this.oldest = sorted[0]?.seq ?? 0;
+    this.newest = sorted.at(-1)?.seq ?? Math.max(0, lastSeq);
+    this.hasOlder = hasOlder;
+    return sorted;
+  }
+
+  /** An older page (beforeSeq = oldest): returns what was new. */
+  prepend(messages: Message[], hasMore: boolean): Message[] {
+    const added: Message[] = [];
+    for (const m of ascending(messages)) {
+      if (this.bySeq.has(m.seq)) continue;
+      this.bySeq.set(m.seq, m);
+      added.push(m);
+      if (this.oldest === 0 || m.seq < this.oldest) this.oldest = m.seq;
+      if (m.seq > this.newest) this.newest = m.seq;
+    }
+    this.hasOlder = hasMore;
+    return added;
+  }
+
+  /**
+   * Messages after `newest` (live, join sinceSeq, afterSeq pages). Inserts the contiguous
+   * prefix and returns it; `gap` is true when a message further on was held back.
+   */
+  append(messages: Message[]): { added: Message[]; gap: boolean } {
+    const added: Message[] = [];
+    let gap = false;
+    for (const m of ascending(messages)) {
+      if (m.seq <= this.newest) {
+        // Already known (a duplicate), or an older message we simply don't have loaded.
+        if (this.bySeq.has(m.seq) || m.seq < this.oldest) continue;
+        // Inside the loaded range but missing: only possible before the first message arrived.
+        this.bySeq.set(m.seq, m);
+        added.push(m);
+        continue;
+      }
+      if (m.seq !== this.newest + 1) {
+        gap = true;
+        break;
+      }
+      this.bySeq.set(m.seq, m);
+      this.newest = m.seq;
+      if (this.oldest === 0) this.oldest = m.seq;
+      added.push(m);
+    }
+    return { added, gap };
+  }
+
+  /** Seqs in display order, for tests and invariants. */
+  seqs(): number[] {
+    return [...this.bySeq.keys()].sort((a, b) => a - b);
+  }
+}
+
+const ascending = (messages: Message[]): Message[] => [...messages].sort((a, b) => a.seq - b.seq);
