@@ -1,0 +1,38 @@
+import { database, databaseUrl } from './database';
+import { migrateFunction } from './lambdas';
+import { vpc } from './network';
+
+/**
+ * Migrations run exactly once per deploy, before new code serves: the Migrate function is
+ * invoked during `sst deploy`, and every function and task takes the schema version it
+ * returned as an environment variable, so none of them can be updated before it succeeded.
+ * A failed migration fails the deploy with the old code still serving. The runner holds
+ * Prisma's advisory lock, so a concurrent `prisma migrate deploy` or a second deploy waits.
+ */
+const migrator = new sst.aws.Function(migrateFunction.name, {
+  handler: migrateFunction.handler,
+  runtime: 'nodejs20.x',
+  timeout: '5 minutes',
+  memory: '512 MB',
+  vpc,
+  link: [database],
+  copyFiles: [...migrateFunction.copyFiles],
+  environment: {
+    DATABASE_URL: databaseUrl,
+    NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
+    LOG_LEVEL: 'info',
+  },
+});
+
+const invocation = new aws.lambda.Invocation('MigrateOnDeploy', {
+  functionName: migrator.name,
+  // A new input each deploy re-invokes it; applying is a no-op when nothing is pending.
+  input: JSON.stringify({ deployedAt: new Date().toISOString(), stage: $app.stage }),
+});
+
+/** The newest migration in the database after this deploy's run, e.g. 20260101000000_init. */
+export const schemaVersion = invocation.result.apply((result) => {
+  const parsed = JSON.parse(result) as { latest?: string };
+  if (!parsed.latest) throw new Error(`Migrate returned no schema version: ${result}`);
+  return parsed.latest;
+});
