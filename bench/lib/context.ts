@@ -1,0 +1,103 @@
+import type { BenchDatabase } from './db.ts';
+import type { Child } from './children.ts';
+import type { ResultEntry } from './report.ts';
+import type { ServerUnderTest } from './servers.ts';
+import type { BenchClient } from './tokens.ts';
+import type { Counts, RunArgs, RunResult } from '../load/sockets.ts';
+
+/** Sizes and repetitions of a run: `quick` fits in five minutes here, `full` is larger. */
+export interface Profile {
+  name: 'quick' | 'full';
+  reps: number;
+  /** Length of one measured window of a socket scenario. */
+  windowMs: number;
+  broadcast: { members: number; ratePerSecond: number }[];
+  busyRoomSenders: number;
+  smallRooms: { rooms: number; members: number; window: number };
+  insertPool: number;
+  latencyLightRate: number;
+  history: { rooms: { roomId: string; count: number }[]; requests: number };
+  memory: { sockets: number[] };
+  join: { sockets: number; messages: number };
+  textChars: number;
+}
+
+export const PROFILES: Record<Profile['name'], Profile> = {
+  quick: {
+    name: 'quick',
+    reps: 3,
+    windowMs: 3_000,
+    broadcast: [
+      { members: 100, ratePerSecond: 50 },
+      { members: 1000, ratePerSecond: 5 },
+    ],
+    busyRoomSenders: 40,
+    smallRooms: { rooms: 50, members: 4, window: 1 },
+    insertPool: 4,
+    latencyLightRate: 20,
+    history: {
+      rooms: [
+        { roomId: 'h100k', count: 100_000 },
+        { roomId: 'h1m', count: 1_000_000 },
+      ],
+      requests: 200,
+    },
+    memory: { sockets: [1000, 5000] },
+    join: { sockets: 100, messages: 200 },
+    textChars: 100,
+  },
+  full: {
+    name: 'full',
+    reps: 5,
+    windowMs: 8_000,
+    broadcast: [
+      { members: 100, ratePerSecond: 100 },
+      { members: 1000, ratePerSecond: 10 },
+    ],
+    busyRoomSenders: 100,
+    smallRooms: { rooms: 200, members: 4, window: 1 },
+    insertPool: 4,
+    latencyLightRate: 20,
+    history: {
+      rooms: [
+        { roomId: 'h100k', count: 100_000 },
+        { roomId: 'h1m', count: 2_000_000 },
+      ],
+      requests: 1000,
+    },
+    memory: { sockets: [1000, 5000] },
+    join: { sockets: 300, messages: 200 },
+    textChars: 100,
+  },
+};
+
+export interface Bench {
+  profile: Profile;
+  db: BenchDatabase;
+  redisUrl: string | undefined;
+  parley: ServerUnderTest;
+  baseline: ServerUnderTest;
+  /** Whether Parley's realtime tier answered the probe; its socket scenarios need it. */
+  parleyRealtime: { ok: boolean; reason?: string };
+  /** Socket load generators, one per core. */
+  loaders: Child[];
+  insertLoader: Child;
+  historyLoader: Child;
+  clients: BenchClient[];
+  /** The options Parley was started with, for scenarios that start their own (memory). */
+  startParley(): Promise<ServerUnderTest>;
+  startBaseline(): Promise<ServerUnderTest>;
+  log(message: string): void;
+}
+
+export type Scenario = (bench: Bench) => Promise<ResultEntry[]>;
+
+/** Splits items into `parts` nearly equal consecutive slices (load over loaders). */
+export function split<T>(items: readonly T[], parts: number): T[][] {
+  const out: T[][] = [];
+  const size = Math.ceil(items.length / parts);
+  for (let p = 0; p < parts; p++) out.push(items.slice(p * size, (p + 1) * size));
+  return out;
+}
+
+export type { Counts, RunArgs, RunResult };

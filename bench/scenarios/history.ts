@@ -1,0 +1,139 @@
+import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
+import { PrismaClient } from '../../core/db/database.ts';
+import { readHistory } from '../../core/messages.ts';
+import type { Scenario } from '../lib/context.ts';
+import { entry, type ResultEntry } from '../lib/report.ts';
+import { quantile } from '../lib/stats.ts';
+
+/**
+ * History pages of 50 through GET /api/messages against the same keyset page by raw SQL,
+ * in a room of 100k and one of 1M+ messages, plus the plan of the SQL Parley actually runs.
+ */
+
+export interface PlanCheck {
+  roomId: string;
+  sql: string;
+  plan: string;
+  indexScan: boolean;
+  sort: boolean;
+}
+
+/** Runs readHistory once with query logging on, then EXPLAINs the exact statements Prisma sent. */
+export async function explainParleyHistory(
+  url: string,
+  roomId: string,
+  beforeSeq: number,
+): Promise<PlanCheck[]> {
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool), log: [{ emit: 'event', level: 'query' }] });
+  const statements: { query: string; params: string }[] = [];
+  prisma.$on('query', (e) => statements.push({ query: e.query, params: e.params }));
+  try {
+    await readHistory(
+      { prisma, kind: 'postgres', ping: async () => undefined, close: async () => undefined },
+      roomId,
+      {
+        beforeSeq,
+        limit: 50,
+      },
+    );
+    const out: PlanCheck[] = [];
+    for (const s of statements.filter((st) => /FROM\s+"?\w*"?\.?"messages"/i.test(st.query))) {
+      const params = JSON.parse(s.params) as unknown[];
+      const res = await pool.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ${s.query}`,
+        params,
+      );
+      const plan = res.rows.map((r) => r['QUERY PLAN']).join('\n');
+      out.push({
+        roomId,
+        sql: s.query,
+        plan,
+        indexScan: /Index (Only )?Scan/.test(plan),
+        sort: /\bSort\b/.test(plan),
+      });
+    }
+    return out;
+  } finally {
+    await prisma.$disconnect();
+    await pool.end();
+  }
+}
+
+export const history: Scenario = async (bench) => {
+  const out: ResultEntry[] = [];
+  const rooms = bench.profile.history.rooms;
+  const p50: Record<string, { parley: number[]; sql: number[] }> = {};
+  const p99: Record<string, { parley: number[]; sql: number[] }> = {};
+  for (const { roomId } of rooms) {
+    p50[roomId] = { parley: [], sql: [] };
+    p99[roomId] = { parley: [], sql: [] };
+  }
+  const token = bench.clients[0]!.token;
+  for (let r = 0; r < bench.profile.reps; r++) {
+    for (const { roomId, count } of r % 2 === 0 ? rooms : [...rooms].reverse()) {
+      bench.log(`history: ${roomId}, rep ${r + 1}`);
+      const res = await bench.historyLoader.rpc.call<{ httpMs: number[]; sqlMs: number[] }>('history', {
+        baseUrl: bench.parley.url,
+        token,
+        pgUrl: bench.db.url,
+        roomId,
+        lastSeq: count,
+        requests: bench.profile.history.requests,
+        limit: 50,
+        warmup: r === 0 ? 20 : 5,
+      });
+      p50[roomId]!.parley.push(quantile(res.httpMs, 0.5));
+      p50[roomId]!.sql.push(quantile(res.sqlMs, 0.5));
+      p99[roomId]!.parley.push(quantile(res.httpMs, 0.99));
+      p99[roomId]!.sql.push(quantile(res.sqlMs, 0.99));
+    }
+  }
+  const plans: PlanCheck[] = [];
+  for (const { roomId, count } of rooms)
+    plans.push(...(await explainParleyHistory(bench.db.url, roomId, Math.floor(count / 2))));
+  const planOk = plans.length > 0 && plans.every((p) => p.indexScan && !p.sort);
+
+  const label = (count: number) => (count >= 1_000_000 ? `${count / 1_000_000}m` : `${count / 1000}k`);
+  for (const { roomId, count } of rooms) {
+    out.push(
+      entry({
+        id: `history-${label(count)}-p50`,
+        scenario: 'history',
+        metric: `GET /api/messages page of 50, ${count.toLocaleString('en-US')} messages, p50`,
+        unit: 'ms',
+        parleyRuns: p50[roomId]!.parley,
+        referenceName: 'raw keyset SQL via pg',
+        referenceRuns: p50[roomId]!.sql,
+        target: { op: '<=', value: 3, text: '≤ 3× raw SQL' },
+        notes: `plan: ${planOk ? 'index scan, no sort' : 'NOT an index scan without sort, see extra.plans'}`,
+        extra: { plans: plans.filter((p) => p.roomId === roomId) },
+      }),
+      entry({
+        id: `history-${label(count)}-p99`,
+        scenario: 'history',
+        metric: `GET /api/messages page of 50, ${count.toLocaleString('en-US')} messages, p99`,
+        unit: 'ms',
+        parleyRuns: p99[roomId]!.parley,
+        referenceName: 'raw keyset SQL via pg',
+        referenceRuns: p99[roomId]!.sql,
+      }),
+    );
+  }
+  const small = rooms[0]!;
+  const large = rooms[rooms.length - 1]!;
+  out.push(
+    entry({
+      id: `history-scaling-p50`,
+      scenario: 'history',
+      metric: `GET /api/messages p50 at ${large.count.toLocaleString('en-US')} vs ${small.count.toLocaleString('en-US')} messages`,
+      unit: 'ms',
+      parleyRuns: p50[large.roomId]!.parley,
+      referenceName: `Parley at ${label(small.count)}`,
+      referenceRuns: p50[small.roomId]!.parley,
+      target: { op: '<=', value: 1.5, text: '≤ 1.5× p50 at 100k' },
+    }),
+  );
+  return out;
+};

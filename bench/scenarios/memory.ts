@@ -1,0 +1,85 @@
+import type { Scenario } from '../lib/context.ts';
+import { Fleet } from '../lib/fleet.ts';
+import { entry, type ResultEntry } from '../lib/report.ts';
+import type { ServerUnderTest } from '../lib/servers.ts';
+
+/**
+ * Memory per idle connection: a fresh server, its heap and RSS after a full GC, then again
+ * with N idle sockets (authenticated, in Parley's case), divided by N. Fresh processes,
+ * because RSS does not shrink back after sockets leave.
+ */
+export const memory: Scenario = async (bench) => {
+  const sizes = bench.profile.memory.sockets;
+  const heap: Record<string, Record<number, number[]>> = { parley: {}, baseline: {} };
+  const rss: Record<string, Record<number, number[]>> = { parley: {}, baseline: {} };
+  const connectMs: Record<string, Record<number, number[]>> = { parley: {}, baseline: {} };
+  for (const name of ['parley', 'baseline'])
+    for (const n of sizes) {
+      heap[name]![n] = [];
+      rss[name]![n] = [];
+      connectMs[name]![n] = [];
+    }
+  for (let r = 0; r < bench.profile.reps; r++) {
+    const names: ('parley' | 'baseline')[] = r % 2 === 0 ? ['baseline', 'parley'] : ['parley', 'baseline'];
+    for (const name of names) {
+      if (name === 'parley' && !bench.parleyRealtime.ok) {
+        for (const n of sizes) {
+          heap.parley![n]!.push(Number.NaN);
+          rss.parley![n]!.push(Number.NaN);
+        }
+        continue;
+      }
+      bench.log(`memory: ${name}, rep ${r + 1}`);
+      const server: ServerUnderTest =
+        name === 'parley' ? await bench.startParley() : await bench.startBaseline();
+      const fleets: Fleet[] = [];
+      try {
+        const m0 = await server.settledMemory();
+        let held = 0;
+        for (const n of sizes) {
+          const fleet = new Fleet(bench, server, `mem-${name}-${r}-${n}`, bench.clients.slice(held, n));
+          fleets.push(fleet);
+          const c = await fleet.connect(100);
+          if (c.failed > 0)
+            throw new Error(`memory: ${c.failed} sockets failed on ${name}: ${JSON.stringify(c.errors)}`);
+          connectMs[name]![n]!.push(c.ms);
+          held = n;
+          const m = await server.settledMemory();
+          heap[name]![n]!.push((m.heapUsed - m0.heapUsed) / n);
+          rss[name]![n]!.push((m.rss - m0.rss) / n);
+        }
+      } finally {
+        await Promise.all(fleets.map((f) => f.disconnect()));
+        await server.stop();
+      }
+    }
+  }
+  const out: ResultEntry[] = [];
+  const notes = bench.parleyRealtime.ok
+    ? undefined
+    : `Parley realtime not measured: ${bench.parleyRealtime.reason}`;
+  for (const n of sizes) {
+    for (const [kind, figures] of [
+      ['heap', heap],
+      ['rss', rss],
+    ] as const) {
+      out.push(
+        entry({
+          id: `memory-${n}-${kind}`,
+          scenario: 'memory',
+          metric: `${kind === 'heap' ? 'heap' : 'RSS'} per idle authenticated connection, ${n} sockets`,
+          unit: 'bytes',
+          parleyRuns: figures.parley![n]!,
+          referenceName: 'bare Socket.IO',
+          referenceRuns: figures.baseline![n]!,
+          target: { op: '<=', value: 1.5, text: '≤ 1.5× bare Socket.IO' },
+          ...(notes ? { notes } : {}),
+          ...(kind === 'heap'
+            ? { extra: { connectMs: { parley: connectMs.parley![n], baseline: connectMs.baseline![n] } } }
+            : {}),
+        }),
+      );
+    }
+  }
+  return out;
+};
