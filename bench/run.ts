@@ -24,7 +24,7 @@ import { broadcast, join as joinScenario, latency, throughput } from './scenario
 /**
  * `npm run bench` (quick profile) / `npm run bench -- --full`: Parley against bare
  * Socket.IO and raw SQL, in one run, interleaved. Prints a table, writes
- * bench/results/latest.json (and .md). See docs/performance.md.
+ * bench/results/latest.json (`--markdown` also prints the table for docs/performance.md).
  */
 
 const { values: flags } = parseArgs({
@@ -35,6 +35,7 @@ const { values: flags } = parseArgs({
     'parley-entry': { type: 'string', default: 'server/main.ts' },
     'parley-node-arg': { type: 'string', multiple: true },
     'keep-db': { type: 'boolean', default: false },
+    markdown: { type: 'boolean', default: false },
   },
 });
 
@@ -227,8 +228,8 @@ async function main() {
   const dir = join(BENCH_DIR, 'results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
-  writeFileSync(join(dir, 'latest.md'), `${formatMarkdown(entries)}\n`);
   console.log(`\n${formatTable(entries)}\n`);
+  if (flags.markdown) console.log(`${formatMarkdown(entries)}\n`);
   const met = entries.filter((e) => e.met === true).length;
   const missed = entries.filter((e) => e.met === false).map((e) => e.id);
   const unmeasured = entries.filter((e) => e.target && e.met === null).map((e) => e.id);
