@@ -11,7 +11,7 @@ import type { ObjectStore, UploadTarget } from './types.ts';
 const URLS = { uploadUrlExpiresSeconds: 300, downloadUrlExpiresSeconds: 900 };
 
 /** Uploads exactly as a browser does: multipart with every field, then the file; or a PUT with the headers. */
-async function upload(target: UploadTarget, body: Uint8Array, type: string): Promise<Response> {
+async function upload(target: UploadTarget, body: Uint8Array<ArrayBuffer>, type: string): Promise<Response> {
   if (target.method === 'POST') {
     const form = new FormData();
     for (const [k, v] of Object.entries(target.fields)) form.append(k, v);
