@@ -6,6 +6,7 @@ import { createHttpApp } from '../core/http/app.ts';
 import { opsRoutes, withTimeout } from '../core/http/ops.ts';
 import type { Logger } from '../core/logger.ts';
 import { openServices, type Services } from '../core/services.ts';
+import { startUploadSweeper } from '../core/uploads.ts';
 import { mountFunctions } from '../functions/index.ts';
 import { webClientRoutes } from './web-client.ts';
 
@@ -49,6 +50,8 @@ export async function startServer(config: Config, logger: Logger, given?: Servic
     );
   });
   const port = (server.address() as AddressInfo).port;
+  // Abandoned uploads; deployed, a scheduled function does this instead (UPLOAD_SWEEP_INTERVAL_SECONDS=0).
+  const sweeper = startUploadSweeper({ ...services, logger });
 
   return {
     url: `http://localhost:${port}`,
@@ -62,6 +65,7 @@ export async function startServer(config: Config, logger: Logger, given?: Servic
         // Idle keep-alive connections would hold close() open until they time out.
         (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
       });
+      await sweeper.stop();
       if (!given) await services.close();
     },
   };
