@@ -2,7 +2,7 @@ import type { Database } from './db/database.ts';
 import { AppError, notFound } from './errors.ts';
 import { newId } from './ids.ts';
 import type { Member, Room } from './schemas.ts';
-import { usernameKey } from './users.ts';
+import { findUserByUsername } from './users.ts';
 
 interface RoomRow {
   id: string;
@@ -23,6 +23,12 @@ const roomSelect = { id: true, name: true, createdAt: true, lastSeq: true } as c
 /** The same answer for "no such room" and "not your room": no existence oracle. */
 const roomNotFound = () => notFound('Room not found');
 
+/**
+ * Whether an id from a client (a path parameter, unvalidated) can be queried at all:
+ * Postgres rejects text with NUL, which would otherwise surface as a 500 instead of a 404.
+ */
+const queryableId = (id: string): boolean => id.length > 0 && id.length <= 128 && !id.includes('\u0000');
+
 export async function createRoom(db: Database, userId: string, name: string): Promise<Room> {
   const id = newId();
   const [room] = await db.prisma.$transaction([
@@ -42,6 +48,7 @@ export async function listRooms(db: Database, userId: string): Promise<Room[]> {
 }
 
 export async function isMember(db: Database, roomId: string, userId: string): Promise<boolean> {
+  if (!queryableId(roomId)) return false;
   const row = await db.prisma.roomMember.findUnique({
     where: { roomId_userId: { roomId, userId } },
     select: { id: true },
@@ -56,6 +63,7 @@ export async function requireMember(db: Database, roomId: string, userId: string
 
 /** The room, for one of its members; not_found otherwise. */
 export async function getRoomForMember(db: Database, roomId: string, userId: string): Promise<Room> {
+  if (!queryableId(roomId)) throw roomNotFound();
   const row = await db.prisma.room.findFirst({
     where: { id: roomId, members: { some: { userId } } },
     select: roomSelect,
@@ -78,7 +86,7 @@ export async function addMember(
   username: string,
 ): Promise<{ member: Member; created: boolean }> {
   await requireMember(db, roomId, actorId);
-  const user = await db.prisma.user.findUnique({ where: { usernameKey: usernameKey(username) }, select: { id: true } });
+  const user = await findUserByUsername(db, username);
   if (!user) throw notFound('User not found');
   const select = { userId: true, joinedAt: true, user: { select: { username: true } } } as const;
   const existing = await db.prisma.roomMember.findUnique({
@@ -110,6 +118,7 @@ export async function listMembers(db: Database, roomId: string, userId: string):
 
 /** Removes the user from the room; not_found if they were not a member. */
 export async function leaveRoom(db: Database, roomId: string, userId: string): Promise<void> {
+  if (!queryableId(roomId)) throw roomNotFound();
   const { count } = await db.prisma.roomMember.deleteMany({ where: { roomId, userId } });
   if (count === 0) throw roomNotFound();
 }

@@ -23,8 +23,11 @@ const boundedText = (min: number, max: number) =>
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
+// Postgres cannot store or even compare text containing NUL: such a value must never reach a query.
+const noNul = (s: string) => !s.includes('\u0000');
+
 /** An opaque id from a client: any short string; one we never issued is simply not found. */
-export const Id = z.string().min(1).max(128);
+export const Id = z.string().min(1).max(128).refine(noNul, 'must not contain NUL characters');
 
 export const Username = z
   .string()
@@ -78,7 +81,10 @@ export const UploadInitBody = z.strictObject({
   bytes: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
 });
 export type UploadInitBody = z.infer<typeof UploadInitBody>;
-export const UploadCompleteBody = z.strictObject({ roomId: Id, key: z.string().min(1).max(1024) });
+export const UploadCompleteBody = z.strictObject({
+  roomId: Id,
+  key: z.string().min(1).max(1024).refine(noNul, 'must not contain NUL characters'),
+});
 export type UploadCompleteBody = z.infer<typeof UploadCompleteBody>;
 
 export const ClientMsgId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 of A-Z a-z 0-9 _ -');

@@ -31,9 +31,16 @@ export async function registerUser(db: Database, username: string, password: str
   }
 }
 
+/** Only a string that could be a username is looked up (Postgres rejects NUL in text, for one). */
+const USERNAME = /^[a-z0-9_.-]{3,32}$/;
+const findByKey = (db: Database, username: string) => {
+  const key = usernameKey(username);
+  return USERNAME.test(key) ? db.prisma.user.findUnique({ where: { usernameKey: key } }) : Promise.resolve(null);
+};
+
 /** The user whose credentials these are, or null. Costs the same whether or not the user exists. */
 export async function authenticate(db: Database, username: string, password: string): Promise<User | null> {
-  const row = await db.prisma.user.findUnique({ where: { usernameKey: usernameKey(username) } });
+  const row = await findByKey(db, username);
   const ok = await verifyPassword(row?.passwordHash, password);
   return ok && row ? toWireUser(row) : null;
 }
@@ -44,6 +51,6 @@ export async function findUserById(db: Database, id: string): Promise<User | nul
 }
 
 export async function findUserByUsername(db: Database, username: string): Promise<User | null> {
-  const row = await db.prisma.user.findUnique({ where: { usernameKey: usernameKey(username) } });
+  const row = await findByKey(db, username);
   return row ? toWireUser(row) : null;
 }

@@ -1,4 +1,5 @@
-import { Hono } from 'hono';
+import { isUtf8 } from 'node:buffer';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { GetConnInfo } from 'hono/conninfo';
 import { HTTPException } from 'hono/http-exception';
@@ -53,16 +54,25 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
   return app;
 }
 
-/**
- * Refuses bodies over the limit with 413. Routers place it after authentication, so the
- * contract's order holds: 401 before 400/413.
- */
-export const limitBody = bodyLimit({
+const bodyWithinLimit = bodyLimit({
   maxSize: MAX_JSON_BODY_BYTES,
   onError: () => {
     throw new AppError('payload_too_large', `Request body over ${MAX_JSON_BODY_BYTES} bytes`);
   },
 });
+
+/**
+ * Refuses bodies over the limit with 413, and bodies that are not UTF-8 with 400 (decoding
+ * them leniently would silently turn bytes into U+FFFD, e.g. inside a password). Routers
+ * place it after authentication, so the contract's order holds: 401 before 400/413.
+ */
+export const limitBody: MiddlewareHandler<AppEnv> = (c, next) =>
+  bodyWithinLimit(c, async () => {
+    if (c.req.raw.body && !isUtf8(await c.req.arrayBuffer())) {
+      throw new AppError('invalid_request', 'Request body is not valid UTF-8');
+    }
+    await next();
+  });
 
 /** The matched route pattern (never the raw path, so metrics stay low-cardinality). */
 function routeOf(c: AppContext): string {
