@@ -4,6 +4,7 @@ import type { Config } from './config.ts';
 import { type CounterStore, FallbackCounterStore, MemoryCounterStore, RedisCounterStore } from './counters.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import type { Logger } from './logger.ts';
+import { MemoryPresence, RedisPresence, type Presence } from './presence.ts';
 import { closeRedis, connectRedis, redisReady } from './redis.ts';
 import { openObjectStore, type ObjectStore } from './storage/index.ts';
 
@@ -18,6 +19,8 @@ export interface Services {
   counters: CounterStore;
   bus: EventBus;
   storage: ObjectStore;
+  /** Who is in which room: a Redis hash per room with REDIS_URL, memory otherwise. */
+  presence: Presence;
   /** The shared command connection, when REDIS_URL is set. */
   redis: Redis | undefined;
   /** Resolves when every dependency answers; rejects naming the first that does not. */
@@ -31,6 +34,7 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
   let subscriber: Redis | undefined;
   let counters: CounterStore;
   let bus: EventBus;
+  let presence: Presence;
   if (config.redis.url) {
     redis = connectRedis(config, logger, 'commands');
     // The subscriber queues its SUBSCRIBE until connected, and re-subscribes after reconnects.
@@ -43,9 +47,11 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     }
     counters = new FallbackCounterStore(new RedisCounterStore(redis), new MemoryCounterStore(), logger);
     bus = new RedisBus(redis, subscriber, config.redis.keyPrefix, logger);
+    presence = new RedisPresence(redis, config.presence.ttlMs);
   } else {
     counters = new MemoryCounterStore();
     bus = new MemoryBus();
+    presence = new MemoryPresence(config.presence.ttlMs);
   }
   const storage = await openObjectStore(config, logger);
 
@@ -56,6 +62,7 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     counters,
     bus,
     storage,
+    presence,
     redis,
     async checkReady() {
       await db.ping();
@@ -64,6 +71,7 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     async close() {
       await bus.close();
       await counters.close();
+      await presence.close();
       await storage.close();
       if (redis) await closeRedis(redis);
       if (subscriber) await closeRedis(subscriber);

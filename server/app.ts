@@ -1,3 +1,4 @@
+import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
@@ -5,15 +6,18 @@ import type { Config } from '../core/config.ts';
 import { createHttpApp } from '../core/http/app.ts';
 import { opsRoutes, withTimeout } from '../core/http/ops.ts';
 import type { Logger } from '../core/logger.ts';
+import { connectRedis } from '../core/redis.ts';
 import { openServices, type Services } from '../core/services.ts';
 import { startUploadSweeper } from '../core/uploads.ts';
 import { mountFunctions } from '../functions/index.ts';
+import { createRealtime, type Realtime } from '../realtime/app.ts';
 import { webClientRoutes } from './web-client.ts';
 
 export interface RunningServer {
   url: string;
   port: number;
   services: Services;
+  realtime: Realtime;
   /**
    * Graceful stop: not ready, stop accepting, finish in-flight work, close everything
    * it opened (services passed in by the caller stay open: they are the caller's).
@@ -52,19 +56,27 @@ export async function startServer(config: Config, logger: Logger, given?: Servic
   const port = (server.address() as AddressInfo).port;
   // Abandoned uploads; deployed, a scheduled function does this instead (UPLOAD_SWEEP_INTERVAL_SECONDS=0).
   const sweeper = startUploadSweeper({ ...services, logger });
+  const realtime = createRealtime(server as HttpServer, {
+    ...services,
+    connectRedis: (role, options) => connectRedis(config, logger, role, options),
+  });
 
   return {
     url: `http://localhost:${port}`,
     port,
     services,
+    realtime,
     async close() {
       if (stopping) return;
-      stopping = true;
-      await new Promise<void>((resolve) => {
+      stopping = true; // /readyz answers 503 from here on
+      const httpClosed = new Promise<void>((resolve) => {
         server.close(() => resolve());
         // Idle keep-alive connections would hold close() open until they time out.
         (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
       });
+      // Finishes in-flight sends, disconnects clients, then closes Socket.IO before its Redis.
+      await realtime.close();
+      await httpClosed;
       await sweeper.stop();
       if (!given) await services.close();
     },

@@ -1,0 +1,509 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startWorld, type ChatClient, type TestUser, type TestWorld } from '../test/realtime-support.ts';
+
+let world: TestWorld;
+const open: ChatClient[] = [];
+
+// Generous limits here: bulk sends below are about ordering, not throttling (see 'rate limits').
+const BULK_LIMITS = {
+  RATE_LIMIT_MESSAGE_PER_SECOND: '100000',
+  RATE_LIMIT_MESSAGE_PER_10_SECONDS: '1000000',
+};
+
+beforeAll(async () => {
+  world = await startWorld(BULK_LIMITS);
+});
+afterAll(async () => {
+  for (const c of open) c.close();
+  await world?.close();
+});
+
+const connect = async (user: TestUser, opts: Parameters<TestUser['connect']>[0] = {}) => {
+  const c = await user.connect(opts);
+  open.push(c);
+  return c;
+};
+
+describe('handshake', () => {
+  it('accepts the token in auth and the sid cookie, on websocket and polling', async () => {
+    const alice = await world.user();
+    for (const transports of [['websocket'], ['polling']] as const) {
+      const byToken = await connect(alice, { transports: [...transports] });
+      expect(byToken.socket.connected).toBe(true);
+      const byCookie = await connect(alice, { via: 'cookie', transports: [...transports] });
+      expect(byCookie.socket.connected).toBe(true);
+    }
+  });
+
+  it('refuses missing, forged and garbage tokens with connect_error unauthorized', async () => {
+    const alice = await world.user();
+    await expect(alice.connect({ via: 'none' })).rejects.toMatchObject({ message: 'unauthorized' });
+    const [h, p] = alice.token.split('.');
+    await expect(alice.connect({ token: `${h}.${p}.forgedsignature` })).rejects.toMatchObject({ message: 'unauthorized' });
+    await expect(alice.connect({ token: 'not-a-jwt' })).rejects.toMatchObject({ message: 'unauthorized' });
+  });
+
+  it('lets auth.token win over the cookie', async () => {
+    const alice = await world.user();
+    const socket = await alice
+      .connect({ via: 'token', token: 'garbage' })
+      .then(() => 'connected')
+      .catch((e: Error) => e.message);
+    expect(socket).toBe('unauthorized');
+  });
+
+  it('refuses a revoked token, and logout disconnects the sockets opened with it', async () => {
+    const alice = await world.user();
+    const token = alice.token;
+    const socket = await connect(alice);
+    const gone = socket.disconnected();
+    await alice.logout();
+    expect(await gone).toBe('io server disconnect');
+    await expect(alice.connect({ token })).rejects.toMatchObject({ message: 'unauthorized' });
+  });
+
+  it('refuses a foreign Origin on websocket and polling, and allows the configured one', async () => {
+    const alice = await world.user();
+    for (const transports of [['websocket'], ['polling']] as const) {
+      await expect(alice.connect({ origin: 'http://evil.example', transports: [...transports] })).rejects.toBeTruthy();
+      const ok = await connect(alice, { origin: world.server.services.config.corsOrigins[0], transports: [...transports] });
+      expect(ok.socket.connected).toBe(true);
+    }
+    // The refusal is the server's answer at the HTTP level, before any handshake.
+    const polling = await fetch(`${world.url}/socket.io/?EIO=4&transport=polling`, { headers: { origin: 'http://evil.example' } });
+    expect(polling.status).toBe(403);
+  });
+});
+
+describe('join', () => {
+  it('answers room, present users (one per user, joiner included), last messages and hasMore', async () => {
+    const alice = await world.user();
+    const bob = await world.user();
+    const room = await world.room(alice, bob);
+    const a1 = await connect(alice);
+    const a2 = await connect(alice);
+    await a1.joined(room);
+    await a2.joined(room);
+    const b = await connect(bob);
+    const joined = await b.joined(room);
+    expect(joined.room).toMatchObject({ id: room.id, lastSeq: 0 });
+    expect(joined.users.map((u) => u.id).sort()).toEqual([alice.id, bob.id].sort());
+    expect(joined.users.find((u) => u.id === bob.id)).toEqual({ id: bob.id, name: bob.name });
+    expect(joined.messages).toEqual([]);
+    expect(joined.hasMore).toBe(false);
+  });
+
+  it('returns the last 50 without sinceSeq, and up to 100 after sinceSeq with hasMore', async () => {
+    const alice = await world.user();
+    const room = await world.room(alice);
+    const a = await connect(alice);
+    await a.joined(room);
+    const sends = [];
+    for (let i = 1; i <= 130; i++) sends.push(a.send(room, `m${i}`));
+    const acks = await Promise.all(sends);
+    expect(acks.every((x) => x.ok)).toBe(true);
+
+    const again = await a.joined(room);
+    expect(again.messages.map((m) => m.seq)).toEqual(range(81, 130));
+    expect(again.hasMore).toBe(true);
+    expect(again.room.lastSeq).toBe(130);
+
+    const since = await a.joined(room, 10);
+    expect(since.messages.map((m) => m.seq)).toEqual(range(11, 110));
+    expect(since.hasMore).toBe(true);
+    const rest = await a.joined(room, 110);
+    expect(rest.messages.map((m) => m.seq)).toEqual(range(111, 130));
+    expect(rest.hasMore).toBe(false);
+    expect((await a.joined(room, 130)).messages).toEqual([]);
+  });
+
+  it('is forbidden to non-members, and answers malformed room ids the same way', async () => {
+    const alice = await world.user();
+    const eve = await world.user();
+    const room = await world.room(alice);
+    const e = await connect(eve);
+    expect(await e.join(room)).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    expect(await e.join('no-such-room')).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    expect(await e.emit('join', { roomId: room.id, extra: 1 })).toMatchObject({ ok: false, error: { code: 'invalid_request' } });
+  });
+});
+
+describe('message', () => {
+  it('acks after commit and broadcasts to every socket in the room, the sender included', async () => {
+    const alice = await world.user();
+    const bob = await world.user();
+    const room = await world.room(alice, bob);
+    const a = await connect(alice);
+    const b = await connect(bob);
+    await a.joined(room);
+    await b.joined(room);
+    const ack = await a.send(room, '  hello  ', { clientMsgId: 'c-1' });
+    expect(ack).toMatchObject({
+      ok: true,
+      message: { roomId: room.id, seq: 1, userId: alice.id, name: alice.name, text: 'hello', clientMsgId: 'c-1', attachment: null },
+    });
+    if (!ack.ok) return;
+    expect(typeof ack.message.ts).toBe('number');
+    expect(await b.next('message')).toEqual(ack.message);
+    expect(await a.next('message')).toEqual(ack.message);
+    const history = await bob.api.history({ roomId: room.id });
+    expect(history.body.messages).toEqual([ack.message]);
+  });
+
+  it('refuses sends to a room not joined (not_joined) or not a member of (forbidden), storing nothing', async () => {
+    const alice = await world.user();
+    const eve = await world.user();
+    const room = await world.room(alice);
+    const a = await connect(alice);
+    expect(await a.send(room, 'hi')).toMatchObject({ ok: false, error: { code: 'not_joined' } });
+    const e = await connect(eve);
+    expect(await e.send(room, 'hi')).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    expect(await e.typing(room, true)).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    expect(await a.typing(room, true)).toMatchObject({ ok: false, error: { code: 'not_joined' } });
+    await a.joined(room);
+    expect((await a.sent(room, 'first')).seq).toBe(1);
+  });
+
+  it('validates text: trimmed, 0–4000 code points, non-empty without attachment, no unknown fields', async () => {
+    const alice = await world.user();
+    const room = await world.room(alice);
+    const a = await connect(alice);
+    await a.joined(room);
+    const bad = async (payload: unknown) =>
+      expect(await a.emit('message', payload), JSON.stringify(payload).slice(0, 80)).toMatchObject({
+        ok: false,
+        error: { code: 'invalid_request' },
+      });
+    await bad({ roomId: room.id, text: '   ' });
+    await bad({ roomId: room.id, text: 'x'.repeat(4001) });
+    await bad({ roomId: room.id, text: 'hi', color: 'red' });
+    await bad({ roomId: room.id, text: 'hi', clientMsgId: 'has space' });
+    await bad({ roomId: room.id, text: 'hi', clientMsgId: 'x'.repeat(65) });
+    await bad({ roomId: room.id, text: 42 });
+    await bad({ roomId: room.id });
+    const emoji = '😀'.repeat(4000); // 4000 code points, 8000 UTF-16 units
+    expect((await a.sent(room, emoji)).text).toBe(emoji);
+    expect(await a.send(room, 'no such file', { attachmentId: 'nope' })).toMatchObject({
+      ok: false,
+      error: { code: 'attachment_invalid' },
+    });
+    expect((await a.sent(room, 'after refusals')).seq).toBe(2);
+  });
+
+  it('returns the original for a retried clientMsgId, sequentially and concurrently, storing and broadcasting once', async () => {
+    const alice = await world.user();
+    const bob = await world.user();
+    const room = await world.room(alice, bob);
+    const a = await connect(alice);
+    const a2 = await connect(alice);
+    const b = await connect(bob);
+    await a.joined(room);
+    await a2.joined(room);
+    await b.joined(room);
+
+    const first = await a.sent(room, 'once', { clientMsgId: 'retry-1' });
+    const retry = await a.sent(room, 'once, edited on retry', { clientMsgId: 'retry-1' });
+    expect(retry).toEqual(first);
+
+    const concurrent = await Promise.all([
+      a.sent(room, 'twice', { clientMsgId: 'retry-2' }),
+      a2.sent(room, 'twice', { clientMsgId: 'retry-2' }),
+      a.sent(room, 'twice', { clientMsgId: 'retry-2' }),
+    ]);
+    expect(new Set(concurrent.map((m) => m.id)).size).toBe(1);
+    // Another user may use the same clientMsgId: it is scoped to the sender.
+    const bobs = await b.sent(room, 'mine', { clientMsgId: 'retry-1' });
+    expect(bobs.id).not.toBe(first.id);
+
+    const history = await alice.api.history({ roomId: room.id });
+    expect(history.body.messages.map((m) => m.seq)).toEqual([1, 2, 3]);
+    // Exactly three broadcasts reached bob, none of them a duplicate.
+    const got = [await b.next('message'), await b.next('message'), await b.next('message')];
+    expect(got.map((m) => m.seq)).toEqual([1, 2, 3]);
+    await b.sent(room, 'marker');
+    expect((await b.next('message')).text).toBe('marker');
+    expect(b.pending('message')).toEqual([]);
+  });
+
+  it('assigns gap-free seqs in commit order with concurrent senders, broadcasting in seq order', async () => {
+    const users = await Promise.all([world.user(), world.user(), world.user(), world.user()]);
+    const [owner, ...rest] = users as [TestUser, ...TestUser[]];
+    const room = await world.room(owner, ...rest);
+    const clients = await Promise.all(users.map((u) => connect(u)));
+    for (const c of clients) await c.joined(room);
+    const PER = 25;
+    const acks = await Promise.all(clients.flatMap((c, i) => range(1, PER).map((n) => c.sent(room, `u${i}-${n}`))));
+    const seqs = acks.map((m) => m.seq).sort((x, y) => x - y);
+    expect(seqs).toEqual(range(1, PER * clients.length));
+    // Each client receives every message once, in seq order, and ts never decreases with seq.
+    for (const c of clients) {
+      const got: number[] = [];
+      let lastTs = 0;
+      for (let i = 0; i < PER * clients.length; i++) {
+        const m = await c.next('message');
+        got.push(m.seq);
+        expect(m.ts).toBeGreaterThanOrEqual(lastTs);
+        lastTs = m.ts;
+      }
+      expect(got).toEqual(range(1, PER * clients.length));
+    }
+  });
+
+  it('processes events sent without an ack', async () => {
+    const alice = await world.user();
+    const room = await world.room(alice);
+    const a = await connect(alice);
+    await a.joined(room);
+    a.raw.emit('message', { roomId: room.id, text: 'no ack' });
+    expect((await a.next('message')).text).toBe('no ack');
+  });
+});
+
+describe('typing and presence', () => {
+  it('sends typing to the others only, and typing:false when the typist sends', async () => {
+    const alice = await world.user();
+    const bob = await world.user();
+    const room = await world.room(alice, bob);
+    const a = await connect(alice);
+    const b = await connect(bob);
+    await a.joined(room);
+    await b.joined(room);
+    expect(await a.typing(room, true)).toEqual({ ok: true });
+    expect(await b.next('typing')).toEqual({ roomId: room.id, userId: alice.id, name: alice.name, typing: true });
+    await a.sent(room, 'done typing');
+    expect(await b.next('typing')).toEqual({ roomId: room.id, userId: alice.id, name: alice.name, typing: false });
+    expect(a.pending('typing')).toEqual([]);
+  });
+
+  it('ends typing when the typist leaves or disconnects', async () => {
+    const alice = await world.user();
+    const bob = await world.user();
+    const room = await world.room(alice, bob);
+    const a = await connect(alice);
+    const b = await connect(bob);
+    await a.joined(room);
+    await b.joined(room);
+    await a.typing(room, true);
+    await b.next('typing', (t) => t.typing);
+    expect(await a.leave(room)).toEqual({ ok: true });
+    expect(await b.next('typing')).toMatchObject({ userId: alice.id, typing: false });
+
+    await a.joined(room);
+    await a.typing(room, true);
+    await b.next('typing', (t) => t.typing);
+    a.close();
+    expect(await b.next('typing')).toMatchObject({ userId: alice.id, typing: false });
+  });
+
+  it('announces presence when the set of users changes, once per user however many tabs', async () => {
+    const alice = await world.user();
+    const bob = await world.user();
+    const room = await world.room(alice, bob);
+    const a = await connect(alice);
+    await a.joined(room);
+    expect(await a.next('presence')).toEqual({ roomId: room.id, users: [{ id: alice.id, name: alice.name }] });
+
+    const b1 = await connect(bob);
+    await b1.joined(room);
+    const both = await a.next('presence');
+    expect(both.users.map((u) => u.id).sort()).toEqual([alice.id, bob.id].sort());
+
+    // A second tab of bob changes nothing; closing one of two tabs changes nothing either.
+    const b2 = await connect(bob);
+    expect((await b2.joined(room)).users).toHaveLength(2);
+    b2.close();
+    // Leaving with the last tab removes bob.
+    expect(await b1.leave(room)).toEqual({ ok: true });
+    expect(await a.next('presence')).toEqual({ roomId: room.id, users: [{ id: alice.id, name: alice.name }] });
+    expect(a.pending('presence')).toEqual([]);
+    // Leave when not joined is fine.
+    expect(await b1.leave(room)).toEqual({ ok: true });
+  });
+
+  it('removes a user who leaves the room over REST from the room at once: no delivery, then forbidden', async () => {
+    const alice = await world.user();
+    const bob = await world.user();
+    const room = await world.room(alice, bob);
+    const a = await connect(alice);
+    const b = await connect(bob);
+    await a.joined(room);
+    await b.joined(room);
+    await b.typing(room, true);
+    await a.next('typing', (t) => t.typing);
+    await bob.leaveRoom(room);
+    expect(await a.next('presence', (p) => !p.users.some((u) => u.id === bob.id))).toMatchObject({ roomId: room.id });
+    expect(await a.next('typing')).toMatchObject({ userId: bob.id, typing: false });
+    await a.sent(room, 'bob should not see this');
+    expect(await b.send(room, 'still here?')).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    expect(await b.typing(room, true)).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    expect(await b.join(room)).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    // Alice's marker is received by alice; bob got nothing after the leave.
+    await a.next('message', (m) => m.text === 'bob should not see this');
+    expect(b.pending('message').filter((m) => m.text === 'bob should not see this')).toEqual([]);
+  });
+});
+
+describe('robustness', () => {
+  it('survives a corpus of malformed payloads and unknown events and keeps serving', async () => {
+    const alice = await world.user();
+    const room = await world.room(alice);
+    const a = await connect(alice);
+    await a.joined(room);
+    const corpus: unknown[] = [
+      undefined,
+      null,
+      0,
+      -1,
+      'string',
+      true,
+      [],
+      [room.id],
+      {},
+      { roomId: null },
+      { roomId: 42 },
+      { roomId: { $ne: '' } },
+      { roomId: room.id, text: null },
+      { roomId: room.id, text: ['a'] },
+      { roomId: room.id, text: { toString: 'x' } },
+      { roomId: room.id, text: 'a\u0000b' },
+      { roomId: room.id, text: '\ud800' },
+      { roomId: room.id, text: 'x'.repeat(60_000) },
+      { roomId: 'x'.repeat(10_000), text: 'hi' },
+      { roomId: room.id, sinceSeq: -5 },
+      { roomId: room.id, sinceSeq: 1.5 },
+      { roomId: room.id, sinceSeq: '3' },
+      { roomId: room.id, typing: 'yes' },
+      { __proto__: { roomId: room.id }, text: 'proto' },
+      { constructor: { prototype: { polluted: true } } },
+      Buffer.from('binary where text belongs'),
+      { roomId: room.id, text: Buffer.from('bytes') },
+    ];
+    for (const event of ['join', 'leave', 'message', 'typing']) {
+      for (const payload of corpus) {
+        const ack = await a.emit(event as 'join', payload);
+        if (event === 'leave' && !ack.ok) expect(ack.error.code).toBe('invalid_request');
+        if (event !== 'leave') expect(ack, `${event} ${String(payload).slice(0, 40)}`).toMatchObject({ ok: false });
+        if (!ack.ok) expect(['invalid_request', 'forbidden']).toContain(ack.error.code);
+      }
+      // Events without an ack, with extra arguments, and unknown events.
+      a.raw.emit(event, { roomId: room.id }, 'extra', 1);
+      a.raw.emit(event);
+    }
+    a.raw.emit('no-such-event', { a: 1 });
+    expect(({} as { polluted?: boolean }).polluted).toBeUndefined();
+    await a.joined(room); // the ack-less `leave` above took the socket out of the room
+    const ok = await a.sent(room, 'still alive');
+    expect(ok.text).toBe('still alive');
+    expect((await fetch(`${world.url}/healthz`)).status).toBe(200);
+  });
+
+  it('drops a connection that sends more than 64 KiB in one packet, and the server keeps serving', async () => {
+    const alice = await world.user();
+    const room = await world.room(alice);
+    const big = await connect(alice);
+    const gone = big.disconnected();
+    big.raw.emit('message', { roomId: room.id, text: 'x'.repeat(70 * 1024) });
+    expect(await gone).toBe('transport close');
+    const a = await connect(alice);
+    await a.joined(room);
+    expect((await a.sent(room, 'fine')).seq).toBe(1);
+  });
+
+  it('caps the sockets of one user', async () => {
+    const capped = await startWorld({ MAX_SOCKETS_PER_USER: '2' });
+    try {
+      const alice = await capped.user();
+      const s1 = await alice.connect();
+      const s2 = await alice.connect();
+      await expect(alice.connect()).rejects.toMatchObject({ message: 'rate_limited' });
+      s1.close();
+      await waitUntil(async () => (await alice.connect().then((s) => (s.close(), true)).catch(() => false)));
+      s2.close();
+    } finally {
+      await capped.close();
+    }
+  });
+});
+
+describe('rate limits', () => {
+  it('applies the default per-socket limit of 10 messages a second', async () => {
+    const defaults = await startWorld();
+    try {
+      const alice = await defaults.user();
+      const room = await defaults.room(alice);
+      const a = await alice.connect();
+      await a.joined(room);
+      const acks = [];
+      for (let i = 0; i < 11; i++) acks.push(await a.send(room, `burst ${i}`));
+      expect(acks.slice(0, 10).every((x) => x.ok)).toBe(true);
+      expect(acks[10]).toMatchObject({ ok: false, error: { code: 'rate_limited' } });
+      a.close();
+    } finally {
+      await defaults.close();
+    }
+  });
+
+  it('refuses sends over the per-socket limit with retryAfterMs, storing nothing and taking no seq', async () => {
+    const limited = await startWorld({
+      RATE_LIMIT_MESSAGE_PER_SECOND: '1000',
+      RATE_LIMIT_MESSAGE_PER_10_SECONDS: '3',
+      RATE_LIMIT_TYPING_PER_SECOND: '2',
+      RATE_LIMIT_TYPING_PER_10_SECONDS: '100',
+    });
+    try {
+      const alice = await limited.user();
+      const room = await limited.room(alice);
+      const a = await alice.connect();
+      await a.joined(room);
+      for (let i = 1; i <= 3; i++) expect((await a.sent(room, `ok ${i}`)).seq).toBe(i);
+      const refused = await a.send(room, 'too many');
+      expect(refused).toMatchObject({ ok: false, error: { code: 'rate_limited' } });
+      if (!refused.ok) {
+        expect(refused.error.retryAfterMs).toBeGreaterThan(0);
+        expect(refused.error.retryAfterMs).toBeLessThanOrEqual(10_000);
+      }
+      // Typing has its own limit, untouched by messages.
+      expect(await a.typing(room, true)).toEqual({ ok: true });
+      expect(await a.typing(room, true)).toEqual({ ok: true });
+      expect(await a.typing(room, true)).toMatchObject({ ok: false, error: { code: 'rate_limited' } });
+      const history = await alice.api.history({ roomId: room.id });
+      expect(history.body.messages.map((m) => m.seq)).toEqual([1, 2, 3]);
+
+      // Per user: twice the per-socket limit (6) across sockets; the refused send counted too.
+      const a2 = await alice.connect();
+      await a2.joined(room);
+      const a3 = await alice.connect();
+      await a3.joined(room);
+      const more = [];
+      for (let i = 0; i < 2; i++) more.push(await a2.send(room, `a2 ${i}`));
+      expect(more.map((x) => x.ok)).toEqual([true, true]);
+      expect(await a3.send(room, 'over the user limit')).toMatchObject({ ok: false, error: { code: 'rate_limited' } });
+      for (const c of [a, a2, a3]) c.close();
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('metrics', () => {
+  it('counts sockets, events by result and ack latency', async () => {
+    const text = await (await fetch(`${world.url}/metrics`)).text();
+    expect(text).toMatch(/parley_socket_events_total\{event="message",result="ok"\} \d+/);
+    expect(text).toMatch(/parley_socket_events_total\{event="join",result="forbidden"\} \d+/);
+    expect(text).toMatch(/parley_message_ack_seconds_count \d+/);
+    expect(text).toMatch(/parley_persist_batch_size_count \d+/);
+    expect(text).toMatch(/parley_sockets_connected \d+/);
+  });
+});
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

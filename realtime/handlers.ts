@@ -1,0 +1,189 @@
+import type { z } from 'zod';
+import type { Config } from '../core/config.ts';
+import { consume, type CounterStore } from '../core/counters.ts';
+import type { Database } from '../core/db/database.ts';
+import { AppError, invalid, rateLimited as rateLimitedError, toPublicError } from '../core/errors.ts';
+import type { JoinResult } from '../core/events.ts';
+import type { Logger } from '../core/logger.ts';
+import { readHistory, toWireMessages, type AttachmentUrlSigner } from '../core/messages.ts';
+import { messageAck, rateLimited, socketEvents } from '../core/metrics.ts';
+import { getRoomForMember, isMember } from '../core/rooms.ts';
+import { JoinPayload, LeavePayload, MessagePayload, TypingPayload } from '../core/schemas.ts';
+import type { RoomPresence } from './room-presence.ts';
+import { roomChannel, type ParleyServer, type ParleySocket } from './types.ts';
+import type { MessageWriter } from './writer.ts';
+
+export interface HandlerDeps {
+  io: ParleyServer;
+  config: Config;
+  logger: Logger;
+  db: Database;
+  counters: CounterStore;
+  writer: MessageWriter;
+  presence: RoomPresence;
+  sign: AttachmentUrlSigner;
+  /** False once shutdown has begun: new work is refused as `unavailable`. */
+  accepting: () => boolean;
+}
+
+type Ack = (response: unknown) => void;
+type EventName = 'join' | 'leave' | 'message' | 'typing';
+
+const JOIN_PAGE = 50;
+const CATCH_UP_PAGE = 100;
+
+const unavailable = () => new AppError('unavailable', 'Server is shutting down, reconnect and retry');
+
+/**
+ * The client events. Each reads validate → authorize → rate-limit → persist → ack →
+ * broadcast; whatever is thrown becomes an error ack (`internal` for the unexpected, which is
+ * logged and never described to the client), and nothing a client sends can crash the process.
+ */
+export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void {
+  const { io, config, db, counters, writer, presence, sign } = deps;
+  const session = socket.data.session;
+
+  const listen = <S extends z.ZodType, R extends object>(
+    event: EventName,
+    schema: S,
+    handler: (payload: z.output<S>) => Promise<R>,
+  ) => {
+    (socket as unknown as { on(e: string, l: (...args: unknown[]) => void): void }).on(event, (...args) => {
+      const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Ack) : undefined;
+      const started = performance.now();
+      void (async () => {
+        let response: unknown;
+        let result = 'ok';
+        try {
+          const parsed = schema.safeParse(args[0]);
+          if (!parsed.success) {
+            throw invalid(
+              'Invalid payload',
+              parsed.error.issues.slice(0, 10).map((i) => ({ path: i.path.join('.'), message: i.message })),
+            );
+          }
+          response = { ok: true, ...(await handler(parsed.data)) };
+        } catch (err) {
+          const pub = toPublicError(err);
+          result = pub.code;
+          if (pub.code === 'internal' || pub.code === 'unavailable') {
+            deps.logger.error({ err, event, socketId: socket.id, userId: session.userId }, 'socket event failed');
+          }
+          response = { ok: false, error: pub.toBody() };
+        }
+        socketEvents.inc({ event, result });
+        if (event === 'message') messageAck.observe((performance.now() - started) / 1000);
+        try {
+          ack?.(response);
+        } catch (err) {
+          deps.logger.warn({ err, event }, 'ack failed');
+        }
+      })();
+    });
+  };
+
+  /** Membership comes before join state: a non-member hears `forbidden` whether joined or not. */
+  const authorize = async (roomId: string, checkMembership: boolean): Promise<void> => {
+    if (!socket.data.joined.has(roomId)) {
+      throw (await isMember(db, roomId, session.userId))
+        ? new AppError('not_joined', 'Join the room first')
+        : new AppError('forbidden', 'Not a member of this room');
+    }
+    if (checkMembership && !(await isMember(db, roomId, session.userId))) {
+      throw new AppError('forbidden', 'Not a member of this room');
+    }
+  };
+
+  const limit = async (event: 'message' | 'typing'): Promise<void> => {
+    const rules = config.limits[event];
+    const check = await consume(counters, [
+      ...rules.map((r) => ({ key: `ratelimit:${socket.id}:${event}:${r.windowMs}`, windowMs: r.windowMs, limit: r.limit })),
+      ...rules.map((r) => ({
+        key: `ratelimit:user:${session.userId}:${event}:${r.windowMs}`,
+        windowMs: r.windowMs,
+        limit: r.limit * config.limits.userMultiplier,
+      })),
+    ]);
+    if (!check.allowed) {
+      rateLimited.inc({ event });
+      throw rateLimitedError(check.retryAfterMs);
+    }
+  };
+
+  listen('join', JoinPayload, async ({ roomId, sinceSeq }): Promise<JoinResult> => {
+    if (!deps.accepting()) throw unavailable();
+    const room = await getRoomForMember(db, roomId, session.userId).catch((err: unknown) => {
+      throw err instanceof AppError && err.code === 'not_found' ? new AppError('forbidden', 'Not a member of this room') : err;
+    });
+    // In the room before history is read: a message committed meanwhile arrives live (perhaps
+    // also in the page; clients dedupe by seq), never in neither.
+    await socket.join(roomChannel(roomId));
+    socket.data.joined.add(roomId);
+    const users = await presence.entered(socket, roomId);
+    const page = await readHistory(
+      db,
+      roomId,
+      sinceSeq !== undefined ? { afterSeq: sinceSeq, limit: CATCH_UP_PAGE } : { limit: JOIN_PAGE },
+    );
+    const messages = await toWireMessages(page.messages, sign);
+    const lastSeq = Math.max(room.lastSeq, messages.at(-1)?.seq ?? 0);
+    return { room: { ...room, lastSeq }, users, messages, hasMore: page.hasMore };
+  });
+
+  listen('leave', LeavePayload, async ({ roomId }) => {
+    await leaveRoom(io, socket, roomId, presence);
+    return {};
+  });
+
+  listen('message', MessagePayload, async (p) => {
+    if (!deps.accepting()) throw unavailable();
+    await authorize(p.roomId, false); // the commit re-checks membership inside its transaction
+    await limit('message');
+    stopTyping(io, socket, p.roomId);
+    const outcome = await writer.submit(p.roomId, {
+      userId: session.userId,
+      name: session.name,
+      text: p.text,
+      clientMsgId: p.clientMsgId ?? null,
+      attachmentId: p.attachmentId ?? null,
+    });
+    if (!outcome.ok) throw outcome.error;
+    return { message: outcome.message };
+  });
+
+  listen('typing', TypingPayload, async ({ roomId, typing }) => {
+    await authorize(roomId, true);
+    await limit('typing');
+    if (typing) socket.data.typing.add(roomId);
+    else socket.data.typing.delete(roomId);
+    socket.to(roomChannel(roomId)).emit('typing', { roomId, userId: session.userId, name: session.name, typing });
+    return {};
+  });
+}
+
+/** Ends a socket's typing in a room, telling the others. */
+export function stopTyping(io: ParleyServer, socket: ParleySocket, roomId: string): void {
+  if (!socket.data.typing.delete(roomId)) return;
+  const { userId, name } = socket.data.session;
+  io.to(roomChannel(roomId)).except(socket.id).emit('typing', { roomId, userId, name, typing: false });
+}
+
+/** Takes a socket out of a room (leave, or removal after leaving the membership). */
+export async function leaveRoom(io: ParleyServer, socket: ParleySocket, roomId: string, presence: RoomPresence): Promise<void> {
+  if (!socket.data.joined.delete(roomId)) return;
+  await socket.leave(roomChannel(roomId));
+  stopTyping(io, socket, roomId);
+  const { userId, name } = socket.data.session;
+  await presence.left(socket.id, { id: userId, name }, roomId);
+}
+
+/** Everything a disconnected socket leaves behind in its rooms. */
+export async function socketGone(io: ParleyServer, socket: ParleySocket, presence: RoomPresence): Promise<void> {
+  const { userId, name } = socket.data.session;
+  const rooms = [...socket.data.joined];
+  socket.data.joined.clear();
+  for (const roomId of rooms) {
+    stopTyping(io, socket, roomId);
+    await presence.left(socket.id, { id: userId, name }, roomId);
+  }
+}

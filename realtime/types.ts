@@ -1,0 +1,23 @@
+import type { Server, Socket } from 'socket.io';
+import type { Session } from '../core/auth/session.ts';
+import type { ClientToServerEvents, ServerToClientEvents } from '../core/events.ts';
+
+/** What the server keeps on each socket (local only: never sent between instances). */
+export interface SocketData {
+  session: Session;
+  /** Rooms this socket has joined and may send to. */
+  joined: Set<string>;
+  /** Rooms where this socket last said it is typing. */
+  typing: Set<string>;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+type InterServerEvents = {};
+
+export type ParleyServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+export type ParleySocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+
+/** Socket.IO room names: a chat room, every socket of a user, every socket of one login. */
+export const roomChannel = (roomId: string) => `room:${roomId}`;
+export const userChannel = (userId: string) => `user:${userId}`;
+export const sessionChannel = (jti: string) => `jti:${jti}`;
