@@ -44,7 +44,7 @@ describe('migration runner', () => {
 
   beforeAll(async () => {
     db = await freshDatabase(testMode.databaseUrl);
-  });
+  }, 180_000); // booting PGlite: over 20 s on a loaded 2-core machine
   afterAll(async () => {
     await db?.close();
   });

@@ -39,7 +39,7 @@ describe('db:migration:create', () => {
     expect(await readFile(join(migrationsDir, created?.folder ?? '', 'migration.sql'), 'utf8')).toBe(
       created?.sql,
     );
-  });
+  }, 180_000); // boots a PGlite shadow database: over 20 s on a loaded 2-core machine
 
   it('refuses a name that would sort before the latest migration', async () => {
     await expect(

@@ -25,7 +25,7 @@ describe('schema.prisma and prisma/migrations', () => {
     await session.close();
     engine = await openSchemaEngine(db.engineDatabase(), await readSchemaFiles(SCHEMA_PATH));
     scratch = await mkdtemp(join(tmpdir(), 'parley-drift-'));
-  });
+  }, 180_000); // booting PGlite: over 20 s on a loaded 2-core machine
 
   afterAll(async () => {
     await engine?.close();
