@@ -2,7 +2,7 @@ import type { Ack, JoinResult, PresenceEvent, TypingEvent } from '../../core/eve
 import type { Attachment, Member, Message, MessageAttachment, PresentUser, Room, User } from '../../core/schemas.ts';
 import { api, ApiError } from './api.ts';
 import type { Connection } from './connection.ts';
-import { formatBytes, h, replaceChildren, uid } from './dom.ts';
+import { formatBytes, h, icon, replaceChildren, uid } from './dom.ts';
 import { messageItem, pendingItem, type PendingView } from './message-item.ts';
 import { Timeline } from './timeline.ts';
 import { uploadFile, UploadError, type UploadHandle } from './upload.ts';
@@ -131,7 +131,7 @@ export class ChatView {
         h(
           'label',
           { class: 'attach icon-button', for: fileId, title: 'Attach a file' },
-          h('span', { 'aria-hidden': 'true' }, '📎'),
+          icon('paperclip'),
           h('span', { class: 'visually-hidden' }, 'Attach a file'),
         ),
         this.fileInput,
@@ -190,7 +190,7 @@ export class ChatView {
       h(
         'header',
         { class: 'chat-header' },
-        h('button', { type: 'button', class: 'back icon-button', onclick: () => deps.onBack(), 'aria-label': 'Back to rooms' }, '←'),
+        h('button', { type: 'button', class: 'back icon-button', onclick: () => deps.onBack(), 'aria-label': 'Back to rooms' }, icon('back')),
         h('div', { class: 'chat-title' }, h('h2', { id: titleId }, this.room.name), this.onlineCount),
         this.panelToggle,
       ),
@@ -770,7 +770,7 @@ export class ChatView {
     const remove = h(
       'button',
       { type: 'button', class: 'icon-button', 'aria-label': `Remove attachment ${file.name}`, onclick: () => this.clearUpload() },
-      '✕',
+      icon('close'),
     );
     const chip = h(
       'div',

@@ -1,5 +1,5 @@
 import type { Message, MessageAttachment } from '../../core/schemas.ts';
-import { formatBytes, formatTime, fullTime, h } from './dom.ts';
+import { formatBytes, formatTime, fullTime, h, icon } from './dom.ts';
 
 /** Rendering of one message. Every user-supplied string goes in as a text node. */
 
@@ -37,7 +37,7 @@ export function attachmentView(a: MessageAttachment, onMediaLoad: () => void): H
   return h(
     'a',
     { class: 'msg-file', href: a.url, target: '_blank', rel: 'noopener noreferrer', download: a.filename },
-    h('span', { class: 'msg-file-icon', 'aria-hidden': 'true' }, '📎'),
+    h('span', { class: 'msg-file-icon' }, icon('file')),
     h('span', { class: 'msg-file-name' }, a.filename),
     h('span', { class: 'msg-file-size' }, `${a.mime} · ${formatBytes(a.bytes)}`),
   );

@@ -2,7 +2,7 @@ import type { Room, User } from '../../core/schemas.ts';
 import { api, ApiError } from './api.ts';
 import { ChatView } from './chat-view.ts';
 import { Connection, type ConnectionState } from './connection.ts';
-import { h, replaceChildren, uid } from './dom.ts';
+import { h, icon, replaceChildren, uid } from './dom.ts';
 
 const ROOMS_REFRESH_MS = 30_000;
 const STATE_TEXT: Record<ConnectionState, string> = {
@@ -77,7 +77,7 @@ export class Shell {
           'div',
           { class: 'sidebar-head' },
           h('h2', {}, 'Rooms'),
-          h('button', { type: 'button', class: 'icon-button', 'aria-label': 'Refresh rooms', title: 'Refresh rooms', onclick: () => void this.refreshRooms() }, '↻'),
+          h('button', { type: 'button', class: 'icon-button', 'aria-label': 'Refresh rooms', title: 'Refresh rooms', onclick: () => void this.refreshRooms() }, icon('refresh')),
         ),
         this.roomList,
         createForm,

@@ -1,0 +1,159 @@
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { uniqueName } from '../../test/support.ts';
+import {
+  expectContiguous,
+  openPerson,
+  openRoom,
+  pngImage,
+  register,
+  screenshotAll,
+  send,
+  shownMessages,
+  startHarness,
+  waitConnected,
+  waitForMessage,
+  type Harness,
+  type Person,
+} from './support.ts';
+
+/**
+ * Two people in two browser profiles use the real app against a real server: the whole
+ * path from the DOM through REST, Socket.IO and the object store, and back.
+ */
+describe('web client, two browsers', () => {
+  let h: Harness;
+  let alice: Person;
+  let bob: Person;
+  const aliceName = uniqueName('alice');
+  const bobName = uniqueName('bob');
+  const roomName = `Team ${aliceName.slice(-4)}`;
+
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const screenshotOnFailure = () => onTestFailed(({ task }) => screenshotAll(h, task.name));
+
+  it('registers two people, serves the page with a strict CSP, and shares a room', async () => {
+    screenshotOnFailure();
+    const res = await fetch(h.baseUrl);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+
+    alice = await openPerson(h, 'alice');
+    bob = await openPerson(h, 'bob');
+    await register(alice, aliceName);
+    await register(bob, bobName);
+
+    // Alice creates the room (it opens) and adds Bob by name.
+    await alice.page.getByLabel('New room').fill(roomName);
+    await alice.page.getByRole('button', { name: 'Create' }).click();
+    await alice.page.getByRole('heading', { name: roomName, level: 2 }).waitFor();
+    const panel = alice.page.getByRole('complementary', { name: 'Room members' });
+    if (!(await panel.isVisible())) await alice.page.getByRole('button', { name: 'Members' }).click();
+    await panel.getByLabel('Add a member by username').fill(bobName.toUpperCase()); // matched case-insensitively
+    await panel.getByRole('button', { name: 'Add' }).click();
+    await panel.getByText(`${bobName} is a member.`).waitFor();
+
+    // Bob sees the room after a refresh of his list.
+    await bob.page.getByRole('button', { name: 'Refresh rooms' }).click();
+    await openRoom(bob, roomName);
+  });
+
+  it('chats both ways with presence, typing and acks', async () => {
+    screenshotOnFailure();
+    // Presence: each sees the other online.
+    await alice.page.locator(`.member.online:has-text("${bobName}")`).waitFor();
+    await bob.page.locator(`.member.online:has-text("${aliceName}")`).waitFor();
+    await expect.poll(() => alice.page.getByTestId('online-count').textContent()).toBe('2 online');
+
+    // Typing: Bob sees Alice typing, and it ends when she sends.
+    const aliceBox = alice.page.getByRole('textbox', { name: /^Message / });
+    await aliceBox.pressSequentially('Hello Bob', { delay: 20 });
+    await bob.page.getByText(`${aliceName} is typing…`).waitFor();
+    await aliceBox.press('Enter');
+    await waitForMessage(bob, 'Hello Bob');
+    await bob.page.getByText(`${aliceName} is typing…`).waitFor({ state: 'detached' });
+
+    await send(bob, 'Hi Alice <b>not bold</b>');
+    await waitForMessage(alice, 'Hi Alice <b>not bold</b>');
+    // Text is text: no markup was interpreted.
+    expect(await alice.page.locator('.msg-text b').count()).toBe(0);
+
+    // Own messages end up confirmed (seq from the ack or broadcast), nothing left pending.
+    await waitForMessage(alice, 'Hello Bob');
+    await expect.poll(() => alice.page.locator('li.msg.pending').count()).toBe(0);
+    const aliceView = await shownMessages(alice);
+    const bobView = await shownMessages(bob);
+    expect(aliceView).toEqual(bobView);
+    expect(aliceView.map((m) => m.text)).toEqual(['Hello Bob', 'Hi Alice <b>not bold</b>']);
+    expectContiguous(aliceView);
+  });
+
+  it('uploads an image that the other side sees, and explains a refused file', async () => {
+    screenshotOnFailure();
+    const input = alice.page.locator('input[type="file"]');
+    await input.setInputFiles({ name: 'red.png', mimeType: 'image/png', buffer: pngImage(40, 30, [220, 30, 30]) });
+    const chip = alice.page.getByTestId('upload');
+    await chip.getByText('Ready to send').waitFor();
+    await expect.poll(() => chip.locator('progress').evaluate((p) => (p as HTMLProgressElement).value)).toBe(1);
+    await alice.page.getByRole('textbox', { name: /^Message / }).fill('a picture');
+    await alice.page.getByRole('button', { name: 'Send' }).click();
+
+    // Bob's browser loads the image from the object store (allowed by the CSP) and decodes it.
+    const img = bob.page.locator('li.msg .msg-image img[alt="red.png"]');
+    await img.waitFor();
+    await expect
+      .poll(() => img.evaluate((el) => (el as HTMLImageElement).complete && (el as HTMLImageElement).naturalWidth))
+      .toBe(40);
+    await waitForMessage(bob, 'a picture');
+
+    // A type the server refuses is explained, and nothing is sent.
+    await input.setInputFiles({ name: 'page.html', mimeType: 'text/html', buffer: Buffer.from('<h1>hi</h1>') });
+    await chip.getByText(/cannot be shared here/).waitFor();
+    expect(await alice.page.getByRole('button', { name: 'Send' }).isDisabled()).toBe(true);
+    await chip.getByRole('button', { name: 'Dismiss' }).click();
+  });
+
+  it('keeps the session and the history across a reload', async () => {
+    screenshotOnFailure();
+    const before = await shownMessages(bob);
+    await bob.page.reload();
+    await expect.poll(() => bob.page.getByTestId('whoami').textContent()).toBe(bobName);
+    await waitConnected(bob);
+    // The open room is in the URL, so it reopens.
+    await bob.page.getByRole('heading', { name: roomName, level: 2 }).waitFor();
+    await bob.page.locator('li.msg .msg-image img[alt="red.png"]').waitFor();
+    await expect.poll(() => shownMessages(bob)).toEqual(before);
+  });
+
+  it('catches up after a forced disconnect with no gap and no duplicate', async () => {
+    screenshotOnFailure();
+    await bob.network.cut();
+    await bob.page.locator('[data-testid="connection"][data-state="offline"]').waitFor();
+
+    // While Bob is away: Alice talks, and Bob writes a message that must wait.
+    for (const text of ['while you were away 1', 'while you were away 2', 'while you were away 3']) await send(alice, text);
+    await waitForMessage(alice, 'while you were away 3');
+    await send(bob, 'sent while offline');
+    await bob.page.locator('li.msg.pending', { hasText: 'sent while offline' }).waitFor();
+
+    await bob.network.restore();
+    await waitConnected(bob);
+    await waitForMessage(bob, 'while you were away 3');
+    await waitForMessage(bob, 'sent while offline');
+    await waitForMessage(alice, 'sent while offline');
+    await expect.poll(() => bob.page.locator('li.msg.pending').count()).toBe(0);
+
+    const bobView = await shownMessages(bob);
+    expectContiguous(bobView);
+    expect(bobView.filter((m) => m.text === 'sent while offline')).toHaveLength(1);
+    await expect.poll(() => shownMessages(alice)).toEqual(bobView);
+    expect(alice.problems).toEqual([]);
+    expect(bob.problems.filter((p) => !p.includes('ERR_INTERNET_DISCONNECTED'))).toEqual([]);
+  });
+});
