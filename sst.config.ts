@@ -20,6 +20,7 @@ export default $config({
     const { router, publicOrigin } = await import('./infra/router');
     await import('./infra/secrets');
     await import('./infra/storage');
+    await import('./infra/storage-sweep');
     const { functions } = await import('./infra/functions');
     const { realtime } = await import('./infra/realtime');
     await import('./infra/web');

@@ -27,6 +27,12 @@ export const migrateFunction = {
   copyFiles: [{ from: 'prisma/migrations', to: 'prisma/migrations' }],
 } as const satisfies LambdaEntry;
 
+/** Deletes abandoned uploads on a schedule. */
+export const sweepUploadsFunction = {
+  name: 'SweepUploads',
+  handler: 'scripts/sweep-uploads.handler',
+} as const satisfies LambdaEntry;
+
 /**
  * Packages SST must install next to the bundle instead of bundling them (`nodejs.install`):
  * native addons, which esbuild cannot inline.

@@ -7,6 +7,10 @@ const domain = process.env.PARLEY_DOMAIN;
 
 export const router = new sst.aws.Router('Router', {
   ...(domain ? { domain: { name: domain } } : {}),
+  // Function URLs accept only this distribution (IAM + OAC), so nobody can skip CloudFront
+  // and forge X-Forwarded-For. Edge signing hashes request bodies for OAC; our JSON bodies
+  // are far below its 1 MB cap (files go straight to the bucket).
+  protection: 'oac-with-edge-signing',
 });
 
 /** The public origin: what CORS_ORIGINS allows and what cookies and links are scoped to. */

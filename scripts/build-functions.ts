@@ -11,7 +11,13 @@ import {
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { type LambdaEntry, migrateFunction, nodejsInstall, restFunctions } from '../infra/lambdas.ts';
+import {
+  type LambdaEntry,
+  migrateFunction,
+  nodejsInstall,
+  restFunctions,
+  sweepUploadsFunction,
+} from '../infra/lambdas.ts';
 
 /**
  * Bundles each Lambda exactly the way `sst deploy` does (SST's pkg/runtime/node/build.go:
@@ -136,7 +142,7 @@ export async function buildRealtime(outRoot: string): Promise<BuiltBundle> {
   return { name: 'realtime', dir, file: 'main.mjs', exportName: '', bytes: sizeOf(dir) };
 }
 
-export const lambdaEntries: LambdaEntry[] = [...restFunctions, migrateFunction];
+export const lambdaEntries: LambdaEntry[] = [...restFunctions, migrateFunction, sweepUploadsFunction];
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = process.argv.slice(2);

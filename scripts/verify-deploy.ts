@@ -379,6 +379,11 @@ async function main(): Promise<void> {
       async () => {
         const reg = await call(fn('Auth'), 'POST', '/api/auth/register', { body: { username, password } });
         assert(reg.status === 201, `register → ${reg.status} ${JSON.stringify(reg.json)}`);
+        // The router's cache honours origin headers: API answers must never be cached.
+        assert(
+          reg.raw.headers?.['cache-control'] === 'no-store',
+          `register Cache-Control: ${reg.raw.headers?.['cache-control']}`,
+        );
         sessionFrom(reg.cookies);
         const login = await call(fn('Auth'), 'POST', '/api/auth/login', { body: { username, password } });
         assert(login.status === 200, `login → ${login.status} ${JSON.stringify(login.json)}`);
@@ -441,6 +446,16 @@ async function main(): Promise<void> {
         );
       },
       () => '200 POST target',
+    );
+
+    await step(
+      'SweepUploads: scheduled sweep runs from the bundle',
+      async () => {
+        const r = (await fn('SweepUploads').invoke({})) as { deleted: number; failed: number };
+        assert(typeof r?.deleted === 'number' && r.failed === 0, `sweep returned ${JSON.stringify(r)}`);
+        return r;
+      },
+      (r) => `deleted ${r.deleted}, failed ${r.failed}`,
     );
 
     await step(

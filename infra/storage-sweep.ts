@@ -1,0 +1,25 @@
+import { database } from './database';
+import { appEnvironment } from './environment';
+import { sweepUploadsFunction } from './lambdas';
+import { schemaVersion } from './migrations';
+import { vpc } from './network';
+import { storageLinks } from './storage';
+
+/** Abandoned uploads (rows and objects) are deleted every hour by a scheduled function. */
+export const uploadSweep = new sst.aws.Cron('SweepUploadsSchedule', {
+  schedule: 'rate(1 hour)',
+  function: {
+    handler: sweepUploadsFunction.handler,
+    runtime: 'nodejs20.x',
+    timeout: '5 minutes',
+    memory: '512 MB',
+    vpc,
+    link: [database, ...storageLinks],
+    environment: appEnvironment({
+      DATABASE_POOL_MAX: '1',
+      UPLOAD_SWEEP_INTERVAL_SECONDS: '0',
+      NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
+      PARLEY_SCHEMA_VERSION: schemaVersion,
+    }),
+  },
+});
