@@ -43,9 +43,10 @@ export async function openObjectStore(config: Config, logger: Logger): Promise<O
     await store.close();
     throw err;
   }
-  logger.info(
-    { endpoint: local.endpoint, bucket: store.bucket },
-    `embedded object store (development only) at ${local.endpoint}`,
-  );
+  const message = `embedded object store (development only) at ${local.endpoint}`;
+  // It checks no upload policy or signature and only loopback can reach it.
+  if (config.production)
+    logger.warn({ endpoint: local.endpoint, bucket: store.bucket }, `${message}: set S3_BUCKET`);
+  else logger.info({ endpoint: local.endpoint, bucket: store.bucket }, message);
   return store;
 }
