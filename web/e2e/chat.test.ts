@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { uniqueName } from '../../test/support.ts';
+import { appendMessages } from '../../core/messages.ts';
 import {
   expectContiguous,
+  MAX_UPLOAD_BYTES,
+  openRoomId,
   openPerson,
   openRoom,
   pngImage,
@@ -117,6 +120,11 @@ describe('web client, two browsers', () => {
     await chip.getByText(/cannot be shared here/).waitFor();
     expect(await alice.page.getByRole('button', { name: 'Send' }).isDisabled()).toBe(true);
     await chip.getByRole('button', { name: 'Dismiss' }).click();
+
+    // So is a file over the size limit.
+    await input.setInputFiles({ name: 'big.png', mimeType: 'image/png', buffer: Buffer.alloc(MAX_UPLOAD_BYTES + 1) });
+    await chip.getByText(/is too large .* The limit is 256 KB/).waitFor();
+    await chip.getByRole('button', { name: 'Dismiss' }).click();
   });
 
   it('keeps the session and the history across a reload', async () => {
@@ -155,5 +163,65 @@ describe('web client, two browsers', () => {
     await expect.poll(() => shownMessages(alice)).toEqual(bobView);
     expect(alice.problems).toEqual([]);
     expect(bob.problems.filter((p) => !p.includes('ERR_INTERNET_DISCONNECTED'))).toEqual([]);
+  });
+
+  it('fills a gap that a live message reveals, and loads older history on scroll', async () => {
+    screenshotOnFailure();
+    // 70 messages written behind the clients' backs (no broadcast): the next live message
+    // jumps 70 seqs ahead of what Bob holds, so his client must fetch the gap (afterSeq).
+    const roomId = await openRoomId(alice);
+    const me = await alice.context.request.get('/api/auth/me');
+    const { user } = (await me.json()) as { user: { id: string; username: string } };
+    const drafts = Array.from({ length: 70 }, (_, i) => ({
+      userId: user.id,
+      name: user.username,
+      text: `backfill ${i + 1}`,
+      clientMsgId: null,
+      attachmentId: null,
+    }));
+    const results = await appendMessages(h.server.services.db, roomId, drafts);
+    expect(results.every((r) => r.ok)).toBe(true);
+
+    await send(alice, 'after the silent ones');
+    await waitForMessage(bob, 'after the silent ones');
+    await waitForMessage(bob, 'backfill 70');
+    const afterGap = await shownMessages(bob);
+    expectContiguous(afterGap);
+    expect(afterGap.map((m) => m.text)).toContain('backfill 1');
+
+    // A fresh load shows the newest page only; scrolling up brings back the rest, in order.
+    await bob.page.reload();
+    await waitForMessage(bob, 'after the silent ones');
+    const firstPage = await shownMessages(bob);
+    expect(firstPage.length).toBe(50);
+    const scroller = bob.page.locator('.scroller');
+    await expect
+      .poll(async () => {
+        await scroller.evaluate((el) => el.scrollTo(0, 0));
+        return (await shownMessages(bob)).length;
+      })
+      .toBe(afterGap.length);
+    await bob.page.getByText(/This is the beginning of/).waitFor();
+    const all = await shownMessages(bob);
+    expectContiguous(all);
+    expect(all[0]!.seq).toBe(1);
+  });
+
+  it('leaves the room and logs out', async () => {
+    screenshotOnFailure();
+    const panel = bob.page.getByRole('complementary', { name: 'Room members' });
+    bob.page.once('dialog', (d) => void d.accept());
+    await panel.getByRole('button', { name: 'Leave room' }).click();
+    await bob.page.getByRole('heading', { name: 'Pick a room' }).waitFor();
+    await expect.poll(() => bob.page.getByRole('navigation', { name: 'Rooms' }).getByRole('link').count()).toBe(0);
+    // Bob vanishes from the presence Alice sees.
+    await expect.poll(() => alice.page.getByTestId('online-count').textContent()).toBe('1 online');
+
+    await bob.page.getByRole('button', { name: 'Log out' }).click();
+    await bob.page.getByRole('button', { name: 'Log in' }).waitFor();
+    await bob.page.reload();
+    await bob.page.getByRole('button', { name: 'Log in' }).waitFor();
+    const cookies = await bob.context.cookies();
+    expect(cookies.find((c) => c.name === 'sid')?.value ?? '').toBe('');
   });
 });

@@ -10,6 +10,8 @@ import { buildWeb } from '../build.ts';
 /** Debian's Chromium (`apt-get install -y chromium`); playwright's own browsers are not used. */
 export const CHROMIUM = '/usr/bin/chromium';
 export const SCREENSHOT_DIR = 'test-results';
+/** Small, so the size refusal is tested without pushing megabytes through the browser. */
+export const MAX_UPLOAD_BYTES = 256 * 1024;
 
 const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -45,7 +47,7 @@ export interface Harness {
 export async function startHarness(): Promise<Harness> {
   await buildWeb({ minify: true });
   const port = await freePort();
-  const server = await startServer(testConfig({ PORT: String(port) }), silentLogger);
+  const server = await startServer(testConfig({ PORT: String(port), MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) }), silentLogger);
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
   const pages = new Map<string, Page>();
   return {
@@ -175,6 +177,14 @@ export async function shownMessages(p: Person): Promise<{ seq: number; text: str
       text: li.querySelector('.msg-text')?.textContent ?? '',
     })),
   );
+}
+
+/** The id of the room open in this page (from the URL hash). */
+export async function openRoomId(p: Person): Promise<string> {
+  const hash = await p.page.evaluate(() => location.hash);
+  const m = /^#room\/(.+)$/.exec(hash);
+  if (!m) throw new Error(`no room open (hash ${hash})`);
+  return decodeURIComponent(m[1]!);
 }
 
 export async function waitForMessage(p: Person, text: string): Promise<void> {

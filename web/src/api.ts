@@ -11,6 +11,7 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly retryAfterMs?: number,
+    readonly issues: { path?: unknown; message?: string }[] = [],
   ) {
     super(message);
     this.name = 'ApiError';
@@ -41,13 +42,14 @@ async function request<T>(method: string, path: string, body?: unknown, { quiet4
   if (res.status === 204) return undefined as T;
   const data: unknown = await res.json().catch(() => undefined);
   if (!res.ok) {
-    const err = (data as { error?: { code?: string; message?: string } } | undefined)?.error;
+    const err = (data as { error?: { code?: string; message?: string; issues?: unknown } } | undefined)?.error;
     const retryAfter = Number(res.headers.get('retry-after'));
     const apiError = new ApiError(
       res.status,
       err?.code ?? 'internal',
       err?.message ?? `Request failed (${res.status})`,
       Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
+      Array.isArray(err?.issues) ? (err.issues as { path?: unknown; message?: string }[]) : [],
     );
     if (res.status === 401 && !quiet401) onUnauthorized();
     throw apiError;

@@ -172,6 +172,12 @@ export class ChatView {
       addForm,
       h('button', { type: 'button', class: 'danger', onclick: () => void this.leave() }, 'Leave room'),
     );
+    this.panel.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && this.element.classList.contains('panel-open')) {
+        this.togglePanel();
+        this.panelToggle.focus();
+      }
+    });
     this.panelToggle = h(
       'button',
       {
@@ -352,6 +358,8 @@ export class ChatView {
       if (m.userId !== this.deps.me.id) foreign++;
     }
     if (added.length > 0) {
+      // The first messages of an empty room replace its "say hello" line.
+      if (this.timeline.size === added.length) this.renderOlderBar();
       this.deps.onSeen(this.room.id, this.timeline.newest);
       if (stick) this.scrollToBottom();
       else if (foreign > 0) {

@@ -102,11 +102,18 @@ function send(
 export function explainRefusal(err: unknown, file: File, mime: string): string {
   if (!(err instanceof ApiError)) return 'The upload could not be started.';
   if (err.code === 'payload_too_large') {
-    return `“${file.name}” is too large (${formatBytes(file.size)}). ${err.message}`;
+    const limit = /(\d+) bytes/.exec(err.message);
+    return `“${file.name}” is too large (${formatBytes(file.size)}).${limit ? ` The limit is ${formatBytes(Number(limit[1]))}.` : ''}`;
   }
   if (err.code === 'invalid_request') {
     if (file.size === 0) return `“${file.name}” is empty.`;
-    return `Files of type ${mime === 'application/octet-stream' ? 'unknown' : mime} cannot be shared here. ${err.message}`;
+    const mimeIssue = err.issues.find((i) => String(i.path) === 'mime');
+    if (mimeIssue || /type|mime/i.test(err.message)) {
+      const allowed = /one of (.+)$/.exec(mimeIssue?.message ?? '')?.[1];
+      const what = mime === 'application/octet-stream' ? `“${file.name}” is of an unknown type` : `Files of type ${mime}`;
+      return `${what} cannot be shared here.${allowed ? ` Allowed: ${allowed}.` : ''}`;
+    }
+    return `“${file.name}” cannot be uploaded: ${err.message}`;
   }
   if (err.code === 'not_found') return 'You are no longer a member of this room.';
   if (err.code === 'rate_limited') return 'Too many uploads at once; wait a moment and try again.';
