@@ -1,6 +1,6 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,7 @@ const ADMIN_URL = process.env.VERIFY_ADMIN_DATABASE_URL ?? 'postgres://postgres@
 const REDIS_URL = process.env.VERIFY_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ORIGIN = 'https://parley.example.com';
 const started = Date.now();
+const NOBODY = 65534;
 
 interface StepResult {
   name: string;
@@ -465,8 +466,12 @@ async function main(): Promise<void> {
         // The image's WORKDIR holds exactly this directory: run the CMD there.
         const cmd = dockerCmd();
         const port = 20_000 + Math.floor(Math.random() * 20_000);
+        // The image runs as an unprivileged user over root-owned files: so does this, when it can.
+        const asRoot = process.getuid?.() === 0;
+        if (asRoot) chmodSync(work, 0o755);
         const child = spawn(cmd[0]!, cmd.slice(1), {
           cwd: built.dir,
+          ...(asRoot ? { uid: NOBODY, gid: NOBODY } : {}),
           env: {
             PATH: process.env.PATH ?? '',
             ...appEnv,
@@ -502,10 +507,10 @@ async function main(): Promise<void> {
           code === 0,
           `after SIGTERM the process ${code === 'timeout' ? 'did not exit in 15 s' : `exited ${code}`}\n${output.slice(-2000)}`,
         );
-        return { cmd: cmd.join(' '), bytes: built.bytes };
+        return { cmd: cmd.join(' '), bytes: built.bytes, user: asRoot ? 'uid 65534' : 'current user' };
       },
       (r) =>
-        `\`${r.cmd}\` (${(r.bytes / 1024 / 1024).toFixed(1)} MB app), handshake + join ok, exit 0 on SIGTERM`,
+        `\`${r.cmd}\` as ${r.user} (${(r.bytes / 1024 / 1024).toFixed(1)} MB app), handshake + join ok, exit 0 on SIGTERM`,
     );
   } catch (err) {
     for (const f of Object.values(fns)) {
