@@ -38,7 +38,7 @@ function functionUrlEvent(method: string, path: string, body: unknown, cookies?:
 }
 
 const context = { awsRequestId: 'test', functionName: 'parley-test', getRemainingTimeInMillis: () => 10_000 };
-const json = (r: UrlResult) => JSON.parse(r.body ?? 'null') as Record<string, never>;
+const json = <T>(r: UrlResult): T => JSON.parse(r.body ?? 'null') as T;
 
 let auth: Handler;
 let rooms: Handler;
@@ -73,11 +73,9 @@ describe('Uploads Lambda entry', () => {
     );
     expect(reg.statusCode).toBe(201);
     const cookies = [reg.cookies![0]!.split(';')[0]!];
-    const room = json(
+    const { room } = json<{ room: { id: string } }>(
       await rooms(functionUrlEvent('POST', '/api/rooms', { name: 'files' }, cookies), context),
-    ).room as {
-      id: string;
-    };
+    );
 
     const body = new Uint8Array(randomBytes(1000));
     const init = await uploads(
@@ -90,7 +88,7 @@ describe('Uploads Lambda entry', () => {
       context,
     );
     expect(init.statusCode).toBe(200);
-    const target = json(init) as { key: string; method: string; url: string; fields: Record<string, string> };
+    const target = json<{ key: string; method: string; url: string; fields: Record<string, string> }>(init);
     expect(target.method).toBe('POST');
     const form = new FormData();
     for (const [k, v] of Object.entries(target.fields)) form.append(k, v);
@@ -102,7 +100,7 @@ describe('Uploads Lambda entry', () => {
       context,
     );
     expect(done.statusCode).toBe(201);
-    const attachment = json(done).attachment as { url: string; bytes: number };
+    const { attachment } = json<{ attachment: { url: string; bytes: number } }>(done);
     expect(attachment.bytes).toBe(1000);
     expect(new Uint8Array(await (await fetch(attachment.url)).arrayBuffer())).toEqual(body);
 
