@@ -96,10 +96,12 @@ async function cleanup() {
     await db.drop().catch((err: unknown) => console.error('dropping the bench database failed:', err));
   killAllChildren();
 }
-process.on('SIGINT', () => {
-  console.error('interrupted; cleaning up');
-  void cleanup().finally(() => process.exit(130));
-});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`${signal}: cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
 
 async function main() {
   if (!(await isReachable(adminUrl))) {
@@ -124,7 +126,8 @@ async function main() {
     `seeding ${db.name}: ${users} users, rooms, ${profile.history.rooms.map((r) => r.count.toLocaleString('en-US')).join(' + ')} messages`,
   );
   await seedUsers(db.pool, users);
-  for (const b of profile.broadcast) await seedRoom(db.pool, `b${b.members}`, 1, b.members);
+  for (const b of profile.broadcast)
+    await seedRoom(db.pool, `b${b.members}`, 1, Math.ceil(b.members / b.tabsPerUser));
   await seedRoom(db.pool, 'busy', 1, profile.busyRoomSenders);
   await seedRoom(db.pool, 'lat', 1, profile.busyRoomSenders);
   const { rooms, members } = profile.smallRooms;

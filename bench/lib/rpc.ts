@@ -84,7 +84,13 @@ export class RpcClient {
           reject(e);
         },
       });
-      this.child.send({ rpc: 'req', id, cmd, args } satisfies Request);
+      const failed = (err: Error | null) => {
+        if (!err || !this.pending.has(id)) return;
+        this.pending.get(id)!.reject(new Error(`${this.name}: ${cmd}: ${err.message}`));
+        this.pending.delete(id);
+      };
+      if (!this.child.connected) return failed(new Error('the process has exited'));
+      this.child.send({ rpc: 'req', id, cmd, args } satisfies Request, failed);
     });
   }
 }

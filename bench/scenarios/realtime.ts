@@ -23,27 +23,43 @@ const parleyNote = (bench: Bench) =>
     : `Parley realtime not measured: ${bench.parleyRealtime.reason ?? 'unavailable'}`;
 
 /** Connects and joins a fleet on each server (Parley only when its realtime tier is up). */
-async function fleets(bench: Bench, label: string, members: number, roomOf: (i: number) => string) {
-  const clients = bench.clients.slice(0, members);
+async function fleets(
+  bench: Bench,
+  label: string,
+  members: number,
+  roomOf: (i: number) => string,
+  tabsPerUser = 1,
+) {
+  // Socket i belongs to user floor(i / tabsPerUser): several sockets of one user are tabs.
+  const clients = Array.from({ length: members }, (_, i) => bench.clients[Math.floor(i / tabsPerUser)]!);
   const joins = clients.map((_, i) => ({ index: i, roomId: roomOf(i) }));
   const out = new Map<ServerUnderTest, Fleet>();
-  for (const server of [bench.baseline, bench.parley]) {
-    if (server === bench.parley && !bench.parleyRealtime.ok) continue;
-    const fleet = new Fleet(bench, server, `${label}-${server.name}`, clients);
-    const c = await fleet.connect();
-    if (c.failed > 0)
-      throw new Error(
-        `${label}: ${c.failed} sockets failed to connect to ${server.name}: ${JSON.stringify(c.errors)}`,
-      );
-    const j = await fleet.join(joins);
-    if (j.failed > 0)
-      throw new Error(`${label}: ${j.failed} joins failed on ${server.name}: ${JSON.stringify(j.errors)}`);
-    out.set(server, fleet);
-  }
-  return {
-    get: (s: ServerUnderTest) => out.get(s),
-    disconnect: () => Promise.all([...out.values()].map((f) => f.disconnect())),
+  const joinMs: Record<string, number> = {};
+  const disconnect = async () => {
+    await Promise.all([...out.values()].map((f) => f.disconnect()));
   };
+  try {
+    for (const server of [bench.baseline, bench.parley]) {
+      if (server === bench.parley && !bench.parleyRealtime.ok) continue;
+      const fleet = new Fleet(bench, server, `${label}-${server.name}`, clients);
+      out.set(server, fleet);
+      const c = await fleet.connect();
+      if (c.failed > 0) {
+        throw new Error(
+          `${label}: ${c.failed} sockets failed to connect to ${server.name}: ${JSON.stringify(c.errors)}`,
+        );
+      }
+      const t0 = performance.now();
+      const j = await fleet.join(joins);
+      joinMs[server.name] = performance.now() - t0;
+      if (j.failed > 0)
+        throw new Error(`${label}: ${j.failed} joins failed on ${server.name}: ${JSON.stringify(j.errors)}`);
+    }
+  } catch (err) {
+    await disconnect();
+    throw err;
+  }
+  return { get: (s: ServerUnderTest) => out.get(s), disconnect, joinMs };
 }
 
 let prefixCounter = 0;
@@ -82,65 +98,70 @@ export async function checkPersisted(
 
 export const broadcast: Scenario = async (bench) => {
   const out: ResultEntry[] = [];
-  for (const { members, ratePerSecond } of bench.profile.broadcast) {
+  for (const { members, tabsPerUser, ratePerSecond } of bench.profile.broadcast) {
     const roomId = `b${members}`;
-    bench.log(`broadcast: room of ${members}, ${ratePerSecond} messages/s`);
-    const f = await fleets(bench, roomId, members, () => roomId);
+    const users = Math.ceil(members / tabsPerUser);
+    bench.log(`broadcast: room of ${members} sockets (${users} users), ${ratePerSecond} messages/s`);
+    const f = await fleets(bench, roomId, members, () => roomId, tabsPerUser);
+    bench.log(`broadcast: joined in ${JSON.stringify(f.joinMs)} ms`);
     const half = Math.floor(members / 2);
     const senders: Sender[] = [0, 1, half, half + 1].map((index) => ({ index, roomId }));
     const cpu: Record<string, number[]> = { parley: [], baseline: [] };
     const rate: Record<string, number[]> = { parley: [], baseline: [] };
     const lossPct: Record<string, number[]> = { parley: [], baseline: [] };
     const errors: Record<string, Record<string, number>> = { parley: {}, baseline: {} };
-    for (let r = 0; r < bench.profile.reps; r++) {
-      for (const server of order(bench, r)) {
-        const fleet = f.get(server);
-        if (!fleet) {
-          cpu[server.name]!.push(NOT_MEASURED);
-          rate[server.name]!.push(NOT_MEASURED);
-          continue;
+    try {
+      for (let r = 0; r < bench.profile.reps; r++) {
+        for (const server of order(bench, r)) {
+          const fleet = f.get(server);
+          if (!fleet) {
+            cpu[server.name]!.push(NOT_MEASURED);
+            rate[server.name]!.push(NOT_MEASURED);
+            continue;
+          }
+          const w = await measureWindow(
+            fleet,
+            senders,
+            {
+              mode: 'rate',
+              ratePerSecond,
+              durationMs: bench.profile.windowMs,
+              drainMs: 10_000,
+              textChars: bench.profile.textChars,
+              idPrefix: idPrefix(roomId),
+            },
+            (run) => run.acked * members,
+          );
+          cpu[server.name]!.push(w.serverCpuUs / w.received);
+          rate[server.name]!.push(perSecond(w.received, w.wallMs));
+          lossPct[server.name]!.push(
+            (100 * (w.run.acked * members - w.received)) / Math.max(1, w.run.acked * members),
+          );
+          for (const [k, v] of Object.entries(w.run.errors))
+            errors[server.name]![k] = (errors[server.name]![k] ?? 0) + v;
         }
-        const w = await measureWindow(
-          fleet,
-          senders,
-          {
-            mode: 'rate',
-            ratePerSecond,
-            durationMs: bench.profile.windowMs,
-            drainMs: 10_000,
-            textChars: bench.profile.textChars,
-            idPrefix: idPrefix(roomId),
-          },
-          (run) => run.acked * members,
-        );
-        cpu[server.name]!.push(w.serverCpuUs / w.received);
-        rate[server.name]!.push(perSecond(w.received, w.wallMs));
-        lossPct[server.name]!.push(
-          (100 * (w.run.acked * members - w.received)) / Math.max(1, w.run.acked * members),
-        );
-        for (const [k, v] of Object.entries(w.run.errors))
-          errors[server.name]![k] = (errors[server.name]![k] ?? 0) + v;
       }
+    } finally {
+      await f.disconnect();
     }
-    await f.disconnect();
     const notes = parleyNote(bench);
     out.push(
       entry({
         id: `broadcast-${members}-cpu`,
         scenario: 'broadcast',
-        metric: `server CPU per delivered message, room of ${members}, ${ratePerSecond} msg/s in`,
+        metric: `server CPU per delivered message, room of ${members} sockets (${users} users), ${ratePerSecond} msg/s in`,
         unit: 'µs',
         parleyRuns: cpu.parley!,
         referenceName: 'bare Socket.IO',
         referenceRuns: cpu.baseline!,
         target: { op: '<=', value: 1.5, text: '≤ 1.5× bare Socket.IO' },
         ...(notes ? { notes } : {}),
-        extra: { undeliveredPercent: lossPct, ackErrors: errors },
+        extra: { users, tabsPerUser, joinPhaseMs: f.joinMs, undeliveredPercent: lossPct, ackErrors: errors },
       }),
       entry({
         id: `broadcast-${members}-rate`,
         scenario: 'broadcast',
-        metric: `delivered messages/s, room of ${members}, ${ratePerSecond} msg/s in`,
+        metric: `delivered messages/s, room of ${members} sockets (${users} users), ${ratePerSecond} msg/s in`,
         unit: 'msg/s',
         parleyRuns: rate.parley!,
         referenceName: 'bare Socket.IO',
@@ -169,36 +190,39 @@ export const throughput: Scenario = async (bench) => {
     const runs: Record<string, number[]> = { parley: [], baseline: [] };
     const checks: PersistCheck[] = [];
     const errors: Record<string, number> = {};
-    for (let r = 0; r < bench.profile.reps; r++) {
-      for (const server of order(bench, r)) {
-        const fleet = f.get(server);
-        if (!fleet) {
-          runs[server.name]!.push(NOT_MEASURED);
-          continue;
-        }
-        const prefix = idPrefix('busy');
-        const w = await measureWindow(
-          fleet,
-          senders,
-          {
-            mode: 'closed',
-            window: 1,
-            durationMs: windowMs,
-            drainMs: 15_000,
-            textChars,
-            idPrefix: prefix,
-            returnIds: server === bench.parley,
-          },
-          (run) => run.acked * n,
-        );
-        runs[server.name]!.push(perSecond(w.run.acked, w.run.sendingMs));
-        if (server === bench.parley) {
-          checks.push(await checkPersisted(bench.db.pool, ['busy'], prefix, w.run.ackedIds));
-          for (const [k, v] of Object.entries(w.run.errors)) errors[k] = (errors[k] ?? 0) + v;
+    try {
+      for (let r = 0; r < bench.profile.reps; r++) {
+        for (const server of order(bench, r)) {
+          const fleet = f.get(server);
+          if (!fleet) {
+            runs[server.name]!.push(NOT_MEASURED);
+            continue;
+          }
+          const prefix = idPrefix('busy');
+          const w = await measureWindow(
+            fleet,
+            senders,
+            {
+              mode: 'closed',
+              window: 1,
+              durationMs: windowMs,
+              drainMs: 15_000,
+              textChars,
+              idPrefix: prefix,
+              returnIds: server === bench.parley,
+            },
+            (run) => run.acked * n,
+          );
+          runs[server.name]!.push(perSecond(w.run.acked, w.run.sendingMs));
+          if (server === bench.parley) {
+            checks.push(await checkPersisted(bench.db.pool, ['busy'], prefix, w.run.ackedIds));
+            for (const [k, v] of Object.entries(w.run.errors)) errors[k] = (errors[k] ?? 0) + v;
+          }
         }
       }
+    } finally {
+      await f.disconnect();
     }
-    await f.disconnect();
     runState.baselineCapacity = quantile(runs.baseline!, 0.5);
     const lossFree = checks.every((c) => c.lost === 0 && c.duplicates === 0 && c.seqGaps === 0);
     const notes =
@@ -234,56 +258,59 @@ export const throughput: Scenario = async (bench) => {
     const runs: Record<string, number[]> = { parley: [], baseline: [], raw: [] };
     const checks: PersistCheck[] = [];
     const errors: Record<string, number> = {};
-    for (let r = 0; r < bench.profile.reps; r++) {
-      const servers: (ServerUnderTest | 'raw')[] = [...order(bench, r)];
-      servers.splice(r % 3, 0, 'raw');
-      for (const server of servers) {
-        if (server === 'raw') {
-          const res = await bench.insertLoader.rpc.call<{ count: number; ms: number; lastSeq: number }>(
-            'insert',
+    try {
+      for (let r = 0; r < bench.profile.reps; r++) {
+        const servers: (ServerUnderTest | 'raw')[] = [...order(bench, r)];
+        servers.splice(r % 3, 0, 'raw');
+        for (const server of servers) {
+          if (server === 'raw') {
+            const res = await bench.insertLoader.rpc.call<{ count: number; ms: number; lastSeq: number }>(
+              'insert',
+              {
+                url: bench.db.url,
+                poolSize: bench.profile.insertPool,
+                durationMs: windowMs,
+                roomId: 'raw',
+                userId: 'bu1',
+                name: 'bench_1',
+                textChars,
+                startSeq: runState.insertSeq,
+              },
+            );
+            runState.insertSeq = res.lastSeq;
+            runs.raw!.push(perSecond(res.count, res.ms));
+            continue;
+          }
+          const fleet = f.get(server);
+          if (!fleet) {
+            runs[server.name]!.push(NOT_MEASURED);
+            continue;
+          }
+          const prefix = idPrefix('small');
+          const w = await measureWindow(
+            fleet,
+            senders,
             {
-              url: bench.db.url,
-              poolSize: bench.profile.insertPool,
+              mode: 'closed',
+              window,
               durationMs: windowMs,
-              roomId: 'raw',
-              userId: 'bu1',
-              name: 'bench_1',
+              drainMs: 15_000,
               textChars,
-              startSeq: runState.insertSeq,
+              idPrefix: prefix,
+              returnIds: server === bench.parley,
             },
+            (run) => run.acked * members,
           );
-          runState.insertSeq = res.lastSeq;
-          runs.raw!.push(perSecond(res.count, res.ms));
-          continue;
-        }
-        const fleet = f.get(server);
-        if (!fleet) {
-          runs[server.name]!.push(NOT_MEASURED);
-          continue;
-        }
-        const prefix = idPrefix('small');
-        const w = await measureWindow(
-          fleet,
-          senders,
-          {
-            mode: 'closed',
-            window,
-            durationMs: windowMs,
-            drainMs: 15_000,
-            textChars,
-            idPrefix: prefix,
-            returnIds: server === bench.parley,
-          },
-          (run) => run.acked * members,
-        );
-        runs[server.name]!.push(perSecond(w.run.acked, w.run.sendingMs));
-        if (server === bench.parley) {
-          checks.push(await checkPersisted(bench.db.pool, roomIds, prefix, w.run.ackedIds));
-          for (const [k, v] of Object.entries(w.run.errors)) errors[k] = (errors[k] ?? 0) + v;
+          runs[server.name]!.push(perSecond(w.run.acked, w.run.sendingMs));
+          if (server === bench.parley) {
+            checks.push(await checkPersisted(bench.db.pool, roomIds, prefix, w.run.ackedIds));
+            for (const [k, v] of Object.entries(w.run.errors)) errors[k] = (errors[k] ?? 0) + v;
+          }
         }
       }
+    } finally {
+      await f.disconnect();
     }
-    await f.disconnect();
     const lossFree = checks.every((c) => c.lost === 0 && c.duplicates === 0 && c.seqGaps === 0);
     const notes =
       parleyNote(bench) ??
@@ -326,98 +353,101 @@ export const latency: Scenario = async (bench) => {
     { label: 'light', rate: bench.profile.latencyLightRate },
     { label: 'half-capacity', rate: Math.round(runState.baselineCapacity / 2) },
   ];
-  for (const { label, rate } of loads) {
-    if (!Number.isFinite(rate) || rate <= 0) continue;
-    bench.log(`latency: ${label}, ${rate} messages/s into a room of ${n}`);
-    const p50: Record<string, number[]> = { parley: [], baseline: [], raw: [] };
-    const p99: Record<string, number[]> = { parley: [], baseline: [], raw: [] };
-    for (let r = 0; r < bench.profile.reps; r++) {
-      for (const server of order(bench, r)) {
-        const fleet = f.get(server);
-        if (!fleet) {
-          p50[server.name]!.push(NOT_MEASURED);
-          p99[server.name]!.push(NOT_MEASURED);
-          continue;
+  try {
+    for (const { label, rate } of loads) {
+      if (!Number.isFinite(rate) || rate <= 0) continue;
+      bench.log(`latency: ${label}, ${rate} messages/s into a room of ${n}`);
+      const p50: Record<string, number[]> = { parley: [], baseline: [], raw: [] };
+      const p99: Record<string, number[]> = { parley: [], baseline: [], raw: [] };
+      for (let r = 0; r < bench.profile.reps; r++) {
+        for (const server of order(bench, r)) {
+          const fleet = f.get(server);
+          if (!fleet) {
+            p50[server.name]!.push(NOT_MEASURED);
+            p99[server.name]!.push(NOT_MEASURED);
+            continue;
+          }
+          const w = await measureWindow(
+            fleet,
+            senders,
+            {
+              mode: 'rate',
+              ratePerSecond: rate,
+              durationMs: bench.profile.windowMs,
+              drainMs: 15_000,
+              textChars: bench.profile.textChars,
+              idPrefix: idPrefix('lat'),
+            },
+            (run) => run.acked * n,
+          );
+          p50[server.name]!.push(quantile(w.receiveLatencyMs, 0.5));
+          p99[server.name]!.push(quantile(w.receiveLatencyMs, 0.99));
         }
-        const w = await measureWindow(
-          fleet,
-          senders,
-          {
-            mode: 'rate',
-            ratePerSecond: rate,
+        if (label === 'light') {
+          // The database's share of a persisted send: one INSERT at the same light rate.
+          const res = await bench.insertLoader.rpc.call<{ latencyMs: number[]; lastSeq: number }>('insert', {
+            url: bench.db.url,
+            poolSize: bench.profile.insertPool,
             durationMs: bench.profile.windowMs,
-            drainMs: 15_000,
+            roomId: 'raw',
+            userId: 'bu1',
+            name: 'bench_1',
             textChars: bench.profile.textChars,
-            idPrefix: idPrefix('lat'),
-          },
-          (run) => run.acked * n,
-        );
-        p50[server.name]!.push(quantile(w.receiveLatencyMs, 0.5));
-        p99[server.name]!.push(quantile(w.receiveLatencyMs, 0.99));
+            startSeq: runState.insertSeq,
+            ratePerSecond: rate,
+          });
+          runState.insertSeq = res.lastSeq;
+          p50.raw!.push(quantile(res.latencyMs, 0.5));
+          p99.raw!.push(quantile(res.latencyMs, 0.99));
+        }
       }
+      const notes = parleyNote(bench);
       if (label === 'light') {
-        // The database's share of a persisted send: one INSERT at the same light rate.
-        const res = await bench.insertLoader.rpc.call<{ latencyMs: number[]; lastSeq: number }>('insert', {
-          url: bench.db.url,
-          poolSize: bench.profile.insertPool,
-          durationMs: bench.profile.windowMs,
-          roomId: 'raw',
-          userId: 'bu1',
-          name: 'bench_1',
-          textChars: bench.profile.textChars,
-          startSeq: runState.insertSeq,
-          ratePerSecond: rate,
-        });
-        runState.insertSeq = res.lastSeq;
-        p50.raw!.push(quantile(res.latencyMs, 0.5));
-        p99.raw!.push(quantile(res.latencyMs, 0.99));
+        out.push(
+          entry({
+            id: 'latency-light-p99',
+            scenario: 'latency',
+            metric: `send→receive p99, ${rate} msg/s into a room of ${n}`,
+            unit: 'ms',
+            parleyRuns: p99.parley!,
+            referenceName: 'bare Socket.IO p99 + raw INSERT p99',
+            referenceRuns: p99.baseline!.map((b, i) => b + (p99.raw![i] ?? Number.NaN)),
+            target: { op: '<=', value: 2, text: '≤ 2× (bare p99 + INSERT p99)' },
+            ...(notes ? { notes } : {}),
+            extra: { baselineP99: p99.baseline, insertP99: p99.raw, insertP50: p50.raw },
+          }),
+        );
+      }
+      out.push(
+        entry({
+          id: `latency-${label}-p50`,
+          scenario: 'latency',
+          metric: `send→receive p50, ${rate} msg/s into a room of ${n}`,
+          unit: 'ms',
+          parleyRuns: p50.parley!,
+          referenceName: 'bare Socket.IO',
+          referenceRuns: p50.baseline!,
+          ...(notes ? { notes } : {}),
+        }),
+      );
+      if (label !== 'light') {
+        out.push(
+          entry({
+            id: `latency-${label}-p99`,
+            scenario: 'latency',
+            metric: `send→receive p99, ${rate} msg/s into a room of ${n}`,
+            unit: 'ms',
+            parleyRuns: p99.parley!,
+            referenceName: 'bare Socket.IO',
+            referenceRuns: p99.baseline!,
+            ...(notes ? { notes } : {}),
+          }),
+        );
       }
     }
-    const notes = parleyNote(bench);
-    if (label === 'light') {
-      out.push(
-        entry({
-          id: 'latency-light-p99',
-          scenario: 'latency',
-          metric: `send→receive p99, ${rate} msg/s into a room of ${n}`,
-          unit: 'ms',
-          parleyRuns: p99.parley!,
-          referenceName: 'bare Socket.IO p99 + raw INSERT p99',
-          referenceRuns: p99.baseline!.map((b, i) => b + (p99.raw![i] ?? Number.NaN)),
-          target: { op: '<=', value: 2, text: '≤ 2× (bare p99 + INSERT p99)' },
-          ...(notes ? { notes } : {}),
-          extra: { baselineP99: p99.baseline, insertP99: p99.raw, insertP50: p50.raw },
-        }),
-      );
-    }
-    out.push(
-      entry({
-        id: `latency-${label}-p50`,
-        scenario: 'latency',
-        metric: `send→receive p50, ${rate} msg/s into a room of ${n}`,
-        unit: 'ms',
-        parleyRuns: p50.parley!,
-        referenceName: 'bare Socket.IO',
-        referenceRuns: p50.baseline!,
-        ...(notes ? { notes } : {}),
-      }),
-    );
-    if (label !== 'light') {
-      out.push(
-        entry({
-          id: `latency-${label}-p99`,
-          scenario: 'latency',
-          metric: `send→receive p99, ${rate} msg/s into a room of ${n}`,
-          unit: 'ms',
-          parleyRuns: p99.parley!,
-          referenceName: 'bare Socket.IO',
-          referenceRuns: p99.baseline!,
-          ...(notes ? { notes } : {}),
-        }),
-      );
-    }
+  } finally {
+    await f.disconnect();
   }
-  await f.disconnect();
   return out;
 };
 
