@@ -77,7 +77,7 @@ export const limitBody: MiddlewareHandler<AppEnv> = (c, next) =>
 /** The matched route pattern (never the raw path, so metrics stay low-cardinality). */
 function routeOf(c: AppContext): string {
   try {
-    const path = routePath(c, -1);
+    const path = routePath(c);
     return path === '/*' || path === '*' ? 'unmatched' : path;
   } catch {
     return 'unmatched';
