@@ -5,7 +5,7 @@ import { schemaVersion } from './migrations';
 import { vpc } from './network';
 import { router } from './router';
 import { secrets } from './secrets';
-import { sizing } from './stage';
+import { lambdaRuntime, sizing } from './stage';
 import { storageLinks } from './storage';
 
 /** Which REST concerns touch object storage (and so get its IAM permissions). */
@@ -16,7 +16,7 @@ export const functions = restFunctions.map(
   (entry) =>
     new sst.aws.Function(entry.name, {
       handler: entry.handler,
-      runtime: 'nodejs20.x',
+      runtime: lambdaRuntime,
       architecture: 'x86_64',
       // argon2 hashing is CPU-bound, and Lambda CPU scales with memory.
       memory: '1024 MB',

@@ -1,6 +1,7 @@
 import { database, databaseUrl } from './database';
 import { migrateFunction } from './lambdas';
 import { vpc } from './network';
+import { lambdaRuntime } from './stage';
 
 /**
  * Migrations run exactly once per deploy, before new code serves: the Migrate function is
@@ -11,7 +12,7 @@ import { vpc } from './network';
  */
 const migrator = new sst.aws.Function(migrateFunction.name, {
   handler: migrateFunction.handler,
-  runtime: 'nodejs20.x',
+  runtime: lambdaRuntime,
   timeout: '5 minutes',
   memory: '512 MB',
   vpc,

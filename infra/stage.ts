@@ -16,3 +16,10 @@ export const sizing = {
   realtimeTasks: { min: 2, max: isProduction ? 10 : 4 },
   realtimePoolMax: 5,
 } as const;
+
+/**
+ * Lambda's Node 20 runtime is deprecated (April 2026) and new deploys of it get blocked;
+ * Node 22 is the nearest supported LTS to the Node 20 that CI runs. The realtime image
+ * uses the same major (realtime/Dockerfile).
+ */
+export const lambdaRuntime = 'nodejs22.x';

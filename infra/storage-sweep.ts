@@ -4,13 +4,14 @@ import { sweepUploadsFunction } from './lambdas';
 import { schemaVersion } from './migrations';
 import { vpc } from './network';
 import { storageLinks } from './storage';
+import { lambdaRuntime } from './stage';
 
 /** Abandoned uploads (rows and objects) are deleted every hour by a scheduled function. */
 export const uploadSweep = new sst.aws.Cron('SweepUploadsSchedule', {
   schedule: 'rate(1 hour)',
   function: {
     handler: sweepUploadsFunction.handler,
-    runtime: 'nodejs20.x',
+    runtime: lambdaRuntime,
     timeout: '5 minutes',
     memory: '512 MB',
     vpc,
