@@ -1,0 +1,131 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { presenceKey } from '../core/presence.ts';
+import { openServices, type Services } from '../core/services.ts';
+import { CuttableProxy } from '../test/realtime-proxy.ts';
+import { startWorld, type ChatClient, type TestWorld } from '../test/realtime-support.ts';
+import { sharedServices, silentLogger, testConfig, testMode, usesPostgres, usesRedis } from '../test/support.ts';
+
+const proxyTo = (url: string) => {
+  const u = new URL(url);
+  return new CuttableProxy(u.hostname, Number(u.port));
+};
+const through = (url: string, port: number) => {
+  const u = new URL(url);
+  u.hostname = '127.0.0.1';
+  u.port = String(port);
+  return u.toString();
+};
+
+/** Polls a condition that no event announces (a reconnecting client); bounded. */
+async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe.runIf(usesRedis)('Redis goes away and comes back', () => {
+  const proxy = proxyTo(testMode.redisUrl ?? 'redis://127.0.0.1:6379');
+  let services: Services | undefined;
+  let world: TestWorld | undefined;
+  const open: ChatClient[] = [];
+
+  afterAll(async () => {
+    for (const c of open) c.close();
+    await world?.close();
+    await services?.close();
+    await proxy.close();
+  });
+
+  it('keeps persisting and delivering locally, limits and presence degrade, all recover', async () => {
+    await proxy.up();
+    const env = {
+      REDIS_URL: through(testMode.redisUrl!, proxy.port),
+      PRESENCE_HEARTBEAT_MS: '500',
+      PRESENCE_TTL_MS: '2000',
+      RATE_LIMIT_TYPING_PER_SECOND: '3',
+    };
+    services = await openServices(testConfig(env), silentLogger);
+    world = await startWorld(env, services);
+    const alice = await world.user();
+    const bob = await world.user();
+    const carol = await world.user();
+    const room = await world.room(alice, bob, carol);
+    const a = await alice.connect({}, world.url);
+    const b = await bob.connect({}, world.url);
+    open.push(a, b);
+    await a.joined(room);
+    await b.joined(room);
+
+    await proxy.cut();
+    // Sends persist and reach this instance's sockets.
+    const during = await a.sent(room, 'while redis is down');
+    expect(during.seq).toBe(1);
+    expect(await b.next('message', (m) => m.id === during.id)).toEqual(during);
+    // Limits still hold, from memory.
+    const typing = [await a.typing(room, true), await a.typing(room, true), await a.typing(room, true), await a.typing(room, true)];
+    expect(typing.slice(0, 3).every((t) => t.ok)).toBe(true);
+    expect(typing[3]).toMatchObject({ ok: false, error: { code: 'rate_limited' } });
+    // Presence answers from this instance's sockets.
+    const c = await carol.connect({}, world.url);
+    open.push(c);
+    const joined = await c.joined(room);
+    expect(joined.users.map((u) => u.id).sort()).toEqual([alice.id, bob.id, carol.id].sort());
+    expect(joined.messages.map((m) => m.id)).toEqual([during.id]);
+    expect((await fetch(`${world.url}/readyz`)).status).toBe(503);
+
+    await proxy.up();
+    await eventually(async () => (await fetch(`${world!.url}/readyz`)).status === 200);
+    // The heartbeat writes every local socket back into the shared hash.
+    const shared = (await sharedServices()).redis!;
+    await eventually(async () => (await shared.hlen(presenceKey(room.id))) === 3);
+    const after = await a.sent(room, 'redis is back');
+    expect(after.seq).toBe(2);
+    expect(await c.next('message', (m) => m.id === after.id)).toEqual(after);
+  });
+});
+
+describe.runIf(usesPostgres)('Postgres goes away and comes back', () => {
+  const proxy = proxyTo(testMode.databaseUrl ?? 'postgres://127.0.0.1:5432/postgres');
+  let services: Services | undefined;
+  let world: TestWorld | undefined;
+  const open: ChatClient[] = [];
+
+  afterAll(async () => {
+    for (const c of open) c.close();
+    await world?.close();
+    await services?.close();
+    await proxy.close();
+  });
+
+  it('acks sends unavailable (never acked-and-lost), reports not ready, and recovers gap-free', async () => {
+    await proxy.up();
+    const env = {
+      DATABASE_URL: through(testMode.databaseUrl!, proxy.port),
+      DATABASE_CONNECT_TIMEOUT_MS: '1000',
+      MIGRATE_ON_START: 'false',
+    };
+    services = await openServices(testConfig(env), silentLogger);
+    world = await startWorld(env, services);
+    const alice = await world.user();
+    const room = await world.room(alice);
+    const a = await alice.connect({}, world.url);
+    open.push(a);
+    await a.joined(room);
+    expect((await a.sent(room, 'before')).seq).toBe(1);
+
+    await proxy.cut();
+    const refused = await a.send(room, 'during', { clientMsgId: 'during-outage' });
+    expect(refused).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    expect((await fetch(`${world.url}/readyz`)).status).toBe(503);
+
+    await proxy.up();
+    await eventually(async () => (await fetch(`${world!.url}/readyz`)).status === 200);
+    // The client retries with the same clientMsgId: stored once, right after seq 1.
+    const retried = await a.sent(room, 'during', { clientMsgId: 'during-outage' });
+    expect(retried.seq).toBe(2);
+    const rows = await (await sharedServices()).db.prisma.message.findMany({ where: { roomId: room.id } });
+    expect(rows.map((r) => r.seq).sort()).toEqual([1, 2]);
+  });
+});
