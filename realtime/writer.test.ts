@@ -1,0 +1,105 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Draft } from '../core/messages.ts';
+import { createRoom } from '../core/rooms.ts';
+import type { Message } from '../core/schemas.ts';
+import type { Services } from '../core/services.ts';
+import { registerUser } from '../core/users.ts';
+import { sharedServices, silentLogger, uniqueName } from '../test/support.ts';
+import { MessageWriter } from './writer.ts';
+
+let services: Services;
+let alice: { id: string; username: string };
+
+beforeAll(async () => {
+  services = await sharedServices();
+  alice = await registerUser(services.db, uniqueName('writer'), 'long enough');
+});
+
+const draft = (text: string, clientMsgId: string | null = null): Draft => ({
+  userId: alice.id,
+  name: alice.username,
+  text,
+  clientMsgId,
+  attachmentId: null,
+});
+
+function writerWithLog() {
+  const batches: { roomId: string; messages: Message[] }[] = [];
+  const writer = new MessageWriter({
+    db: services.db,
+    logger: silentLogger,
+    sign: async () => 'https://signed.example/object',
+    now: Date.now,
+    onCommitted: (roomId, messages) => batches.push({ roomId, messages }),
+  });
+  return { writer, batches };
+}
+
+describe('MessageWriter (group commit per room)', () => {
+  it('commits a lone send at once, alone', async () => {
+    const room = await createRoom(services.db, alice.id, 'quiet');
+    const { writer, batches } = writerWithLog();
+    const first = await writer.submit(room.id, draft('one'));
+    const second = await writer.submit(room.id, draft('two'));
+    expect(first).toMatchObject({ ok: true, duplicate: false, message: { seq: 1, text: 'one' } });
+    expect(second).toMatchObject({ ok: true, message: { seq: 2 } });
+    await writer.idle();
+    expect(batches.map((b) => b.messages.map((m) => m.seq))).toEqual([[1], [2]]);
+  });
+
+  it('groups sends that arrive during a commit into the next transaction, broadcasting in seq order', async () => {
+    const room = await createRoom(services.db, alice.id, 'busy');
+    const { writer, batches } = writerWithLog();
+    const N = 60;
+    const outcomes = await Promise.all(Array.from({ length: N }, (_, i) => writer.submit(room.id, draft(`m${i}`))));
+    await writer.idle();
+    // Each send got its own seq, in submission order (the queue is FIFO).
+    expect(outcomes.map((o) => (o.ok ? o.message.seq : -1))).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+    // The first send went alone; everything queued behind it shared far fewer transactions.
+    expect(batches[0]!.messages).toHaveLength(1);
+    expect(batches.length).toBeLessThan(N / 4);
+    expect(batches.flatMap((b) => b.messages.map((m) => m.seq))).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+  });
+
+  it('does not broadcast a duplicate, and answers it with the original', async () => {
+    const room = await createRoom(services.db, alice.id, 'dupes');
+    const { writer, batches } = writerWithLog();
+    const [a, b] = await Promise.all([writer.submit(room.id, draft('x', 'k1')), writer.submit(room.id, draft('y', 'k1'))]);
+    const again = await writer.submit(room.id, draft('z', 'k1'));
+    await writer.idle();
+    expect(a).toMatchObject({ ok: true, duplicate: false });
+    expect(b).toEqual({ ...a, duplicate: true });
+    expect(again).toEqual({ ...a, duplicate: true });
+    expect(batches.flatMap((x) => x.messages)).toHaveLength(1);
+  });
+
+  it('isolates a send the database rejects, so its batch neighbours still commit', async () => {
+    const room = await createRoom(services.db, alice.id, 'poison');
+    const { writer } = writerWithLog();
+    // Postgres refuses NUL in text; the wire schema never lets one through, the writer must
+    // still not fail the others in its batch because of it.
+    const results = await Promise.allSettled([
+      writer.submit(room.id, draft('first')),
+      writer.submit(room.id, draft('fine')),
+      writer.submit(room.id, draft('bad\u0000text')),
+      writer.submit(room.id, draft('also fine')),
+    ]);
+    await writer.idle();
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    const seqs = results.flatMap((r) => (r.status === 'fulfilled' && r.value.ok ? [r.value.message.seq] : []));
+    expect(seqs).toEqual([1, 2, 3]);
+  });
+
+  it('keeps rooms independent: a slow room does not hold up another', async () => {
+    const r1 = await createRoom(services.db, alice.id, 'r1');
+    const r2 = await createRoom(services.db, alice.id, 'r2');
+    const { writer } = writerWithLog();
+    const out = await Promise.all([
+      ...Array.from({ length: 10 }, (_, i) => writer.submit(r1.id, draft(`a${i}`))),
+      ...Array.from({ length: 10 }, (_, i) => writer.submit(r2.id, draft(`b${i}`))),
+    ]);
+    const seqsOf = (roomId: string) => out.flatMap((o) => (o.ok && o.message.roomId === roomId ? [o.message.seq] : []));
+    expect(seqsOf(r1.id)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    expect(seqsOf(r2.id)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+  });
+});
