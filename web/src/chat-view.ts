@@ -58,6 +58,8 @@ export class ChatView {
   private loaded = false;
   private joined = false;
   private joining: Promise<void> | undefined;
+  private joinRetry: ReturnType<typeof setTimeout> | undefined;
+  private joinAttempts = 0;
   private early: Message[] = [];
   private catchingUp: Promise<void> | undefined;
   /** The highest seq any live event announced: catch-up runs until the timeline has it. */
@@ -252,6 +254,7 @@ export class ChatView {
 
   destroy(): void {
     this.destroyed = true;
+    clearTimeout(this.joinRetry);
     this.stopTyping();
     const { socket } = this.deps.conn;
     socket.off('connect', this.onConnect);
@@ -289,7 +292,8 @@ export class ChatView {
     try {
       ack = await this.deps.conn.socket.timeout(ACK_TIMEOUT_MS).emitWithAck('join', payload);
     } catch {
-      // No answer: the connection is probably going down; `connect` will bring us back.
+      // No answer in time: try again while connected (a reconnect re-joins by itself).
+      this.retryJoin();
       return;
     }
     if (this.destroyed) return;
@@ -298,9 +302,11 @@ export class ChatView {
         this.deps.onLeft(roomId);
         return;
       }
-      this.showNotice(`Could not open the room: ${ack.error.message}`);
+      this.showNotice(`Could not open the room: ${ack.error.message}. Retrying…`);
+      this.retryJoin(ack.error.retryAfterMs);
       return;
     }
+    this.joinAttempts = 0;
     this.joined = true;
     this.hideNotice();
     this.present = ack.users;
@@ -322,6 +328,15 @@ export class ChatView {
     }
     if (this.wantedSeq > this.timeline.newest) await this.catchUp();
     await this.flushPending();
+  }
+
+  private retryJoin(afterMs?: number): void {
+    clearTimeout(this.joinRetry);
+    if (this.destroyed || !this.deps.conn.connected) return;
+    const delay = afterMs ?? Math.min(15_000, 1_000 * 2 ** this.joinAttempts++);
+    this.joinRetry = setTimeout(() => {
+      if (!this.joined && this.deps.conn.connected) void this.join();
+    }, delay);
   }
 
   /** Fetches afterSeq pages until the timeline holds everything announced so far. */

@@ -57,14 +57,9 @@ export class Timeline {
     const added: Message[] = [];
     let gap = false;
     for (const m of ascending(messages)) {
-      if (m.seq <= this.newest) {
-        // Already known (a duplicate), or an older message we simply don't have loaded.
-        if (this.bySeq.has(m.seq) || m.seq < this.oldest) continue;
-        // Inside the loaded range but missing: only possible before the first message arrived.
-        this.bySeq.set(m.seq, m);
-        added.push(m);
-        continue;
-      }
+      // At or below newest: a duplicate (the loaded run is contiguous) or older than what is
+      // loaded, which scrolling up fetches.
+      if (m.seq <= this.newest) continue;
       if (m.seq !== this.newest + 1) {
         gap = true;
         break;

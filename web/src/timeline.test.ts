@@ -1,0 +1,69 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Message } from '../../core/schemas.ts';
+import { Timeline } from './timeline.ts';
+
+const msg = (seq: number): Message => ({
+  id: `m${seq}`,
+  roomId: 'r',
+  seq,
+  userId: 'u',
+  name: 'u',
+  text: `text ${seq}`,
+  ts: 1_000 + seq,
+  clientMsgId: null,
+  attachment: null,
+});
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => msg(from + i));
+
+describe('Timeline', () => {
+  it('starts from the newest page and knows whether older messages exist', () => {
+    const t = new Timeline();
+    t.reset(range(51, 100), true, 100);
+    expect([t.oldest, t.newest, t.hasOlder]).toEqual([51, 100, true]);
+  });
+
+  it('keeps an empty room at the room lastSeq so the first live message is not a gap', () => {
+    const t = new Timeline();
+    t.reset([], false, 0);
+    expect(t.append([msg(1)])).toEqual({ added: [msg(1)], gap: false });
+  });
+
+  it('drops duplicates and reports a gap instead of showing past it', () => {
+    const t = new Timeline();
+    t.reset(range(1, 3), false, 3);
+    expect(t.append([msg(3)]).added).toEqual([]);
+    expect(t.append([msg(5)])).toEqual({ added: [], gap: true });
+    expect(t.append(range(4, 6))).toEqual({ added: range(4, 6), gap: false });
+    expect(t.seqs()).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('prepends older pages without duplicates', () => {
+    const t = new Timeline();
+    t.reset(range(51, 60), true, 60);
+    expect(t.prepend(range(41, 52), true).map((m) => m.seq)).toEqual(range(41, 50).map((m) => m.seq));
+    expect([t.oldest, t.hasOlder]).toEqual([41, true]);
+  });
+
+  it('shows a contiguous, duplicate-free run whatever order and repetition deliveries come in', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 30 }),
+        fc.array(fc.array(fc.integer({ min: 1, max: 60 }), { maxLength: 8 }), { maxLength: 30 }),
+        (start, batches) => {
+          const t = new Timeline();
+          t.reset(start > 0 ? [msg(start)] : [], start > 1, start);
+          for (const batch of batches) {
+            const { gap } = t.append(batch.map(msg));
+            // What a client does on a gap: fetch afterSeq = newest (here: the next 5).
+            if (gap) t.append(range(t.newest + 1, t.newest + 5));
+          }
+          const seqs = t.seqs();
+          expect(new Set(seqs).size).toBe(seqs.length);
+          seqs.forEach((s, i) => i > 0 && expect(s).toBe(seqs[i - 1]! + 1));
+          if (seqs.length > 0) expect(seqs.at(-1)).toBe(t.newest);
+        },
+      ),
+    );
+  });
+});
