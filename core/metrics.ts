@@ -68,3 +68,17 @@ export const presencePruned = new Counter({
   help: 'Presence entries removed because their socket stopped refreshing them',
   registers: [registry],
 });
+
+export const uploadsCompleted = new Counter({
+  name: 'parley_uploads_completed_total',
+  help: 'Upload completions by result: created, repeated (idempotent), mismatch (deleted), missing (nothing stored)',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+
+export const uploadsSwept = new Counter({
+  name: 'parley_uploads_swept_total',
+  help: 'Abandoned uploads deleted by the orphan sweep, by result (deleted, object_delete_failed)',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});

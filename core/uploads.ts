@@ -3,6 +3,7 @@ import type { Database } from './db/database.ts';
 import { AppError, invalid, notFound } from './errors.ts';
 import { newId } from './ids.ts';
 import type { Logger } from './logger.ts';
+import { uploadsCompleted, uploadsSwept } from './metrics.ts';
 import { isMember, requireMember } from './rooms.ts';
 import type { Attachment, UploadCompleteBody, UploadInitBody } from './schemas.ts';
 import type { ObjectStore, UploadTarget } from './storage/index.ts';
@@ -136,10 +137,16 @@ export async function completeUpload(
     throw notFound('Upload not found');
   }
   if (row.rejectedAt) throw mismatch();
-  if (row.completedAt) return { attachment: await toWireAttachment(storage, row), created: false };
+  if (row.completedAt) {
+    uploadsCompleted.inc({ result: 'repeated' });
+    return { attachment: await toWireAttachment(storage, row), created: false };
+  }
 
   const stored = await storage.head(row.key);
-  if (!stored) throw notFound('Nothing was uploaded for this key');
+  if (!stored) {
+    uploadsCompleted.inc({ result: 'missing' });
+    throw notFound('Nothing was uploaded for this key');
+  }
 
   const allowed = deps.config.storage.allowedMimeTypes.includes(row.mime);
   if (stored.bytes !== row.bytes || essence(stored.mime) !== row.mime || !allowed) {
@@ -152,6 +159,7 @@ export async function completeUpload(
     await storage
       .delete(row.key)
       .catch((err: unknown) => deps.logger?.warn({ err }, 'could not delete a mismatched upload'));
+    uploadsCompleted.inc({ result: 'mismatch' });
     throw mismatch();
   }
 
@@ -160,6 +168,7 @@ export async function completeUpload(
     data: { completedAt: new Date() },
   });
   if (count === 0) return settled(deps, row.id);
+  uploadsCompleted.inc({ result: 'created' });
   return { attachment: await toWireAttachment(storage, row), created: true };
 }
 
@@ -232,6 +241,8 @@ export async function sweepOrphanUploads(
       deps.logger.warn({ err, key }, 'could not delete an orphaned upload object');
     }
   }
+  uploadsSwept.inc({ result: 'deleted' }, keys.length - failed);
+  if (failed > 0) uploadsSwept.inc({ result: 'object_delete_failed' }, failed);
   if (keys.length > 0) deps.logger.info({ deleted: keys.length, failed }, 'swept orphaned uploads');
   return { deleted: keys.length, failed };
 }

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { appendMessages } from '../../core/messages.ts';
+import { registry, uploadsCompleted } from '../../core/metrics.ts';
 import type { Attachment, Message, Room } from '../../core/schemas.ts';
 import type { Services } from '../../core/services.ts';
-import type { UploadTarget } from '../../core/storage/index.ts';
+import { openObjectStore, type UploadTarget } from '../../core/storage/index.ts';
 import { sweepOrphanUploads, sweepOptionsFrom } from '../../core/uploads.ts';
 import { ApiClient, type ApiResponse, type Transport } from '../../test/api-client.ts';
 import { restApp, sharedServices, silentLogger, testConfig, uniqueName } from '../../test/support.ts';
@@ -321,6 +322,68 @@ describe('uploads with presigned POST (the S3 default)', () => {
       draft(alice.user!.id, 'alice', attachment.id),
     ]);
     expect(reused).toMatchObject({ ok: false, error: { code: 'attachment_invalid' } });
+  });
+});
+
+describe('complete under concurrency and failure', () => {
+  it('answers two simultaneous completes with one 201 and one 200 for the same attachment', async () => {
+    const alice = await user('alice');
+    const room = await alice.createRoom('race');
+    const started = await init(alice, { roomId: room.id, filename: 'r.png', mime: 'image/png', bytes: 50 });
+    await sendFile(started.body, png(50), 'image/png');
+    const results = await Promise.all([1, 2, 3].map(() => complete(alice, room.id, started.body.key)));
+    expect(results.map((r) => r.status).sort()).toEqual([200, 200, 201]);
+    expect(new Set(results.map((r) => r.body.attachment.id)).size).toBe(1);
+  });
+
+  it('answers 503 unavailable when the object store does not answer, and completes later', async () => {
+    const alice = await user('alice');
+    const room = await alice.createRoom('down');
+    const down = await openObjectStore(
+      testConfig({
+        S3_BUCKET: 'down',
+        S3_ENDPOINT: 'http://127.0.0.1:9',
+        S3_ACCESS_KEY_ID: 'a',
+        S3_SECRET_ACCESS_KEY: 'b',
+      }),
+      silentLogger,
+    );
+    try {
+      const app = await restApp({ ...services, storage: down });
+      const viaDown = new ApiClient((p, i) => app.request(p, i));
+      viaDown.cookie = alice.cookie;
+      const started = await init(alice, { roomId: room.id, filename: 'd.png', mime: 'image/png', bytes: 20 });
+      await sendFile(started.body, png(20), 'image/png');
+      const res = await complete(viaDown, room.id, started.body.key);
+      expect(res.status).toBe(503);
+      expect(errorCode(res)).toBe('unavailable');
+      expect((await complete(alice, room.id, started.body.key)).status).toBe(201);
+    } finally {
+      await down.close();
+    }
+  });
+
+  it('counts completions by result in /metrics', async () => {
+    const count = async (result: string) =>
+      (await uploadsCompleted.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
+    const before = Object.fromEntries(
+      await Promise.all(['created', 'repeated', 'mismatch', 'missing'].map(async (r) => [r, await count(r)])),
+    );
+    const alice = await user('alice');
+    const room = await alice.createRoom('metrics');
+    const ok = await init(alice, { roomId: room.id, filename: 'm.png', mime: 'image/png', bytes: 10 });
+    expect((await complete(alice, room.id, ok.body.key)).status).toBe(404);
+    await sendFile(ok.body, png(10), 'image/png');
+    expect((await complete(alice, room.id, ok.body.key)).status).toBe(201);
+    expect((await complete(alice, room.id, ok.body.key)).status).toBe(200);
+    const bad = await init(alice, { roomId: room.id, filename: 'm.png', mime: 'image/png', bytes: 10 });
+    await sendFile(bad.body, png(11), 'image/png');
+    expect((await complete(alice, room.id, bad.body.key)).status).toBe(422);
+
+    for (const result of ['created', 'repeated', 'mismatch', 'missing']) {
+      expect(await count(result), result).toBe(before[result] + 1);
+    }
+    expect(await registry.metrics()).toContain('parley_uploads_completed_total{result="mismatch"}');
   });
 });
 

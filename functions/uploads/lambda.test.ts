@@ -56,6 +56,9 @@ beforeAll(async () => {
   auth = (await import('../auth/lambda.ts')).handler as unknown as Handler;
   rooms = (await import('../rooms/lambda.ts')).handler as unknown as Handler;
   uploads = (await import('./lambda.ts')).handler as unknown as Handler;
+  // The first invocation opens the container's connections (embedded Postgres boots for
+  // seconds): do it under the hook's timeout, not the test's.
+  expect((await uploads(functionUrlEvent('POST', '/api/upload/init', {}), context)).statusCode).toBe(401);
 });
 
 afterAll(() => {
