@@ -1,0 +1,206 @@
+import { io as connectClient, type Socket as ClientSocket } from 'socket.io-client';
+import type { ClientToServerEvents, JoinResult, PresenceEvent, ServerToClientEvents, TypingEvent } from '../core/events.ts';
+import type { Ack } from '../core/events.ts';
+import type { Message, Room } from '../core/schemas.ts';
+import type { ApiClient } from './api-client.ts';
+
+/**
+ * Socket clients that read like the domain: `await alice.join(room)`, `await bob.next('message')`.
+ * Free of vitest, so benchmarks and scripts can use them too.
+ */
+
+type Inbound = {
+  message: Message;
+  presence: PresenceEvent;
+  typing: TypingEvent;
+};
+type InboundEvent = keyof Inbound;
+
+export interface ConnectOptions {
+  /** How to authenticate: the token in `auth`, the cookie header, or nothing. */
+  via?: 'token' | 'cookie' | 'none';
+  token?: string;
+  origin?: string;
+  transports?: ('websocket' | 'polling')[];
+}
+
+/** A real socket.io-client socket that keeps what it receives, in order, until consumed. */
+export class ChatClient {
+  private readonly inbox: { [E in InboundEvent]: Inbound[E][] } = { message: [], presence: [], typing: [] };
+  private readonly waiters: { event: InboundEvent; match: (x: never) => boolean; resolve: (x: never) => void }[] = [];
+  /** Every message ever received, live or through join, by seq. */
+  readonly seen = new Map<string, Map<number, Message>>();
+
+  constructor(
+    readonly socket: ClientSocket<ServerToClientEvents, ClientToServerEvents>,
+    readonly name: string,
+  ) {
+    for (const event of ['message', 'presence', 'typing'] as const) {
+      this.raw.on(event, (payload: Inbound[typeof event]) => this.deliver(event, payload));
+    }
+  }
+
+  private deliver<E extends InboundEvent>(event: E, payload: Inbound[E]): void {
+    if (event === 'message') this.remember([payload as Message]);
+    const i = this.waiters.findIndex((w) => w.event === event && w.match(payload as never));
+    if (i >= 0) {
+      const [w] = this.waiters.splice(i, 1);
+      w!.resolve(payload as never);
+      return;
+    }
+    this.inbox[event].push(payload);
+  }
+
+  remember(messages: Message[]): void {
+    for (const m of messages) {
+      let room = this.seen.get(m.roomId);
+      if (!room) this.seen.set(m.roomId, (room = new Map()));
+      room.set(m.seq, m);
+    }
+  }
+
+  /** The next received `event` matching `match` (already received or still to come). */
+  next<E extends InboundEvent>(event: E, match: (x: Inbound[E]) => boolean = () => true, timeoutMs = 10_000): Promise<Inbound[E]> {
+    const box = this.inbox[event];
+    const i = box.findIndex(match);
+    if (i >= 0) return Promise.resolve(box.splice(i, 1)[0]!);
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        event,
+        match: match as (x: never) => boolean,
+        resolve: (x: never) => {
+          clearTimeout(timer);
+          resolve(x);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        reject(new Error(`${this.name}: no '${event}' event within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Events of a kind received and not consumed yet. */
+  pending<E extends InboundEvent>(event: E): Inbound[E][] {
+    return [...(this.inbox[event] as Inbound[E][])];
+  }
+
+  /** The socket without the typed contract: for sending what a well-behaved client would not. */
+  get raw(): ClientSocket {
+    return this.socket as unknown as ClientSocket;
+  }
+
+  emit<E extends keyof ClientToServerEvents>(event: E, payload: unknown): Promise<Ack<Record<string, unknown>>> {
+    return this.raw.timeout(10_000).emitWithAck(event, payload);
+  }
+
+  async join(room: Room | string, sinceSeq?: number): Promise<Ack<JoinResult>> {
+    const roomId = typeof room === 'string' ? room : room.id;
+    const ack = (await this.emit('join', sinceSeq === undefined ? { roomId } : { roomId, sinceSeq })) as Ack<JoinResult>;
+    if (ack.ok) this.remember(ack.messages);
+    return ack;
+  }
+
+  async joined(room: Room | string, sinceSeq?: number): Promise<JoinResult> {
+    const ack = await this.join(room, sinceSeq);
+    if (!ack.ok) throw new Error(`${this.name} could not join: ${JSON.stringify(ack.error)}`);
+    return ack;
+  }
+
+  async send(room: Room | string, text: string, extra: Record<string, unknown> = {}): Promise<Ack<{ message: Message }>> {
+    const roomId = typeof room === 'string' ? room : room.id;
+    return (await this.emit('message', { roomId, text, ...extra })) as Ack<{ message: Message }>;
+  }
+
+  async sent(room: Room | string, text: string, extra: Record<string, unknown> = {}): Promise<Message> {
+    const ack = await this.send(room, text, extra);
+    if (!ack.ok) throw new Error(`${this.name} could not send: ${JSON.stringify(ack.error)}`);
+    return ack.message;
+  }
+
+  typing(room: Room | string, typing: boolean): Promise<Ack> {
+    return this.emit('typing', { roomId: typeof room === 'string' ? room : room.id, typing });
+  }
+
+  leave(room: Room | string): Promise<Ack> {
+    return this.emit('leave', { roomId: typeof room === 'string' ? room : room.id });
+  }
+
+  /** Resolves when the server ends this connection. */
+  disconnected(): Promise<string> {
+    if (!this.socket.connected) return Promise.resolve('already disconnected');
+    return new Promise((resolve) => this.socket.once('disconnect', (reason) => resolve(reason)));
+  }
+
+  close(): void {
+    this.socket.disconnect();
+  }
+}
+
+/** Opens a socket; resolves once connected, rejects with the connect_error. */
+export function openSocket(url: string, opts: ConnectOptions & { cookie?: string }, name = 'client'): Promise<ChatClient> {
+  const headers: Record<string, string> = {};
+  if (opts.origin) headers.origin = opts.origin;
+  if (opts.cookie) headers.cookie = opts.cookie;
+  const socket = connectClient(url, {
+    transports: opts.transports ?? ['websocket'],
+    auth: opts.token ? { token: opts.token } : {},
+    extraHeaders: headers,
+    reconnection: false,
+    forceNew: true,
+  }) as ClientSocket<ServerToClientEvents, ClientToServerEvents>;
+  const client = new ChatClient(socket, name);
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => resolve(client));
+    socket.once('connect_error', (err) => {
+      socket.disconnect();
+      reject(err);
+    });
+  });
+}
+
+/** A registered user with a REST client and the ability to open sockets. */
+export class TestUser {
+  constructor(
+    readonly api: ApiClient,
+    readonly url: string,
+  ) {}
+
+  get id(): string {
+    return this.api.user!.id;
+  }
+
+  get name(): string {
+    return this.api.user!.username;
+  }
+
+  get token(): string {
+    return this.api.jwt!;
+  }
+
+  /** A socket for this user (by token unless told otherwise), against this or another server. */
+  connect(opts: ConnectOptions = {}, url = this.url): Promise<ChatClient> {
+    const via = opts.via ?? 'token';
+    return openSocket(
+      url,
+      {
+        ...opts,
+        token: via === 'token' ? (opts.token ?? this.token) : undefined,
+        cookie: via === 'cookie' ? `sid=${this.token}` : undefined,
+      },
+      this.name,
+    );
+  }
+
+  async leaveRoom(room: Room): Promise<void> {
+    const res = await this.api.request('DELETE', `/api/rooms/${room.id}/members/me`);
+    if (res.status !== 204) throw new Error(`leave: ${res.status}`);
+  }
+
+  async logout(): Promise<void> {
+    const token = this.token;
+    const res = await this.api.request('POST', '/api/auth/logout', undefined, { authorization: `Bearer ${token}` });
+    if (res.status !== 204) throw new Error(`logout: ${res.status}`);
+  }
+}
