@@ -49,6 +49,9 @@ export async function startLocalS3(options: LocalS3Options, logger: Logger): Pro
     if (temporary) rmSync(directory, { recursive: true, force: true });
     throw err;
   }
+  // A process that exits without closing (a test worker) still leaves no temporary objects.
+  const removeTemporary = () => rmSync(directory, { recursive: true, force: true });
+  if (temporary) process.once('exit', removeTemporary);
   const endpoint = `http://127.0.0.1:${address.port}`;
   logger.debug({ endpoint, directory }, 'embedded object store started');
 
@@ -66,7 +69,10 @@ export async function startLocalS3(options: LocalS3Options, logger: Logger): Pro
       // Keep-alive connections (browsers, fetch, the SDK) would hold close() open for seconds.
       server.httpServer?.closeAllConnections();
       await closed;
-      if (temporary) rmSync(directory, { recursive: true, force: true });
+      if (temporary) {
+        process.off('exit', removeTemporary);
+        removeTemporary();
+      }
     },
   };
 }
