@@ -1,5 +1,5 @@
 import { database, databaseUrl } from './database';
-import { migrateFunction } from './lambdas';
+import { migrateFunction, nodejsInstall } from './lambdas';
 import { vpc } from './network';
 import { lambdaRuntime } from './stage';
 
@@ -18,6 +18,8 @@ const migrator = new sst.aws.Function(migrateFunction.name, {
   vpc,
   link: [database],
   copyFiles: [...migrateFunction.copyFiles],
+  // Same bundling as every function (scripts/build-functions.ts verifies exactly this).
+  nodejs: { install: nodejsInstall },
   environment: {
     DATABASE_URL: databaseUrl,
     NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',

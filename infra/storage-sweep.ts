@@ -1,6 +1,6 @@
 import { database } from './database';
 import { appEnvironment } from './environment';
-import { sweepUploadsFunction } from './lambdas';
+import { nodejsInstall, sweepUploadsFunction } from './lambdas';
 import { schemaVersion } from './migrations';
 import { vpc } from './network';
 import { storageLinks } from './storage';
@@ -16,6 +16,8 @@ export const uploadSweep = new sst.aws.Cron('SweepUploadsSchedule', {
     memory: '512 MB',
     vpc,
     link: [database, ...storageLinks],
+    // Same bundling as every function (scripts/build-functions.ts verifies exactly this).
+    nodejs: { install: nodejsInstall },
     environment: appEnvironment({
       DATABASE_POOL_MAX: '1',
       UPLOAD_SWEEP_INTERVAL_SECONDS: '0',

@@ -7,6 +7,9 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import S3rver from 's3rver';
 import { io } from 'socket.io-client';
+import { createS3Store } from '../core/storage/s3.ts';
+import { endpointOrigins, s3Origins, webContentSecurityPolicy } from '../infra/web-headers.ts';
+import { contentSecurityPolicy } from '../server/web-client.ts';
 import { type BuiltBundle, buildLambda, buildRealtime, lambdaEntries } from './build-functions.ts';
 
 /**
@@ -287,6 +290,12 @@ async function main(): Promise<void> {
     ? undefined
     : step('SST platform installed offline, infra type-checked', checkInfra, (s) => s);
   infra?.catch(() => undefined);
+
+  await step(
+    'Web client headers on CloudFront match the local server and the signed URLs',
+    checkWebHeaders,
+    (s) => s,
+  );
 
   const dbName = `parley_verify_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
@@ -585,6 +594,60 @@ async function socketCheck(base: string, token: string, roomId: string): Promise
   } finally {
     refused.close();
   }
+}
+
+/**
+ * The CSP that CloudFront adds to the web client (infra/web-headers.ts) must equal the local
+ * server's, and allow exactly the origins the SDK signs upload and download URLs for.
+ */
+async function checkWebHeaders(): Promise<string> {
+  const sample = ['https://a.example', 'https://b.example'];
+  assert(
+    webContentSecurityPolicy(sample) === contentSecurityPolicy(sample),
+    `infra/web-headers.ts CSP differs from server/web-client.ts:\n${webContentSecurityPolicy(sample)}\n${contentSecurityPolicy(sample)}`,
+  );
+  const signedOrigins = async (settings: Parameters<typeof createS3Store>[0]) => {
+    const store = createS3Store(settings, { uploadUrlExpiresSeconds: 300, downloadUrlExpiresSeconds: 900 });
+    try {
+      const urls = [
+        await store.signGetUrl({ key: 'r/u/k', mime: 'image/png', filename: 'a.png' }),
+        (await store.presignUpload({ key: 'r/u/k', mime: 'image/png', bytes: 1, method: 'post' })).url,
+        (await store.presignUpload({ key: 'r/u/k', mime: 'image/png', bytes: 1, method: 'put' })).url,
+      ];
+      return [...new Set(urls.map((u) => new URL(u).origin))];
+    } finally {
+      await store.close();
+    }
+  };
+  const credentials = { accessKeyId: 'AKIAVERIFYONLY000000', secretAccessKey: 'verify-only' };
+  for (const region of ['us-east-1', 'eu-west-1']) {
+    const bucket = 'parley-production-uploadsbucket-abc123';
+    const got = await signedOrigins({
+      bucket,
+      region,
+      endpoint: undefined,
+      credentials,
+      forcePathStyle: false,
+    });
+    const allowed = s3Origins(bucket, region);
+    assert(
+      got.every((o) => allowed.includes(o)),
+      `S3 ${region}: SDK signs for ${got.join(', ')}, CSP allows ${allowed.join(', ')}`,
+    );
+  }
+  const r2 = 'https://0123456789abcdef.r2.cloudflarestorage.com';
+  const got = await signedOrigins({
+    bucket: 'parley',
+    region: 'auto',
+    endpoint: r2,
+    credentials,
+    forcePathStyle: true,
+  });
+  assert(
+    got.every((o) => endpointOrigins(r2).includes(o)),
+    `R2: SDK signs for ${got.join(', ')}`,
+  );
+  return "CSP equals the local server's; S3 (2 regions) and R2 signed-URL origins allowed";
 }
 
 function summary(ok: boolean): void {
