@@ -61,7 +61,8 @@ const EnvSchema = z
     S3_FORCE_PATH_STYLE: bool.optional(),
     UPLOAD_METHOD: z.enum(['post', 'put']).optional(),
     LOCAL_S3_PORT: int(0, 65535).default(0),
-    MAX_UPLOAD_BYTES: int(1, 5 * 1024 ** 3).default(10 * 1024 * 1024),
+    // attachments.bytes is a 32-bit integer column.
+    MAX_UPLOAD_BYTES: int(1, 2 ** 31 - 1).default(10 * 1024 * 1024),
     // Presigned uploads: S3 caps a POST policy's lifetime at what we sign; 10 minutes at most.
     UPLOAD_URL_EXPIRES_SECONDS: int(10, 600).default(300),
     DOWNLOAD_URL_EXPIRES_SECONDS: int(10, 7 * 24 * 3600).default(900),
