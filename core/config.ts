@@ -63,7 +63,7 @@ const EnvSchema = z
     LOCAL_S3_PORT: int(0, 65535).default(0),
     // attachments.bytes is a 32-bit integer column.
     MAX_UPLOAD_BYTES: int(1, 2 ** 31 - 1).default(10 * 1024 * 1024),
-    // Presigned uploads: S3 caps a POST policy's lifetime at what we sign; 10 minutes at most.
+    // A signed upload lives at most 10 minutes: a leaked one soon becomes useless.
     UPLOAD_URL_EXPIRES_SECONDS: int(10, 600).default(300),
     DOWNLOAD_URL_EXPIRES_SECONDS: int(10, 7 * 24 * 3600).default(900),
     // Completed uploads never attached to a message are deleted after this long.

@@ -35,7 +35,7 @@ export interface S3StoreOptions {
   embedded?: boolean;
 }
 
-/** S3 caps a presigned POST policy at what it states; we never sign uploads for longer. */
+/** However configured, a signed upload lives at most this long: a leaked one soon becomes useless. */
 export const MAX_UPLOAD_URL_SECONDS = 600;
 
 export function createS3Client(settings: S3Settings): S3Client {
