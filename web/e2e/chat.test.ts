@@ -115,6 +115,23 @@ describe('web client, two browsers', () => {
       .toBe(40);
     await waitForMessage(bob, 'a picture');
 
+    // A dropped file that is not an image arrives as a download link to the stored bytes.
+    const notes = await alice.page.evaluateHandle(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['meeting notes'], 'notes.txt', { type: 'text/plain' }));
+      return dt;
+    });
+    const chat = alice.page.locator('section.chat');
+    await chat.dispatchEvent('dragenter', { dataTransfer: notes });
+    await chat.dispatchEvent('dragover', { dataTransfer: notes });
+    await chat.dispatchEvent('drop', { dataTransfer: notes });
+    await chip.getByText('Ready to send').waitFor();
+    await alice.page.getByRole('button', { name: 'Send' }).click();
+    const link = bob.page.locator('a.msg-file', { hasText: 'notes.txt' });
+    await link.waitFor();
+    const download = await bob.context.request.get((await link.getAttribute('href'))!);
+    expect(await download.text()).toBe('meeting notes');
+
     // A type the server refuses is explained, and nothing is sent.
     await input.setInputFiles({ name: 'page.html', mimeType: 'text/html', buffer: Buffer.from('<h1>hi</h1>') });
     await chip.getByText(/cannot be shared here/).waitFor();
