@@ -1,5 +1,5 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
@@ -36,6 +36,7 @@ const { values: flags } = parseArgs({
     'parley-node-arg': { type: 'string', multiple: true },
     'keep-db': { type: 'boolean', default: false },
     markdown: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'boolean', default: false },
   },
 });
 
@@ -178,6 +179,7 @@ async function main() {
     startParley: () => startParley(parleyOptions),
     startBaseline: () => startBaseline({ redisUrl: redis?.url }),
     log,
+    cpuProfileDir: flags['cpu-prof'] ? mkdtempSync(join(tmpdir(), 'parley-bench-profiles-')) : undefined,
   };
 
   const loadBefore = loadavg();

@@ -94,6 +94,8 @@ export interface Bench {
   startParley(): Promise<ServerUnderTest>;
   startBaseline(): Promise<ServerUnderTest>;
   log(message: string): void;
+  /** Where to write CPU profiles of Parley's measured windows (`--cpu-prof`), if anywhere. */
+  cpuProfileDir: string | undefined;
 }
 
 export type Scenario = (bench: Bench) => Promise<ResultEntry[]>;

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Bench } from './context.ts';
 import { cpuMicros, type Child, type ProcessStats } from './children.ts';
 import type { ServerUnderTest } from './servers.ts';
@@ -162,11 +163,17 @@ export async function measureWindow(
   const { bench, server } = fleet;
   await Promise.all(bench.loaders.map((l) => l.rpc.call('startCounting')));
   const loaders0 = await Promise.all(bench.loaders.map((l) => l.rpc.call<ProcessStats>('stats')));
+  const profile = bench.cpuProfileDir !== undefined && server === bench.parley;
+  if (profile) await server.child.rpc.call('profileStart');
   const s0 = await server.stats();
   const run = await fleet.run(senders, args);
   const expected = deliveriesPerAck(run);
   await settle(bench, expected);
   const s1 = await server.stats();
+  if (profile) {
+    const file = join(bench.cpuProfileDir!, `${args.idPrefix}.cpuprofile`);
+    bench.log(`CPU profile of Parley: ${await server.child.rpc.call<string>('profileStop', { file })}`);
+  }
   const loaders1 = await Promise.all(bench.loaders.map((l) => l.rpc.call<ProcessStats>('stats')));
   const counts = await Promise.all(bench.loaders.map((l) => l.rpc.call<Counts>('stopCounting')));
   return {
