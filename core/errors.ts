@@ -88,7 +88,8 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'P1001', 'P1002', 'P1017', 'P2024'].includes(code))
       return true;
     if (/^(08|57P0)/.test(code)) return true; // connection_exception, admin/crash shutdown
-    if (/timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Can't reach database|DatabaseNotReachable|ConnectionClosed|the database system is (starting|shutting) up/i.test(message))
+    // "Unable to start a transaction in the given time" (P2028): every pooled connection is taken or stuck.
+    if (/timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Can't reach database|DatabaseNotReachable|ConnectionClosed|the database system is (starting|shutting) up|Unable to start a transaction in the given time/i.test(message))
       return true;
     cur = e.cause;
   }

@@ -62,6 +62,10 @@ async function openPostgres(config: DbConfig): Promise<Database> {
   const pool = new pg.Pool(pgPoolConfig(config));
   // An idle client's connection dying (server restart) is reported here; the pool replaces it.
   pool.on('error', () => undefined);
+  // A checked-out client whose connection dies between queries (inside a transaction, say)
+  // emits 'error' on itself, and an unheard 'error' event kills the process. Its next query
+  // fails instead, and the pool discards it on release.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   return {
     prisma,

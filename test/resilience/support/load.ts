@@ -1,0 +1,273 @@
+import { io as connectClient, type Socket } from 'socket.io-client';
+import { loadConfig } from '../../../core/config.ts';
+import { issueToken } from '../../../core/auth/session.ts';
+import { openDatabase, type Database } from '../../../core/db/database.ts';
+import type { Message } from '../../../core/schemas.ts';
+import { addMember, createRoom } from '../../../core/rooms.ts';
+import { registerUser } from '../../../core/users.ts';
+import { JWT_SECRET } from './server-process.ts';
+
+/**
+ * Clients that behave like a well-written app under faults: they send with a clientMsgId and
+ * retry it until acked, move to another instance when theirs dies, and catch up by seq.
+ * They record everything, so a test can compare what was acked and received to the database.
+ */
+
+export interface Seeded {
+  db: Database;
+  users: { id: string; name: string; token: string }[];
+  roomIds: string[];
+  close(): Promise<void>;
+}
+
+/** Users and rooms written straight into the scratch database (migrating it if needed). */
+export async function seed(databaseUrl: string, users: number, rooms: number, prefix: string): Promise<Seeded> {
+  const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: databaseUrl, JWT_SECRET, DATA_DIR: ':memory:', DATABASE_POOL_MAX: '4' });
+  const db = await openDatabase(config);
+  const made: Seeded['users'] = [];
+  for (let i = 0; i < users; i++) {
+    const u = await registerUser(db, `${prefix}_${i}`, 'a long enough password');
+    const { token } = await issueToken(config.auth, u);
+    made.push({ id: u.id, name: u.username, token });
+  }
+  const roomIds: string[] = [];
+  for (let r = 0; r < rooms; r++) {
+    const room = await createRoom(db, made[0]!.id, `${prefix} room ${r}`);
+    for (const u of made.slice(1)) await addMember(db, room.id, made[0]!.id, u.name);
+    roomIds.push(room.id);
+  }
+  return { db, users: made, roomIds, close: () => db.close() };
+}
+
+type AckShape = { ok: true; message?: Message; messages?: Message[]; hasMore?: boolean } | { ok: false; error: { code: string } };
+
+export interface ClientStats {
+  acked: Map<string, number>;
+  /** clientMsgIds whose send got an `unavailable` (or no) answer at least once, then retried. */
+  retried: Set<string>;
+  errors: Map<string, number>;
+  reconnectMs: number[];
+  liveDuplicates: number;
+}
+
+export class LoadClient {
+  socket: Socket | undefined;
+  readonly seen = new Map<number, Message>();
+  readonly stats: ClientStats = { acked: new Map(), retried: new Set(), errors: new Map(), reconnectMs: [], liveDuplicates: 0 };
+  private counter = 0;
+  private failures = 0;
+  private pending: string | undefined;
+  private stopped = false;
+  private sending: Promise<void> | undefined;
+  private reconnecting: Promise<void> | undefined;
+  private liveThisConnection = new Set<number>();
+  /** Which instance this client is on (index into urls). */
+  at = 0;
+
+  constructor(
+    readonly name: string,
+    readonly token: string,
+    readonly roomId: string,
+    readonly urls: string[],
+    start: number,
+  ) {
+    this.at = start % urls.length;
+  }
+
+  private error(code: string): void {
+    this.stats.errors.set(code, (this.stats.errors.get(code) ?? 0) + 1);
+  }
+
+  /** The highest seq up to which this client holds every message. */
+  contiguous(): number {
+    let s = 0;
+    while (this.seen.has(s + 1)) s++;
+    return s;
+  }
+
+  private async open(url: string): Promise<Socket> {
+    const socket = connectClient(url, { transports: ['websocket'], auth: { token: this.token }, reconnection: false, forceNew: true, timeout: 3_000 });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve());
+      socket.once('connect_error', (err) => {
+        socket.close();
+        reject(err);
+      });
+    });
+    return socket;
+  }
+
+  /** Connects (to its instance, else the next one) and joins with catch-up from what it holds. */
+  async connect(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const url = this.urls[this.at]!;
+      try {
+        const socket = await this.open(url);
+        this.liveThisConnection = new Set();
+        socket.on('message', (m: Message) => {
+          if (m.roomId !== this.roomId) return;
+          if (this.liveThisConnection.has(m.seq)) this.stats.liveDuplicates++;
+          this.liveThisConnection.add(m.seq);
+          this.seen.set(m.seq, m);
+        });
+        socket.on('disconnect', () => {
+          if (this.socket === socket && !this.stopped) void this.reconnect();
+        });
+        this.socket = socket;
+        await this.catchUp();
+        return;
+      } catch {
+        this.at = (this.at + 1) % this.urls.length;
+        if (this.stopped && attempt > 3) throw new Error(`${this.name}: cannot connect`);
+        await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** Math.min(attempt, 4), 500)));
+      }
+    }
+  }
+
+  /** join with sinceSeq until nothing more is missing. */
+  async catchUp(): Promise<void> {
+    for (let round = 0; round < 1000; round++) {
+      const socket = this.socket;
+      if (!socket?.connected) throw new Error('not connected');
+      const ack = (await socket.timeout(5_000).emitWithAck('join', { roomId: this.roomId, sinceSeq: this.contiguous() })) as AckShape;
+      if (!ack.ok) throw new Error(`${this.name} join: ${ack.error.code}`);
+      for (const m of ack.messages ?? []) this.seen.set(m.seq, m);
+      if (!ack.hasMore) return;
+    }
+  }
+
+  private reconnect(): Promise<void> {
+    this.reconnecting ??= (async () => {
+      const lost = Date.now();
+      this.socket = undefined;
+      this.at = (this.at + 1) % this.urls.length;
+      for (;;) {
+        try {
+          await this.connect();
+          break;
+        } catch {
+          if (this.stopped) return;
+        }
+      }
+      this.stats.reconnectMs.push(Date.now() - lost);
+    })().finally(() => {
+      this.reconnecting = undefined;
+    });
+    return this.reconnecting;
+  }
+
+  /** Sends one message (or retries the pending one) and waits for its ack. */
+  private async sendOne(): Promise<void> {
+    const clientMsgId = (this.pending ??= `${this.name}-${++this.counter}`);
+    const socket = this.socket;
+    if (!socket?.connected) {
+      await this.reconnecting;
+      return;
+    }
+    let ack: AckShape;
+    try {
+      ack = (await socket.timeout(8_000).emitWithAck('message', { roomId: this.roomId, text: `m ${clientMsgId}`, clientMsgId })) as AckShape;
+    } catch {
+      this.error('no_ack');
+      this.stats.retried.add(clientMsgId);
+      return;
+    }
+    if (ack.ok) {
+      const prev = this.stats.acked.get(clientMsgId);
+      if (prev !== undefined && prev !== ack.message!.seq) this.error('ack_seq_changed');
+      this.stats.acked.set(clientMsgId, ack.message!.seq);
+      this.seen.set(ack.message!.seq, ack.message!);
+      this.pending = undefined;
+    } else {
+      this.error(ack.error.code);
+      this.stats.retried.add(clientMsgId);
+      if (ack.error.code === 'not_joined') await this.catchUp().catch(() => undefined);
+      // A polite client: the server's retryAfterMs when limited, else a growing back-off.
+      const wait =
+        ack.error.code === 'rate_limited'
+          ? ((ack.error as { retryAfterMs?: number }).retryAfterMs ?? 1_000)
+          : Math.min(100 * 2 ** this.failures, 2_000);
+      this.failures++;
+      await new Promise((r) => setTimeout(r, wait));
+      return;
+    }
+    this.failures = 0;
+  }
+
+  /** Sends steadily, one at a time, every `intervalMs`, until stop(). */
+  run(intervalMs: number): void {
+    this.sending = (async () => {
+      while (!this.stopped) {
+        const started = Date.now();
+        await this.sendOne();
+        await new Promise((r) => setTimeout(r, Math.max(0, intervalMs - (Date.now() - started))));
+      }
+      // Whatever was in flight is retried until it is acked: a sender never gives up a message.
+      const deadline = Date.now() + 30_000;
+      while (this.pending && Date.now() < deadline) {
+        if (!this.socket?.connected) await this.reconnect();
+        await this.sendOne();
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.sending;
+  }
+
+  close(): void {
+    this.stopped = true;
+    this.socket?.close();
+  }
+
+  get unacked(): string | undefined {
+    return this.pending;
+  }
+}
+
+export interface Verdict {
+  rows: number;
+  gapFree: boolean;
+  duplicateClientMsgIds: number;
+  ackedMissing: number;
+  ackedWrongSeq: number;
+  unacked: number;
+  clientsBehind: number;
+  liveDuplicates: number;
+}
+
+/** Compares what the clients were told and hold with what the database has. */
+export async function verify(
+  query: <T>(sql: string, params?: unknown[]) => Promise<T[]>,
+  roomId: string,
+  clients: LoadClient[],
+): Promise<Verdict> {
+  const rows = await query<{ seq: number; client_msg_id: string | null; user_id: string }>(
+    'SELECT seq, client_msg_id, user_id FROM messages WHERE room_id = $1 ORDER BY seq',
+    [roomId],
+  );
+  const seqs = rows.map((r) => r.seq);
+  const gapFree = seqs.every((s, i) => s === i + 1);
+  const byClientMsgId = new Map<string, number[]>();
+  for (const r of rows) if (r.client_msg_id) byClientMsgId.set(r.client_msg_id, [...(byClientMsgId.get(r.client_msg_id) ?? []), r.seq]);
+  let duplicateClientMsgIds = 0;
+  for (const v of byClientMsgId.values()) if (v.length > 1) duplicateClientMsgIds++;
+  let ackedMissing = 0;
+  let ackedWrongSeq = 0;
+  let unacked = 0;
+  let clientsBehind = 0;
+  let liveDuplicates = 0;
+  const last = seqs.at(-1) ?? 0;
+  for (const c of clients) {
+    for (const [id, seq] of c.stats.acked) {
+      const stored = byClientMsgId.get(id);
+      if (!stored) ackedMissing++;
+      else if (stored[0] !== seq) ackedWrongSeq++;
+    }
+    if (c.unacked) unacked++;
+    liveDuplicates += c.stats.liveDuplicates;
+    if (c.contiguous() !== last || c.seen.size !== last) clientsBehind++;
+  }
+  return { rows: rows.length, gapFree, duplicateClientMsgIds, ackedMissing, ackedWrongSeq, unacked, clientsBehind, liveDuplicates };
+}
