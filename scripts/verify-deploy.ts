@@ -8,7 +8,13 @@ import pg from 'pg';
 import S3rver from 's3rver';
 import { io } from 'socket.io-client';
 import { createS3Store } from '../core/storage/s3.ts';
-import { endpointOrigins, s3Origins, webContentSecurityPolicy } from '../infra/web-headers.ts';
+import {
+  endpointOrigins,
+  headersInjection,
+  s3Origins,
+  webContentSecurityPolicy,
+  webSecurityHeaders,
+} from '../infra/web-headers.ts';
 import { contentSecurityPolicy } from '../server/web-client.ts';
 import { type BuiltBundle, buildLambda, buildRealtime, lambdaEntries } from './build-functions.ts';
 
@@ -647,7 +653,24 @@ async function checkWebHeaders(): Promise<string> {
     got.every((o) => endpointOrigins(r2).includes(o)),
     `R2: SDK signs for ${got.join(', ')}`,
   );
-  return "CSP equals the local server's; S3 (2 regions) and R2 signed-URL origins allowed";
+
+  // The viewer-response snippet, run as CloudFront would run it: HTML gets the headers, assets not.
+  const run = (contentType: string) => {
+    const event = {
+      response: { headers: { 'content-type': { value: contentType } } as Record<string, { value: string }> },
+    };
+    new Function('event', headersInjection(webSecurityHeaders(['https://b.s3.eu-west-1.amazonaws.com'])))(
+      event,
+    );
+    return event.response.headers;
+  };
+  const html = run('text/html; charset=utf-8');
+  assert(
+    html['content-security-policy']?.value.includes('https://b.s3.eu-west-1.amazonaws.com'),
+    'HTML got no CSP',
+  );
+  assert(!run('text/css')['content-security-policy'], 'a stylesheet got the CSP');
+  return "CSP equals the local server's; S3 (2 regions) and R2 signed-URL origins allowed; edge snippet runs";
 }
 
 function summary(ok: boolean): void {
