@@ -115,7 +115,8 @@ interface ExistingRow {
   user_id: string;
   name: string;
   text: string;
-  ts: bigint | number | string;
+  /** Text: a bigint survives JSON exactly that way. */
+  ts: string;
   client_msg_id: string | null;
   attachment_id: string | null;
 }
@@ -153,27 +154,31 @@ export async function appendMessages(
     const forbidden = () => ({ ok: false as const, error: new AppError('forbidden', 'Not a member of this room') });
     if (!room) return drafts.map(forbidden);
 
+    // Membership and earlier sends with the same clientMsgIds in one round trip, read after
+    // the lock so a concurrent duplicate that committed while we waited is seen.
     const userIds = [...new Set(drafts.map((d) => d.userId))];
-    const memberRows = await tx.$queryRawUnsafe<{ user_id: string }[]>(
-      'SELECT user_id FROM room_members WHERE room_id = $1 AND user_id = ANY($2::text[])',
+    const withIds = drafts.filter((d) => d.clientMsgId !== null);
+    const [state] = await tx.$queryRawUnsafe<{ members: string; existing: string }[]>(
+      `SELECT
+         (SELECT coalesce(json_agg(rm.user_id), '[]'::json)::text
+            FROM room_members rm
+           WHERE rm.room_id = $1 AND rm.user_id = ANY($2::text[])) AS members,
+         (SELECT coalesce(json_agg(json_build_object(
+                   'id', m.id, 'seq', m.seq, 'user_id', m.user_id, 'name', m.name, 'text', m.text,
+                   'ts', m.ts::text, 'client_msg_id', m.client_msg_id, 'attachment_id', m.attachment_id)), '[]'::json)::text
+            FROM messages m
+            JOIN unnest($3::text[], $4::text[]) AS k(user_id, client_msg_id)
+              ON m.user_id = k.user_id AND m.client_msg_id = k.client_msg_id
+           WHERE m.room_id = $1) AS existing`,
       roomId,
       userIds,
+      withIds.map((d) => d.userId),
+      withIds.map((d) => d.clientMsgId),
     );
-    const members = new Set(memberRows.map((r) => r.user_id));
-
-    const withIds = drafts.filter((d) => d.clientMsgId !== null);
+    const members = new Set(JSON.parse(state!.members) as string[]);
+    const rows = JSON.parse(state!.existing) as ExistingRow[];
     const existing = new Map<string, StoredMessage>();
-    if (withIds.length > 0) {
-      const rows = await tx.$queryRawUnsafe<ExistingRow[]>(
-        `SELECT m.id, m.seq, m.user_id, m.name, m.text, m.ts, m.client_msg_id, m.attachment_id
-           FROM messages m
-           JOIN unnest($2::text[], $3::text[]) AS k(user_id, client_msg_id)
-             ON m.user_id = k.user_id AND m.client_msg_id = k.client_msg_id
-          WHERE m.room_id = $1`,
-        roomId,
-        withIds.map((d) => d.userId),
-        withIds.map((d) => d.clientMsgId),
-      );
+    if (rows.length > 0) {
       const attachments = await loadAttachments(tx, rows.map((r) => r.attachment_id).filter((a): a is string => a !== null));
       for (const r of rows) {
         existing.set(dedupeKey(r.user_id, r.client_msg_id!), {
@@ -252,11 +257,16 @@ export async function appendMessages(
     }
 
     if (inserts.length > 0) {
+      // The rows and the room's new high-water mark in one statement (one round trip).
       await tx.$executeRawUnsafe(
-        `INSERT INTO messages (id, room_id, seq, user_id, name, text, ts, client_msg_id, attachment_id)
-         SELECT id, $1, seq, user_id, name, text, ts, client_msg_id, attachment_id
-           FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[])
-             AS t(id, seq, user_id, name, text, ts, client_msg_id, attachment_id)`,
+        `WITH inserted AS (
+           INSERT INTO messages (id, room_id, seq, user_id, name, text, ts, client_msg_id, attachment_id)
+           SELECT id, $1, seq, user_id, name, text, ts, client_msg_id, attachment_id
+             FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[])
+               AS t(id, seq, user_id, name, text, ts, client_msg_id, attachment_id)
+           RETURNING 1
+         )
+         UPDATE rooms SET last_seq = $10, last_ts = $11 WHERE id = $1`,
         roomId,
         inserts.map((m) => m.id),
         inserts.map((m) => m.seq),
@@ -266,10 +276,6 @@ export async function appendMessages(
         inserts.map((m) => String(m.ts)),
         inserts.map((m) => m.clientMsgId),
         inserts.map((m) => m.attachment?.id ?? null),
-      );
-      await tx.$executeRawUnsafe(
-        'UPDATE rooms SET last_seq = $2, last_ts = $3 WHERE id = $1',
-        roomId,
         seq,
         BigInt(ts),
       );
