@@ -224,6 +224,31 @@ describe('web client, two browsers', () => {
     expect(all[0]!.seq).toBe(1);
   });
 
+  it('retries sends refused by the rate limit until each is stored exactly once', async () => {
+    screenshotOnFailure();
+    // Over the per-socket limit (10 a second): some acks say rate_limited with retryAfterMs.
+    const burst = Array.from({ length: 14 }, (_, i) => `burst ${i + 1}`);
+    // Typed and sent within one task, faster than a test driver's round trips allow.
+    await alice.page.getByRole('textbox', { name: /^Message / }).evaluate((box, texts) => {
+      for (const text of texts) {
+        (box as HTMLTextAreaElement).value = text;
+        box.dispatchEvent(new Event('input', { bubbles: true }));
+        box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
+      }
+    }, burst);
+    await expect.poll(() => alice.page.locator('li.msg.pending').count(), { timeout: 20_000 }).toBe(0);
+    await waitForMessage(bob, 'burst 14');
+    for (const view of [await shownMessages(alice), await shownMessages(bob)]) {
+      expectContiguous(view);
+      for (const text of burst) expect(view.filter((m) => m.text === text), text).toHaveLength(1);
+    }
+    expect(await alice.page.locator('li.msg.failed').count()).toBe(0);
+    // The limit was really hit, so the retries above were exercised.
+    const metrics = await (await fetch(`${h.baseUrl}/metrics`)).text();
+    const limited = /^parley_rate_limited_total\{event="message"\} (\d+)/m.exec(metrics);
+    expect(Number(limited?.[1] ?? 0)).toBeGreaterThan(0);
+  });
+
   it('leaves the room and logs out', async () => {
     screenshotOnFailure();
     const panel = bob.page.getByRole('complementary', { name: 'Room members' });
