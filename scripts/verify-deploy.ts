@@ -507,7 +507,7 @@ async function main(): Promise<void> {
           await waitForHealth(`${base}/healthz`, exited, 30_000);
           const ready = await fetch(`${base}/readyz`);
           assert(ready.status === 200, `/readyz → ${ready.status}`);
-          await socketCheck(base, session.token, room.id);
+          await socketCheck(base, session, room.id);
         } catch (err) {
           throw new Error(`${(err as Error).message}\n--- realtime output ---\n${output.slice(-3000)}`, {
             cause: err,
@@ -525,7 +525,7 @@ async function main(): Promise<void> {
         return { cmd: cmd.join(' '), bytes: built.bytes, user: asRoot ? 'uid 65534' : 'current user' };
       },
       (r) =>
-        `\`${r.cmd}\` as ${r.user} (${(r.bytes / 1024 / 1024).toFixed(1)} MB app), handshake + join ok, exit 0 on SIGTERM`,
+        `\`${r.cmd}\` as ${r.user} (${(r.bytes / 1024 / 1024).toFixed(1)} MB app), cookie and token handshakes + join ok, bad token and foreign Origin refused, exit 0 on SIGTERM`,
     );
   } catch (err) {
     for (const f of Object.values(fns)) {
@@ -563,43 +563,49 @@ async function waitForHealth(url: string, exited: Promise<number | null>, timeou
   throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`);
 }
 
-async function socketCheck(base: string, token: string, roomId: string): Promise<void> {
-  // A browser on the public origin, websocket transport as behind the load balancer.
-  const socket = io(base, {
-    transports: ['websocket'],
-    auth: { token },
-    extraHeaders: { origin: ORIGIN },
-    reconnection: false,
-    timeout: 10_000,
+/** Opens a socket and resolves with `connected`, or the connect_error message. */
+async function handshake(
+  base: string,
+  opts: Parameters<typeof io>[1],
+): Promise<{ socket: ReturnType<typeof io>; outcome: string }> {
+  const socket = io(base, { transports: ['websocket'], reconnection: false, timeout: 10_000, ...opts });
+  const outcome = await new Promise<string>((resolvePromise) => {
+    socket.once('connect', () => resolvePromise('connected'));
+    socket.once('connect_error', (err) => resolvePromise(err.message));
   });
+  return { socket, outcome };
+}
+
+/**
+ * What a browser on the public origin does behind the router (websocket transport): the
+ * `sid` cookie authenticates and the room can be joined; what must be refused is.
+ */
+async function socketCheck(
+  base: string,
+  session: { pair: string; token: string },
+  roomId: string,
+): Promise<void> {
+  const browser = await handshake(base, { extraHeaders: { origin: ORIGIN, cookie: session.pair } });
   try {
-    await new Promise<void>((resolvePromise, reject) => {
-      socket.once('connect', () => resolvePromise());
-      socket.once('connect_error', (err) => reject(new Error(`socket handshake refused: ${err.message}`)));
-    });
-    const ack = (await socket.timeout(10_000).emitWithAck('join', { roomId })) as {
-      ok: boolean;
-      error?: unknown;
-    };
+    assert(browser.outcome === 'connected', `handshake with the sid cookie refused: ${browser.outcome}`);
+    const ack = (await browser.socket.timeout(10_000).emitWithAck('join', { roomId })) as { ok: boolean };
     assert(ack.ok, `join ack ${JSON.stringify(ack)}`);
   } finally {
-    socket.close();
+    browser.socket.close();
   }
-  const refused = io(base, {
-    transports: ['websocket'],
-    auth: { token: 'not-a-token' },
-    reconnection: false,
-    timeout: 10_000,
+  const native = await handshake(base, { auth: { token: session.token } });
+  native.socket.close();
+  assert(native.outcome === 'connected', `handshake with auth.token refused: ${native.outcome}`);
+
+  const forged = await handshake(base, { auth: { token: 'not-a-token' } });
+  forged.socket.close();
+  assert(forged.outcome === 'unauthorized', `bad token: "${forged.outcome}", expected "unauthorized"`);
+
+  const foreign = await handshake(base, {
+    extraHeaders: { origin: 'https://evil.example', cookie: session.pair },
   });
-  try {
-    const message = await new Promise<string>((resolvePromise, reject) => {
-      refused.once('connect', () => reject(new Error('a bad token was accepted')));
-      refused.once('connect_error', (err) => resolvePromise(err.message));
-    });
-    assert(message === 'unauthorized', `bad token refused with "${message}", expected "unauthorized"`);
-  } finally {
-    refused.close();
-  }
+  foreign.socket.close();
+  assert(foreign.outcome !== 'connected', 'a foreign Origin was accepted (CORS_ORIGINS not applied)');
 }
 
 /**
