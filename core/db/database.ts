@@ -1,9 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
-import { PrismaPGlite } from 'pglite-prisma-adapter';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { PrismaClient } from './generated/client.ts';
@@ -91,6 +89,11 @@ async function openPGlite(config: DbConfig): Promise<Database> {
     dir = join(config.dataDir, 'pglite');
     mkdirSync(dir, { recursive: true });
   }
+  // Loaded only in embedded mode: deployed bundles never start PGlite's WASM.
+  const [{ PGlite }, { PrismaPGlite }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('pglite-prisma-adapter'),
+  ]);
   const lite = dir ? new PGlite(dir) : new PGlite();
   await lite.waitReady;
   const session: SqlSession = {

@@ -1,6 +1,5 @@
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
-import { startLocalS3 } from './local-s3.ts';
 import { createS3Store } from './s3.ts';
 import type { ObjectStore } from './types.ts';
 
@@ -35,6 +34,8 @@ export async function openObjectStore(config: Config, logger: Logger): Promise<O
     );
   }
 
+  // Loaded only when used, so deployed bundles (which always have a bucket) start faster.
+  const { startLocalS3 } = await import('./local-s3.ts');
   const local = await startLocalS3({ dataDir: config.dataDir, port: s.localPort }, logger);
   const store = createS3Store(local.settings, { ...urls, embedded: true, onClose: () => local.close() });
   try {
