@@ -9,6 +9,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/resilience/**/*.test.ts'],
+    // In-process scenarios use the same services as `npm test`: TEST_DATABASE_URL and
+    // TEST_REDIS_URL select real ones; the process scenarios make their own regardless.
+    globalSetup: ['test/global-setup.ts'],
     setupFiles: ['test/resilience/setup.ts'],
     pool: 'forks',
     // --expose-gc: memory figures are compared after a full collection, not by luck.
