@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../core/logger.ts';
 import { appendMessages } from '../../core/messages.ts';
 import { registry, uploadsCompleted } from '../../core/metrics.ts';
 import type { Attachment, Message, Room } from '../../core/schemas.ts';
 import type { Services } from '../../core/services.ts';
 import { openObjectStore, type UploadTarget } from '../../core/storage/index.ts';
-import { sweepOrphanUploads, sweepOptionsFrom } from '../../core/uploads.ts';
+import { startUploadSweeper, sweepOrphanUploads, sweepOptionsFrom } from '../../core/uploads.ts';
 import { ApiClient, type ApiResponse, type Transport } from '../../test/api-client.ts';
 import { restApp, sharedServices, silentLogger, testConfig, uniqueName } from '../../test/support.ts';
 
@@ -570,5 +571,32 @@ describe('orphan sweep', () => {
     expect(bytes).toEqual(sent.body);
     // A swept key is gone for good.
     expect((await complete(alice, room.id, abandoned.body.key)).status).toBe(404);
+  });
+
+  it('runs on its interval in a long-running server until stopped', async () => {
+    const alice = await user('alice');
+    const room = await alice.createRoom('sweeper');
+    const started = await init(alice, { roomId: room.id, filename: 's.png', mime: 'image/png', bytes: 10 });
+    await sendFile(started.body, png(10), 'image/png');
+    await services.db.prisma.attachment.update({
+      where: { key: started.body.key },
+      data: { ts: BigInt(Date.now() - 24 * 3600_000) },
+    });
+
+    let resolveSwept: () => void;
+    const swept = new Promise<void>((resolve) => (resolveSwept = resolve));
+    const logger = createLogger('info', {
+      write: (line: string) => {
+        if (line.includes('swept orphaned uploads')) resolveSwept();
+      },
+    });
+    const sweeper = startUploadSweeper({ ...services, logger }, 20);
+    try {
+      await swept;
+    } finally {
+      await sweeper.stop();
+    }
+    expect(await services.db.prisma.attachment.findUnique({ where: { key: started.body.key } })).toBeNull();
+    expect(await services.storage.head(started.body.key)).toBeNull();
   });
 });
