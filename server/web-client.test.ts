@@ -18,7 +18,10 @@ describe('web client static files', () => {
   beforeAll(async () => {
     services = await sharedServices();
     dir = await mkdtemp(join(tmpdir(), 'parley-web-'));
-    await writeFile(join(dir, 'index.html'), '<!doctype html><script type="module" src="./main-ABCDEFGH.js"></script>');
+    await writeFile(
+      join(dir, 'index.html'),
+      '<!doctype html><script type="module" src="./main-ABCDEFGH.js"></script>',
+    );
     await writeFile(join(dir, 'main-ABCDEFGH.js'), SCRIPT);
     await writeFile(join(dir, 'notes.exe'), 'not served: unknown type');
   });
@@ -29,7 +32,15 @@ describe('web client static files', () => {
   const appFor = async (directory: string) => {
     const app = createHttpApp({ config: services.config, logger: silentLogger });
     app.get('/api/ping', (c) => c.json({ ok: true }));
-    app.route('/', await webClientRoutes({ storage: services.storage, config: services.config, logger: silentLogger, dir: directory }));
+    app.route(
+      '/',
+      await webClientRoutes({
+        storage: services.storage,
+        config: services.config,
+        logger: silentLogger,
+        dir: directory,
+      }),
+    );
     return app;
   };
 
@@ -41,7 +52,9 @@ describe('web client static files', () => {
     expect(res.headers.get('cache-control')).toBe('no-cache');
     expect(res.headers.get('x-frame-options')).toBe('DENY');
     const csp = res.headers.get('content-security-policy')!;
-    const store = new URL(await services.storage.signGetUrl({ key: 'k', mime: 'image/png', filename: 'a.png' })).origin;
+    const store = new URL(
+      await services.storage.signGetUrl({ key: 'k', mime: 'image/png', filename: 'a.png' }),
+    ).origin;
     expect(csp).toContain(`img-src 'self' ${store}`);
     expect(csp).toContain(`connect-src 'self' ${store}`);
     expect(csp).toContain("script-src 'self';");
@@ -82,9 +95,24 @@ describe('web client static files', () => {
     const config = testConfig();
     const urls = { uploadUrlExpiresSeconds: 300, downloadUrlExpiresSeconds: 300 };
     const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' };
-    const aws = createS3Store({ bucket: 'parley-media', endpoint: undefined, region: 'eu-west-1', credentials, forcePathStyle: false }, urls);
+    const aws = createS3Store(
+      {
+        bucket: 'parley-media',
+        endpoint: undefined,
+        region: 'eu-west-1',
+        credentials,
+        forcePathStyle: false,
+      },
+      urls,
+    );
     const r2 = createS3Store(
-      { bucket: 'media', endpoint: 'https://acc123.r2.cloudflarestorage.com', region: 'auto', credentials, forcePathStyle: true },
+      {
+        bucket: 'media',
+        endpoint: 'https://acc123.r2.cloudflarestorage.com',
+        region: 'auto',
+        credentials,
+        forcePathStyle: true,
+      },
       urls,
     );
     try {

@@ -103,11 +103,22 @@ export function contentSecurityPolicy(storeOrigins: string[]): string {
 export async function objectStoreOrigins({ storage, config, logger }: WebClientOptions): Promise<string[]> {
   const origins = new Set<string>();
   try {
-    origins.add(new URL(await storage.signGetUrl({ key: 'csp-probe', mime: 'image/png', filename: 'probe.png' })).origin);
-    const target = await storage.presignUpload({ key: 'csp-probe', mime: 'image/png', bytes: 1, method: config.storage.uploadMethod });
+    origins.add(
+      new URL(await storage.signGetUrl({ key: 'csp-probe', mime: 'image/png', filename: 'probe.png' }))
+        .origin,
+    );
+    const target = await storage.presignUpload({
+      key: 'csp-probe',
+      mime: 'image/png',
+      bytes: 1,
+      method: config.storage.uploadMethod,
+    });
     origins.add(new URL(target.url).origin);
   } catch (err) {
-    logger.warn({ err }, 'could not determine the object store origin for the CSP; uploads from the web client will be blocked');
+    logger.warn(
+      { err },
+      'could not determine the object store origin for the CSP; uploads from the web client will be blocked',
+    );
   }
   // A loopback store is reachable as localhost and 127.0.0.1 alike; allow the twin too.
   for (const o of [...origins]) {
@@ -137,7 +148,9 @@ async function loadFiles(dir: string): Promise<Map<string, StaticFile>> {
       gzipped: body.length > 1024 ? await zip(body) : undefined,
       type,
       // Bundles carry a content hash in their names; index.html and the icon do not.
-      cacheControl: /-[A-Z0-9]{8}\.(js|css)(\.map)?$/.test(name) ? 'public, max-age=31536000, immutable' : 'no-cache',
+      cacheControl: /-[A-Z0-9]{8}\.(js|css)(\.map)?$/.test(name)
+        ? 'public, max-age=31536000, immutable'
+        : 'no-cache',
     });
   }
   return files;

@@ -70,5 +70,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const list = Object.entries(files)
     .map(([f, n]) => `${f} ${(n / 1024).toFixed(1)} KiB`)
     .join(', ');
-  process.stdout.write(`web client built in ${relative(process.cwd(), outdir)}: ${list} (total ${(total / 1024).toFixed(1)} KiB)\n`);
+  process.stdout.write(
+    `web client built in ${relative(process.cwd(), outdir)}: ${list} (total ${(total / 1024).toFixed(1)} KiB)\n`,
+  );
 }

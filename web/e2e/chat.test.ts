@@ -100,10 +100,16 @@ describe('web client, two browsers', () => {
   it('uploads an image that the other side sees, and explains a refused file', async () => {
     screenshotOnFailure();
     const input = alice.page.locator('input[type="file"]');
-    await input.setInputFiles({ name: 'red.png', mimeType: 'image/png', buffer: pngImage(40, 30, [220, 30, 30]) });
+    await input.setInputFiles({
+      name: 'red.png',
+      mimeType: 'image/png',
+      buffer: pngImage(40, 30, [220, 30, 30]),
+    });
     const chip = alice.page.getByTestId('upload');
     await chip.getByText('Ready to send').waitFor();
-    await expect.poll(() => chip.locator('progress').evaluate((p) => (p as HTMLProgressElement).value)).toBe(1);
+    await expect
+      .poll(() => chip.locator('progress').evaluate((p) => (p as HTMLProgressElement).value))
+      .toBe(1);
     await alice.page.getByRole('textbox', { name: /^Message / }).fill('a picture');
     await alice.page.getByRole('button', { name: 'Send' }).click();
 
@@ -111,7 +117,9 @@ describe('web client, two browsers', () => {
     const img = bob.page.locator('li.msg .msg-image img[alt="red.png"]');
     await img.waitFor();
     await expect
-      .poll(() => img.evaluate((el) => (el as HTMLImageElement).complete && (el as HTMLImageElement).naturalWidth))
+      .poll(() =>
+        img.evaluate((el) => (el as HTMLImageElement).complete && (el as HTMLImageElement).naturalWidth),
+      )
       .toBe(40);
     await waitForMessage(bob, 'a picture');
 
@@ -133,13 +141,21 @@ describe('web client, two browsers', () => {
     expect(await download.text()).toBe('meeting notes');
 
     // A type the server refuses is explained, and nothing is sent.
-    await input.setInputFiles({ name: 'page.html', mimeType: 'text/html', buffer: Buffer.from('<h1>hi</h1>') });
+    await input.setInputFiles({
+      name: 'page.html',
+      mimeType: 'text/html',
+      buffer: Buffer.from('<h1>hi</h1>'),
+    });
     await chip.getByText(/cannot be shared here/).waitFor();
     expect(await alice.page.getByRole('button', { name: 'Send' }).isDisabled()).toBe(true);
     await chip.getByRole('button', { name: 'Dismiss' }).click();
 
     // So is a file over the size limit.
-    await input.setInputFiles({ name: 'big.png', mimeType: 'image/png', buffer: Buffer.alloc(MAX_UPLOAD_BYTES + 1) });
+    await input.setInputFiles({
+      name: 'big.png',
+      mimeType: 'image/png',
+      buffer: Buffer.alloc(MAX_UPLOAD_BYTES + 1),
+    });
     await chip.getByText(/is too large .* The limit is 256 KB/).waitFor();
     await chip.getByRole('button', { name: 'Dismiss' }).click();
   });
@@ -162,7 +178,8 @@ describe('web client, two browsers', () => {
     await bob.page.locator('[data-testid="connection"][data-state="offline"]').waitFor();
 
     // While Bob is away: Alice talks, and Bob writes a message that must wait.
-    for (const text of ['while you were away 1', 'while you were away 2', 'while you were away 3']) await send(alice, text);
+    for (const text of ['while you were away 1', 'while you were away 2', 'while you were away 3'])
+      await send(alice, text);
     await waitForMessage(alice, 'while you were away 3');
     await send(bob, 'sent while offline');
     await bob.page.locator('li.msg.pending', { hasText: 'sent while offline' }).waitFor();
@@ -240,7 +257,11 @@ describe('web client, two browsers', () => {
     await waitForMessage(bob, 'burst 14');
     for (const view of [await shownMessages(alice), await shownMessages(bob)]) {
       expectContiguous(view);
-      for (const text of burst) expect(view.filter((m) => m.text === text), text).toHaveLength(1);
+      for (const text of burst)
+        expect(
+          view.filter((m) => m.text === text),
+          text,
+        ).toHaveLength(1);
     }
     expect(await alice.page.locator('li.msg.failed').count()).toBe(0);
     // The limit was really hit, so the retries above were exercised.
@@ -249,13 +270,41 @@ describe('web client, two browsers', () => {
     expect(Number(limited?.[1] ?? 0)).toBeGreaterThan(0);
   });
 
+  it('works one pane at a time on a phone-sized screen', async () => {
+    screenshotOnFailure();
+    const carol = await openPerson(h, 'carol', { width: 390, height: 780 });
+    await register(carol, uniqueName('carol'));
+    const rooms = carol.page.getByRole('navigation', { name: 'Rooms' });
+    await carol.page.getByLabel('New room').fill('Pocket');
+    await carol.page.getByLabel('New room').press('Enter');
+    // The room replaces the list; the back button brings the list back.
+    await carol.page.getByRole('heading', { name: 'Pocket', level: 2 }).waitFor();
+    expect(await rooms.isVisible()).toBe(false);
+    await send(carol, 'from my phone');
+    await waitForMessage(carol, 'from my phone');
+    const noHorizontalScroll = await carol.page.evaluate(
+      () => document.documentElement.scrollWidth <= window.innerWidth,
+    );
+    expect(noHorizontalScroll).toBe(true);
+    await carol.page.getByRole('button', { name: 'Members' }).click();
+    await carol.page.getByLabel('Add a member by username').waitFor();
+    await carol.page.keyboard.press('Escape');
+    await carol.page.getByRole('button', { name: 'Back to rooms' }).click();
+    await rooms.getByRole('link', { name: 'Pocket' }).waitFor();
+    expect(await carol.page.getByRole('heading', { name: 'Pocket', level: 2 }).isVisible()).toBe(false);
+    expect(carol.problems).toEqual([]);
+    await carol.context.close();
+  });
+
   it('leaves the room and logs out', async () => {
     screenshotOnFailure();
     const panel = bob.page.getByRole('complementary', { name: 'Room members' });
     bob.page.once('dialog', (d) => void d.accept());
     await panel.getByRole('button', { name: 'Leave room' }).click();
     await bob.page.getByRole('heading', { name: 'Pick a room' }).waitFor();
-    await expect.poll(() => bob.page.getByRole('navigation', { name: 'Rooms' }).getByRole('link').count()).toBe(0);
+    await expect
+      .poll(() => bob.page.getByRole('navigation', { name: 'Rooms' }).getByRole('link').count())
+      .toBe(0);
     // Bob vanishes from the presence Alice sees.
     await expect.poll(() => alice.page.getByTestId('online-count').textContent()).toBe('1 online');
 

@@ -47,7 +47,10 @@ export interface Harness {
 export async function startHarness(): Promise<Harness> {
   await buildWeb({ minify: true });
   const port = await freePort();
-  const server = await startServer(testConfig({ PORT: String(port), MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) }), silentLogger);
+  const server = await startServer(
+    testConfig({ PORT: String(port), MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) }),
+    silentLogger,
+  );
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
   const pages = new Map<string, Page>();
   return {
@@ -68,7 +71,9 @@ export async function screenshotAll(h: Harness, testName: string): Promise<void>
   const safe = testName.replace(/[^A-Za-z0-9_-]+/g, '-').slice(0, 80);
   for (const [who, page] of h.pages) {
     if (page.isClosed()) continue;
-    await page.screenshot({ path: `${SCREENSHOT_DIR}/${safe}-${who}.png`, fullPage: true }).catch(() => undefined);
+    await page
+      .screenshot({ path: `${SCREENSHOT_DIR}/${safe}-${who}.png`, fullPage: true })
+      .catch(() => undefined);
   }
 }
 
@@ -110,12 +115,16 @@ async function controlNetwork(context: BrowserContext): Promise<Network> {
       void ws.close().catch(() => undefined);
     });
   });
-  await context.route(/\/socket\.io\//, (route) => (down ? route.abort('internetdisconnected') : route.continue()));
+  await context.route(/\/socket\.io\//, (route) =>
+    down ? route.abort('internetdisconnected') : route.continue(),
+  );
   return {
     async cut() {
       down = true;
       await context.setOffline(true);
-      await Promise.all([...open].map((ws) => ws.close({ code: 1001, reason: 'network down' }).catch(() => undefined)));
+      await Promise.all(
+        [...open].map((ws) => ws.close({ code: 1001, reason: 'network down' }).catch(() => undefined)),
+      );
     },
     async restore() {
       down = false;
@@ -125,7 +134,11 @@ async function controlNetwork(context: BrowserContext): Promise<Network> {
 }
 
 /** A browser profile (own cookies) with one page on the app. */
-export async function openPerson(h: Harness, name: string, viewport = { width: 1280, height: 800 }): Promise<Person> {
+export async function openPerson(
+  h: Harness,
+  name: string,
+  viewport = { width: 1280, height: 800 },
+): Promise<Person> {
   const context = await h.browser.newContext({ viewport, baseURL: h.baseUrl });
   const network = await controlNetwork(context);
   const page = await context.newPage();
@@ -133,14 +146,19 @@ export async function openPerson(h: Harness, name: string, viewport = { width: 1
   page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
   page.on('console', (msg) => {
     // Expected: the 401 of /api/auth/me before login, and refused requests the test provokes.
-    if (msg.type() === 'error' && !/status of (401|400|404|413)/.test(msg.text())) problems.push(`console: ${msg.text()}`);
+    if (msg.type() === 'error' && !/status of (401|400|404|413)/.test(msg.text()))
+      problems.push(`console: ${msg.text()}`);
   });
   h.pages.set(name, page);
   await page.goto('/');
   return { name, context, page, problems, network };
 }
 
-export async function register(p: Person, username: string, password = 'correct horse battery'): Promise<void> {
+export async function register(
+  p: Person,
+  username: string,
+  password = 'correct horse battery',
+): Promise<void> {
   const { page } = p;
   await page.getByRole('button', { name: 'New here? Create an account' }).click();
   await page.getByLabel('Username').fill(username);
@@ -188,14 +206,18 @@ export async function openRoomId(p: Person): Promise<string> {
 }
 
 export async function waitForMessage(p: Person, text: string): Promise<void> {
-  await p.page.locator('ol.messages:not(.pending-list) > li.msg .msg-text', { hasText: text }).first().waitFor();
+  await p.page
+    .locator('ol.messages:not(.pending-list) > li.msg .msg-text', { hasText: text })
+    .first()
+    .waitFor();
 }
 
 /** Asserts the timeline is what a gap-free, duplicate-free client shows: consecutive seqs. */
 export function expectContiguous(messages: { seq: number }[]): void {
   const seqs = messages.map((m) => m.seq);
   expect(new Set(seqs).size, `duplicates in ${seqs.join(',')}`).toBe(seqs.length);
-  for (let i = 1; i < seqs.length; i++) expect(seqs[i], `order/gap in ${seqs.join(',')}`).toBe(seqs[i - 1]! + 1);
+  for (let i = 1; i < seqs.length; i++)
+    expect(seqs[i], `order/gap in ${seqs.join(',')}`).toBe(seqs[i - 1]! + 1);
 }
 
 /** A real, decodable PNG (solid colour), so the other side can check the image rendered. */

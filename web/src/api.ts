@@ -19,7 +19,9 @@ export class ApiError extends Error {
 }
 
 /** Where the API lives: the page's own origin unless the static build was told otherwise. */
-export const apiBase: string = (document.querySelector<HTMLMetaElement>('meta[name="parley-api"]')?.content ?? '').replace(/\/$/, '');
+export const apiBase: string = (
+  document.querySelector<HTMLMetaElement>('meta[name="parley-api"]')?.content ?? ''
+).replace(/\/$/, '');
 
 let onUnauthorized: () => void = () => undefined;
 /** Called when a request that needed a session gets 401 (expired or revoked elsewhere). */
@@ -27,7 +29,12 @@ export function setUnauthorizedHandler(handler: () => void): void {
   onUnauthorized = handler;
 }
 
-async function request<T>(method: string, path: string, body?: unknown, { quiet401 = false } = {}): Promise<T> {
+async function request<T>(
+  method: string,
+  path: string,
+  body?: unknown,
+  { quiet401 = false } = {},
+): Promise<T> {
   let res: Response;
   try {
     res = await fetch(`${apiBase}${path}`, {
@@ -42,7 +49,8 @@ async function request<T>(method: string, path: string, body?: unknown, { quiet4
   if (res.status === 204) return undefined as T;
   const data: unknown = await res.json().catch(() => undefined);
   if (!res.ok) {
-    const err = (data as { error?: { code?: string; message?: string; issues?: unknown } } | undefined)?.error;
+    const err = (data as { error?: { code?: string; message?: string; issues?: unknown } } | undefined)
+      ?.error;
     const retryAfter = Number(res.headers.get('retry-after'));
     const apiError = new ApiError(
       res.status,
@@ -67,10 +75,12 @@ export const api = {
 
   rooms: () => request<{ rooms: Room[] }>('GET', '/api/rooms'),
   createRoom: (name: string) => request<{ room: Room }>('POST', '/api/rooms', { name }),
-  members: (roomId: string) => request<{ members: Member[] }>('GET', `/api/rooms/${encodeURIComponent(roomId)}/members`),
+  members: (roomId: string) =>
+    request<{ members: Member[] }>('GET', `/api/rooms/${encodeURIComponent(roomId)}/members`),
   addMember: (roomId: string, username: string) =>
     request<{ member: Member }>('POST', `/api/rooms/${encodeURIComponent(roomId)}/members`, { username }),
-  leaveRoom: (roomId: string) => request<void>('DELETE', `/api/rooms/${encodeURIComponent(roomId)}/members/me`),
+  leaveRoom: (roomId: string) =>
+    request<void>('DELETE', `/api/rooms/${encodeURIComponent(roomId)}/members/me`),
 
   history: (roomId: string, cursor: { beforeSeq?: number; afterSeq?: number }, limit = 50) => {
     const q = new URLSearchParams({ roomId, limit: String(limit) });

@@ -40,7 +40,9 @@ export function authView(onSignedIn: (user: User) => void, notice?: string): HTM
     submit.textContent = login ? 'Log in' : 'Create account';
     switchButton.textContent = login ? 'New here? Create an account' : 'Already have an account? Log in';
     password.autocomplete = login ? 'current-password' : 'new-password';
-    hint.textContent = login ? '' : 'Username: 3–32 letters, digits, _ . or -. Password: at least 8 characters.';
+    hint.textContent = login
+      ? ''
+      : 'Username: 3–32 letters, digits, _ . or -. Password: at least 8 characters.';
     if (login) {
       username.removeAttribute('pattern');
       password.removeAttribute('minlength');
@@ -96,7 +98,13 @@ export function authView(onSignedIn: (user: User) => void, notice?: string): HTM
   return h(
     'main',
     { class: 'auth' },
-    h('div', { class: 'auth-card' }, title, h('p', { class: 'tagline' }, 'Rooms, history, pictures: talk in real time.'), form),
+    h(
+      'div',
+      { class: 'auth-card' },
+      title,
+      h('p', { class: 'tagline' }, 'Rooms, history, pictures: talk in real time.'),
+      form,
+    ),
   );
 }
 

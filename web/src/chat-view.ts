@@ -1,5 +1,13 @@
 import type { Ack, JoinResult, PresenceEvent, TypingEvent } from '../../core/events.ts';
-import type { Attachment, Member, Message, MessageAttachment, PresentUser, Room, User } from '../../core/schemas.ts';
+import type {
+  Attachment,
+  Member,
+  Message,
+  MessageAttachment,
+  PresentUser,
+  Room,
+  User,
+} from '../../core/schemas.ts';
 import { api, ApiError } from './api.ts';
 import type { Connection } from './connection.ts';
 import { formatBytes, h, icon, replaceChildren, uid } from './dom.ts';
@@ -106,7 +114,11 @@ export class ChatView {
       this.list,
       this.pendingList,
     );
-    this.jumpButton = h('button', { type: 'button', class: 'jump', hidden: true, onclick: () => this.scrollToBottom() }, 'New messages ↓');
+    this.jumpButton = h(
+      'button',
+      { type: 'button', class: 'jump', hidden: true, onclick: () => this.scrollToBottom() },
+      'New messages ↓',
+    );
     this.typingLine = h('p', { class: 'typing', 'aria-live': 'polite' });
     this.notice = h('p', { class: 'notice', role: 'alert', hidden: true });
     this.onlineCount = h('span', { class: 'online-count', 'data-testid': 'online-count' });
@@ -198,14 +210,31 @@ export class ChatView {
       h(
         'header',
         { class: 'chat-header' },
-        h('button', { type: 'button', class: 'back icon-button', onclick: () => deps.onBack(), 'aria-label': 'Back to rooms' }, icon('back')),
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'back icon-button',
+            onclick: () => deps.onBack(),
+            'aria-label': 'Back to rooms',
+          },
+          icon('back'),
+        ),
         h('div', { class: 'chat-title' }, h('h2', { id: titleId }, this.room.name), this.onlineCount),
         this.panelToggle,
       ),
       h(
         'div',
         { class: 'chat-body' },
-        h('div', { class: 'chat-main' }, this.scroller, this.jumpButton, this.notice, this.typingLine, composer),
+        h(
+          'div',
+          { class: 'chat-main' },
+          this.scroller,
+          this.jumpButton,
+          this.notice,
+          this.typingLine,
+          composer,
+        ),
         this.panel,
       ),
     );
@@ -426,7 +455,11 @@ export class ChatView {
 
   /** Loads older pages while the list does not fill the viewport (nothing to scroll yet). */
   private async fillViewport(): Promise<void> {
-    while (!this.destroyed && this.timeline.hasOlder && this.scroller.scrollHeight <= this.scroller.clientHeight) {
+    while (
+      !this.destroyed &&
+      this.timeline.hasOlder &&
+      this.scroller.scrollHeight <= this.scroller.clientHeight
+    ) {
       const before = this.timeline.size;
       await this.loadOlder();
       if (this.timeline.size === before) break;
@@ -441,12 +474,22 @@ export class ChatView {
     } else if (this.timeline.hasOlder) {
       replaceChildren(
         this.olderBar,
-        h('button', { type: 'button', class: 'link-button', onclick: () => void this.loadOlder() }, 'Load older messages'),
+        h(
+          'button',
+          { type: 'button', class: 'link-button', onclick: () => void this.loadOlder() },
+          'Load older messages',
+        ),
       );
     } else {
       replaceChildren(
         this.olderBar,
-        h('span', { class: 'muted' }, this.timeline.size === 0 ? `No messages in ${this.room.name} yet. Say hello!` : `This is the beginning of ${this.room.name}.`),
+        h(
+          'span',
+          { class: 'muted' },
+          this.timeline.size === 0
+            ? `No messages in ${this.room.name} yet. Say hello!`
+            : `This is the beginning of ${this.room.name}.`,
+        ),
       );
     }
   }
@@ -477,7 +520,10 @@ export class ChatView {
 
   private onMediaLoad(): void {
     // Images change the height after layout; stay pinned to the bottom when we were there.
-    if (this.unseenBelow === 0 && this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < 600) {
+    if (
+      this.unseenBelow === 0 &&
+      this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < 600
+    ) {
       this.scrollToBottom();
     }
   }
@@ -520,7 +566,9 @@ export class ChatView {
     const entry: Pending = {
       clientMsgId: newClientMsgId(),
       text,
-      attachment: att ? { id: att.id, mime: att.mime, bytes: att.bytes, filename: att.filename, url: att.url } : null,
+      attachment: att
+        ? { id: att.id, mime: att.mime, bytes: att.bytes, filename: att.filename, url: att.url }
+        : null,
       inFlight: false,
       view: undefined as unknown as PendingView,
     };
@@ -642,7 +690,8 @@ export class ChatView {
     clearTimeout(this.typingIdle);
     if (!this.typingSent) return;
     this.typingSent = false;
-    if (this.deps.conn.connected) this.deps.conn.socket.emit('typing', { roomId: this.room.id, typing: false }, () => undefined);
+    if (this.deps.conn.connected)
+      this.deps.conn.socket.emit('typing', { roomId: this.room.id, typing: false }, () => undefined);
   }
 
   private readonly onTyping = (e: TypingEvent) => {
@@ -696,7 +745,9 @@ export class ChatView {
     const n = this.present.length;
     this.onlineCount.textContent = this.joined || n > 0 ? `${n} online` : '';
     const presentIds = new Set(this.present.map((u) => u.id));
-    const rows = (this.members.length > 0 ? this.members : this.present.map((u) => ({ userId: u.id, username: u.name })))
+    const rows = (
+      this.members.length > 0 ? this.members : this.present.map((u) => ({ userId: u.id, username: u.name }))
+    )
       .map((m) => ({ id: m.userId, name: m.username, online: presentIds.has(m.userId) }))
       .sort((a, b) => Number(b.online) - Number(a.online) || a.name.localeCompare(b.name));
     replaceChildren(
@@ -792,7 +843,12 @@ export class ChatView {
     const status = h('span', { class: 'upload-status' }, 'Uploading…');
     const remove = h(
       'button',
-      { type: 'button', class: 'icon-button', 'aria-label': `Remove attachment ${file.name}`, onclick: () => this.clearUpload() },
+      {
+        type: 'button',
+        class: 'icon-button',
+        'aria-label': `Remove attachment ${file.name}`,
+        onclick: () => this.clearUpload(),
+      },
       icon('close'),
     );
     const chip = h(
@@ -846,5 +902,8 @@ export class ChatView {
 /** 22 random base64url characters; works without a secure context (unlike randomUUID). */
 function newClientMsgId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
 }

@@ -62,7 +62,8 @@ export const fullTime = (ts: number): string => new Date(ts).toISOString();
 const SVG_NS = 'http://www.w3.org/2000/svg';
 /** Line icons as SVG paths (24×24, stroked), built with DOM calls like everything else. */
 const ICONS = {
-  paperclip: 'M21 11.5 12.5 20a5 5 0 0 1-7-7l8.5-8.5a3.3 3.3 0 0 1 4.7 4.7L10.2 17.7a1.7 1.7 0 0 1-2.4-2.4L15.5 7.6',
+  paperclip:
+    'M21 11.5 12.5 20a5 5 0 0 1-7-7l8.5-8.5a3.3 3.3 0 0 1 4.7 4.7L10.2 17.7a1.7 1.7 0 0 1-2.4-2.4L15.5 7.6',
   file: 'M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8zM14 3v5h5',
   back: 'M15 18l-6-6 6-6',
   refresh: 'M20 11a8 8 0 1 0-2.3 5.7M20 5v6h-6',

@@ -24,7 +24,10 @@ export function attachmentView(a: MessageAttachment, onMediaLoad: () => void): H
     img.addEventListener('load', onMediaLoad, { once: true });
     img.addEventListener(
       'error',
-      () => img.replaceWith(h('span', { class: 'msg-file-missing' }, `Image “${a.filename}” could not be loaded.`)),
+      () =>
+        img.replaceWith(
+          h('span', { class: 'msg-file-missing' }, `Image “${a.filename}” could not be loaded.`),
+        ),
       { once: true },
     );
     return h(

@@ -44,7 +44,13 @@ export class Shell {
     this.roomList = h('ul', { class: 'room-list' });
     this.createStatus = h('p', { class: 'form-status', 'aria-live': 'polite' });
     const nameId = uid('room-name');
-    const nameInput = h('input', { id: nameId, name: 'name', required: true, maxlength: 80, autocomplete: 'off' });
+    const nameInput = h('input', {
+      id: nameId,
+      name: 'name',
+      required: true,
+      maxlength: 80,
+      autocomplete: 'off',
+    });
     const createForm = h(
       'form',
       { class: 'create-room stack' },
@@ -77,7 +83,17 @@ export class Shell {
           'div',
           { class: 'sidebar-head' },
           h('h2', {}, 'Rooms'),
-          h('button', { type: 'button', class: 'icon-button', 'aria-label': 'Refresh rooms', title: 'Refresh rooms', onclick: () => void this.refreshRooms() }, icon('refresh')),
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'icon-button',
+              'aria-label': 'Refresh rooms',
+              title: 'Refresh rooms',
+              onclick: () => void this.refreshRooms(),
+            },
+            icon('refresh'),
+          ),
         ),
         this.roomList,
         createForm,
@@ -127,9 +143,15 @@ export class Shell {
           {},
           h(
             'a',
-            { href: `#room/${encodeURIComponent(room.id)}`, 'aria-current': room.id === current ? 'page' : undefined, class: unread ? 'unread' : undefined },
+            {
+              href: `#room/${encodeURIComponent(room.id)}`,
+              'aria-current': room.id === current ? 'page' : undefined,
+              class: unread ? 'unread' : undefined,
+            },
             h('span', { class: 'room-name' }, room.name),
-            unread ? h('span', { class: 'badge' }, h('span', { class: 'visually-hidden' }, 'new messages')) : null,
+            unread
+              ? h('span', { class: 'badge' }, h('span', { class: 'visually-hidden' }, 'new messages'))
+              : null,
           ),
         );
       }),
@@ -159,7 +181,12 @@ export class Shell {
       this.element.dataset.view = 'list';
       replaceChildren(
         this.main,
-        h('div', { class: 'empty-state' }, h('h2', {}, 'Pick a room'), h('p', {}, 'Choose a room on the left, or create one to start talking.')),
+        h(
+          'div',
+          { class: 'empty-state' },
+          h('h2', {}, 'Pick a room'),
+          h('p', {}, 'Choose a room on the left, or create one to start talking.'),
+        ),
       );
       return;
     }

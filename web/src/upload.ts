@@ -13,7 +13,10 @@ export interface UploadHandle {
 }
 
 export class UploadError extends Error {
-  constructor(message: string, readonly cancelled = false) {
+  constructor(
+    message: string,
+    readonly cancelled = false,
+  ) {
     super(message);
     this.name = 'UploadError';
   }
@@ -33,7 +36,13 @@ export function uploadFile(roomId: string, file: File, onProgress: (fraction: nu
       throw new UploadError(explainRefusal(err, file, mime));
     }
     if (cancelled) throw new UploadError('Upload cancelled', true);
-    await send(target, file, onProgress, (x) => (xhr = x), () => cancelled);
+    await send(
+      target,
+      file,
+      onProgress,
+      (x) => (xhr = x),
+      () => cancelled,
+    );
     try {
       const { attachment } = await api.uploadComplete(roomId, target.key);
       return attachment;
@@ -76,7 +85,9 @@ function send(
         reject(new UploadError(`The file store refused the upload (HTTP ${xhr.status}).`));
       }
     });
-    xhr.addEventListener('error', () => reject(new UploadError('The upload failed: the file store could not be reached.')));
+    xhr.addEventListener('error', () =>
+      reject(new UploadError('The upload failed: the file store could not be reached.')),
+    );
     xhr.addEventListener('abort', () => reject(new UploadError('Upload cancelled', true)));
     if (isCancelled()) {
       xhr.abort();
@@ -110,7 +121,10 @@ export function explainRefusal(err: unknown, file: File, mime: string): string {
     const mimeIssue = err.issues.find((i) => String(i.path) === 'mime');
     if (mimeIssue || /type|mime/i.test(err.message)) {
       const allowed = /one of (.+)$/.exec(mimeIssue?.message ?? '')?.[1];
-      const what = mime === 'application/octet-stream' ? `“${file.name}” is of an unknown type` : `Files of type ${mime}`;
+      const what =
+        mime === 'application/octet-stream'
+          ? `“${file.name}” is of an unknown type`
+          : `Files of type ${mime}`;
       return `${what} cannot be shared here.${allowed ? ` Allowed: ${allowed}.` : ''}`;
     }
     return `“${file.name}” cannot be uploaded: ${err.message}`;
