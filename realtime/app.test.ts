@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorld, type ChatClient, type TestUser, type TestWorld } from '../test/realtime-support.ts';
+import { usesRedis } from '../test/support.ts';
+import { revokeSession, verifySession } from '../core/auth/session.ts';
+import { leaveRoom as leaveRoomInDb } from '../core/rooms.ts';
 
 let world: TestWorld;
 const open: ChatClient[] = [];
@@ -10,9 +13,12 @@ const BULK_LIMITS = {
   RATE_LIMIT_MESSAGE_PER_10_SECONDS: '1000000',
 };
 
+// The worker's first file boots embedded Postgres: slow on a busy machine.
+const BOOT_TIMEOUT_MS = 180_000;
+
 beforeAll(async () => {
   world = await startWorld(BULK_LIMITS);
-});
+}, BOOT_TIMEOUT_MS);
 afterAll(async () => {
   for (const c of open) c.close();
   await world?.close();
@@ -468,6 +474,12 @@ describe('rate limits', () => {
       expect(await a.typing(room, true)).toMatchObject({ ok: false, error: { code: 'rate_limited' } });
       const history = await alice.api.history({ roomId: room.id });
       expect(history.body.messages.map((m) => m.seq)).toEqual([1, 2, 3]);
+      if (usesRedis) {
+        // Shared by every instance: the counters live in Redis, per socket and per user.
+        const redis = limited.services.redis!;
+        expect(Number(await redis.get(`ratelimit:${a.socket.id}:message:10000`))).toBe(4);
+        expect(Number(await redis.get(`ratelimit:user:${alice.id}:message:10000`))).toBe(4);
+      }
 
       // Per user: twice the per-socket limit (6) across sockets; the refused send counted too.
       const a2 = await alice.connect();
@@ -481,6 +493,36 @@ describe('rate limits', () => {
       for (const c of [a, a2, a3]) c.close();
     } finally {
       await limited.close();
+    }
+  });
+});
+
+describe('when a bus event is lost', () => {
+  it('the heartbeat sweep still disconnects revoked sessions and removes former members', async () => {
+    const quick = await startWorld({ ...BULK_LIMITS, PRESENCE_HEARTBEAT_MS: '500', PRESENCE_TTL_MS: '1500' });
+    try {
+      const alice = await quick.user();
+      const bob = await quick.user();
+      const room = await quick.room(alice, bob);
+      const a = await alice.connect();
+      const b = await bob.connect();
+      await a.joined(room);
+      await b.joined(room);
+      const { db, config } = quick.server.services;
+      // Straight to the database, as if the REST tier's publish had never reached us.
+      await leaveRoomInDb(db, room.id, bob.id);
+      expect(await a.next('presence', (p) => p.users.length === 1)).toEqual({
+        roomId: room.id,
+        users: [{ id: alice.id, name: alice.name }],
+      });
+      expect(await b.send(room, 'gone?')).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+
+      const gone = a.disconnected();
+      await revokeSession(db, await verifySession(config.auth, db, alice.token));
+      expect(await gone).toBe('io server disconnect');
+      b.close();
+    } finally {
+      await quick.close();
     }
   });
 });

@@ -15,6 +15,7 @@ import type { ObjectStore } from '../core/storage/index.ts';
 import { leaveRoom, registerHandlers, socketGone } from './handlers.ts';
 import { authenticateHandshake, connectError, originAllowed } from './handshake.ts';
 import { RoomPresence } from './room-presence.ts';
+import { sweep } from './sweep.ts';
 import { roomChannel, sessionChannel, userChannel, type ParleyServer, type ParleySocket } from './types.ts';
 import { MessageWriter } from './writer.ts';
 
@@ -149,6 +150,29 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
   const unsubscribe = deps.bus.subscribe(onBusEvent);
   presence.start();
 
+  let sweeping = false;
+  const sweeper = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    sweep(db, io.of('/').sockets.values())
+      .then(({ revoked, removed }) => {
+        for (const socket of revoked) socket.disconnect(true);
+        for (const { socket, roomId } of removed) {
+          leaveRoom(io, socket, roomId, presence).catch((err: unknown) =>
+            logger.error({ err, socketId: socket.id }, 'removing a former member from a room failed'),
+          );
+        }
+        if (revoked.length + removed.length > 0) {
+          logger.info({ revoked: revoked.length, removed: removed.length }, 'sweep acted on missed session or membership changes');
+        }
+      })
+      .catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'session and membership sweep failed'))
+      .finally(() => {
+        sweeping = false;
+      });
+  }, config.presence.heartbeatMs);
+  sweeper.unref();
+
   let closing: Promise<void> | undefined;
   const drain = async () => {
     accepting = false;
@@ -162,6 +186,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
       closing ??= (async () => {
         await drain();
         unsubscribe();
+        clearInterval(sweeper);
         presence.stop();
         io.local.disconnectSockets(true);
         await Promise.all([...cleanups]);

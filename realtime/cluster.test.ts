@@ -23,7 +23,7 @@ describe.runIf(usesRedis)('two instances on one Redis', () => {
     };
     one = await startWorld(env, services);
     two = await startWorld(env, services);
-  });
+  }, 180_000);
   afterAll(async () => {
     for (const c of open) c.close();
     await one?.close();
@@ -132,6 +132,9 @@ describe.runIf(usesRedis)('two instances on one Redis', () => {
     const a = await on(two, alice);
     const joined = await a.joined(room);
     expect(joined.users.map((u) => u.id).sort()).toEqual([alice.id, ghost.id].sort());
+    // The contract's layout: field = socket id, value = {id, name, ts}.
+    const mine = JSON.parse((await base.redis!.hget(presenceKey(room.id), a.socket.id!))!) as Record<string, unknown>;
+    expect(mine).toEqual({ id: alice.id, name: alice.name, ts: expect.any(Number) });
     const started = Date.now();
     const after = await a.next('presence', (p) => !p.users.some((u) => u.id === ghost.id));
     expect(after.users).toEqual([{ id: alice.id, name: alice.name }]);

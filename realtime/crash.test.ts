@@ -154,5 +154,5 @@ describe.runIf(usesPostgres && usesRedis)('kill -9 of a realtime instance while 
         `all clients converged ${convergedMs} ms after the kill; presence pruned ${Date.now() - killedAt} ms after it ` +
         `(checked for ${Date.now() - started} ms)`,
     );
-  });
+  }, 120_000);
 });

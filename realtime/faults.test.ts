@@ -83,7 +83,7 @@ describe.runIf(usesRedis)('Redis goes away and comes back', () => {
     const after = await a.sent(room, 'redis is back');
     expect(after.seq).toBe(2);
     expect(await c.next('message', (m) => m.id === after.id)).toEqual(after);
-  });
+  }, 60_000);
 });
 
 describe.runIf(usesPostgres)('Postgres goes away and comes back', () => {
@@ -127,5 +127,5 @@ describe.runIf(usesPostgres)('Postgres goes away and comes back', () => {
     expect(retried.seq).toBe(2);
     const rows = await (await sharedServices()).db.prisma.message.findMany({ where: { roomId: room.id } });
     expect(rows.map((r) => r.seq).sort()).toEqual([1, 2]);
-  });
+  }, 60_000);
 });

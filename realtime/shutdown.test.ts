@@ -7,7 +7,7 @@ const BULK_LIMITS = { RATE_LIMIT_MESSAGE_PER_SECOND: '100000', RATE_LIMIT_MESSAG
 
 describe('graceful shutdown', () => {
   // Booting the worker's embedded database can take a while on a busy machine: not in a test.
-  beforeAll(() => sharedServices());
+  beforeAll(() => sharedServices(), 180_000);
 
   it('answers every accepted send before disconnecting: committed ones ok, late ones unavailable', async () => {
     const world = await startWorld(BULK_LIMITS);

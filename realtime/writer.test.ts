@@ -13,7 +13,7 @@ let alice: { id: string; username: string };
 beforeAll(async () => {
   services = await sharedServices();
   alice = await registerUser(services.db, uniqueName('writer'), 'long enough');
-});
+}, 180_000); // the worker's first file boots embedded Postgres: slow on a busy machine
 
 const draft = (text: string, clientMsgId: string | null = null): Draft => ({
   userId: alice.id,
