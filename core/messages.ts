@@ -88,8 +88,13 @@ export async function readHistory(
 
 /** History for a member; not_found for anyone else. */
 export async function readHistoryForMember(db: Database, userId: string, query: HistoryQuery): Promise<Page> {
-  await requireMember(db, query.roomId, userId);
-  return readHistory(db, query.roomId, query);
+  // Both queries at once, one round trip less per page (see docs/performance.md); a
+  // non-member's page is read but never returned, and the answer is the same not_found.
+  const [, page] = await Promise.all([
+    requireMember(db, query.roomId, userId),
+    readHistory(db, query.roomId, query),
+  ]);
+  return page;
 }
 
 export interface Draft {
