@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from '../../core/db/database.ts';
@@ -74,6 +75,8 @@ export const history: Scenario = async (bench) => {
   for (let r = 0; r < bench.profile.reps; r++) {
     for (const { roomId, count } of r % 2 === 0 ? rooms : [...rooms].reverse()) {
       bench.log(`history: ${roomId}, rep ${r + 1}`);
+      const profile = bench.cpuProfileDir !== undefined && r === bench.profile.reps - 1;
+      if (profile) await bench.parley.child.rpc.call('profileStart');
       const res = await bench.historyLoader.rpc.call<{ httpMs: number[]; sqlMs: number[] }>('history', {
         baseUrl: bench.parley.url,
         token,
@@ -84,6 +87,10 @@ export const history: Scenario = async (bench) => {
         limit: 50,
         warmup: r === 0 ? 20 : 5,
       });
+      if (profile) {
+        const file = join(bench.cpuProfileDir!, `history-${roomId}.cpuprofile`);
+        bench.log(`CPU profile of Parley: ${await bench.parley.child.rpc.call<string>('profileStop', { file })}`);
+      }
       p50[roomId]!.parley.push(quantile(res.httpMs, 0.5));
       p50[roomId]!.sql.push(quantile(res.sqlMs, 0.5));
       p99[roomId]!.parley.push(quantile(res.httpMs, 0.99));
