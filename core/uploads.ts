@@ -136,7 +136,11 @@ export async function completeUpload(
   ) {
     throw notFound('Upload not found');
   }
-  if (row.rejectedAt) throw mismatch();
+  if (row.rejectedAt) {
+    // The upload URL may still be valid: whatever was put under the key since goes too.
+    await discard(deps, row.key);
+    throw mismatch();
+  }
   if (row.completedAt) {
     uploadsCompleted.inc({ result: 'repeated' });
     return { attachment: await toWireAttachment(storage, row), created: false };
@@ -155,10 +159,7 @@ export async function completeUpload(
       data: { rejectedAt: new Date() },
     });
     if (count === 0) return settled(deps, row.id);
-    // If this delete fails, the sweep removes the object of the rejected row later.
-    await storage
-      .delete(row.key)
-      .catch((err: unknown) => deps.logger?.warn({ err }, 'could not delete a mismatched upload'));
+    await discard(deps, row.key);
     uploadsCompleted.inc({ result: 'mismatch' });
     throw mismatch();
   }
@@ -170,6 +171,13 @@ export async function completeUpload(
   if (count === 0) return settled(deps, row.id);
   uploadsCompleted.inc({ result: 'created' });
   return { attachment: await toWireAttachment(storage, row), created: true };
+}
+
+/** Deletes a rejected upload's object; if that fails, the sweep removes it with its row later. */
+async function discard(deps: UploadDeps & { logger?: Logger }, key: string): Promise<void> {
+  await deps.storage
+    .delete(key)
+    .catch((err: unknown) => deps.logger?.warn({ err }, 'could not delete a mismatched upload'));
 }
 
 /** A concurrent complete got there first: answer as it did. */

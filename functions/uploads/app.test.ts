@@ -204,6 +204,8 @@ describe('uploads with presigned POST (the S3 default)', () => {
     const again = await complete(alice, room.id, started.body.key);
     expect(again.status).toBe(422);
     expect(errorCode(again)).toBe('upload_mismatch');
+    // ...and what was put there is deleted again.
+    expect(await services.storage.head(started.body.key)).toBeNull();
   });
 
   it('catches a smaller file too', async () => {
