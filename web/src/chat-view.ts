@@ -77,6 +77,8 @@ export class ChatView {
   private typingIdle: ReturnType<typeof setTimeout> | undefined;
   private upload: UploadState | undefined;
   private unseenBelow = 0;
+  /** Messages from others that arrived while the tab was in the background. */
+  private unseenHidden = 0;
   private destroyed = false;
 
   // Elements.
@@ -127,7 +129,7 @@ export class ChatView {
       id: textareaId,
       rows: 1,
       maxlength: 4000,
-      placeholder: `Message ${this.room.name}`,
+      placeholder: 'Write a message…',
       autocomplete: 'off',
       enterkeyhint: 'send',
     });
@@ -270,6 +272,8 @@ export class ChatView {
     socket.on('presence', this.onPresence);
     socket.on('typing', this.onTyping);
 
+    document.addEventListener('visibilitychange', this.onVisibility);
+    this.renderTitle();
     this.renderOlderBar();
     this.updateSendState();
     this.renderPresence();
@@ -283,6 +287,8 @@ export class ChatView {
 
   destroy(): void {
     this.destroyed = true;
+    document.removeEventListener('visibilitychange', this.onVisibility);
+    document.title = 'Parley';
     clearTimeout(this.joinRetry);
     this.stopTyping();
     const { socket } = this.deps.conn;
@@ -297,12 +303,26 @@ export class ChatView {
     this.upload?.handle.cancel();
   }
 
+  private readonly onVisibility = () => {
+    if (document.hidden) return;
+    this.unseenHidden = 0;
+    this.renderTitle();
+  };
+
+  private renderTitle(): void {
+    const unseen = this.unseenHidden > 0 ? `(${this.unseenHidden}) ` : '';
+    document.title = `${unseen}${this.room.name} · Parley`;
+  }
+
   // ---- joining and catching up ----
 
   private readonly onConnect = () => void this.join();
 
   private readonly onDisconnect = () => {
     this.joined = false;
+    // Who is here is unknown until the next join answers.
+    this.present = [];
+    this.renderPresence();
     for (const t of this.typers.values()) clearTimeout(t.timer);
     this.typers.clear();
     this.typingSent = false;
@@ -405,6 +425,10 @@ export class ChatView {
       // The first messages of an empty room replace its "say hello" line.
       if (this.timeline.size === added.length) this.renderOlderBar();
       this.deps.onSeen(this.room.id, this.timeline.newest);
+      if (foreign > 0 && document.hidden) {
+        this.unseenHidden += foreign;
+        this.renderTitle();
+      }
       if (stick) this.scrollToBottom();
       else if (foreign > 0) {
         this.unseenBelow += foreign;
@@ -593,6 +617,7 @@ export class ChatView {
   /** Sends (or re-sends: same clientMsgId, so the server stores it at most once). */
   private deliver(entry: Pending): void {
     clearTimeout(entry.retryTimer);
+    if (!this.pending.has(entry.clientMsgId)) return;
     entry.view.setState('sending');
     if (!this.joined || entry.inFlight) return; // flushPending() sends it after the next join.
     void this.deliverNow(entry);
@@ -639,7 +664,8 @@ export class ChatView {
   private async flushPending(): Promise<void> {
     for (const entry of [...this.pending.values()]) {
       if (!this.joined || this.destroyed) return;
-      if (entry.inFlight) continue;
+      if (entry.inFlight || !this.pending.has(entry.clientMsgId)) continue;
+      clearTimeout(entry.retryTimer);
       entry.view.setState('sending');
       await this.deliverNow(entry);
     }
