@@ -67,8 +67,12 @@ export const HistoryQuery = z
   );
 export type HistoryQuery = z.infer<typeof HistoryQuery>;
 
-export const Filename = safeText
-  .transform((s) => s.replace(/[/\\]/g, '').replace(CONTROL, '').trim())
+// Every control character, not just the first (a filename may carry CR, LF and NUL at once).
+const CONTROL_ALL = new RegExp(CONTROL.source, 'g');
+/** Path separators and control characters (NUL included) are removed, as the contract says; then 1–255 code points. */
+export const Filename = z
+  .string()
+  .transform((s) => s.replace(/[/\\]/g, '').replace(CONTROL_ALL, '').trim())
   .pipe(boundedText(1, 255));
 export const UploadInitBody = z.strictObject({
   roomId: Id,

@@ -28,7 +28,8 @@ beforeAll(async () => {
     expectedTrouble: /redis|Redis|ECONNREFUSED|Connection is closed|presence|heartbeat|Stream isn't writeable|enableOfflineQueue/,
   });
   clients = cluster.clients(CLIENTS, 'redis');
-  const [ua, ub] = cluster.seeded.users.slice(CLIENTS) as [{ token: string }, { token: string }];
+  const ua = cluster.seeded.users[CLIENTS]!;
+  const ub = cluster.seeded.users[CLIENTS + 1]!;
   probeA = new LoadClient('probeA', ua.token, cluster.seeded.roomIds[0]!, [cluster.urls[0]!], 0);
   probeB = new LoadClient('probeB', ub.token, cluster.seeded.roomIds[0]!, [cluster.urls[1]!], 0);
   await Promise.all([...clients, probeA, probeB].map((c) => c.connect()));
