@@ -314,5 +314,7 @@ describe('web client, two browsers', () => {
     await bob.page.getByRole('button', { name: 'Log in' }).waitFor();
     const cookies = await bob.context.cookies();
     expect(cookies.find((c) => c.name === 'sid')?.value ?? '').toBe('');
+    // No script error or CSP violation on Alice's page over the whole session.
+    expect(alice.problems).toEqual([]);
   });
 });
