@@ -33,7 +33,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
   quick: {
     name: 'quick',
     reps: 3,
-    windowMs: 2_500,
+    windowMs: 2_000,
     broadcast: [
       { members: 100, tabsPerUser: 1, ratePerSecond: 50 },
       { members: 1000, tabsPerUser: 10, ratePerSecond: 5 },
@@ -47,7 +47,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
         { roomId: 'h100k', count: 100_000 },
         { roomId: 'h1m', count: 1_000_000 },
       ],
-      requests: 150,
+      requests: 120,
     },
     memory: { sockets: [1000, 5000], reps: 2 },
     join: { sockets: 100, messages: 200 },
