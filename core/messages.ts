@@ -135,6 +135,10 @@ interface AttachmentRow {
   filename: string;
 }
 
+// Prisma's defaults (2 s to get a connection, 5 s to finish) turn a busy pool into `internal`
+// errors; the statement timeout (DATABASE_STATEMENT_TIMEOUT_MS) still bounds each query.
+const TRANSACTION_LIMITS = { maxWait: 10_000, timeout: 30_000 };
+
 const dedupeKey = (userId: string, clientMsgId: string) => `${userId}\u0000${clientMsgId}`;
 
 /**
@@ -286,7 +290,7 @@ export async function appendMessages(
       );
     }
     return results;
-  });
+  }, TRANSACTION_LIMITS);
 }
 
 async function loadAttachments(

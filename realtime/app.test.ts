@@ -45,7 +45,9 @@ describe('handshake', () => {
     const alice = await world.user();
     await expect(alice.connect({ via: 'none' })).rejects.toMatchObject({ message: 'unauthorized' });
     const [h, p] = alice.token.split('.');
-    await expect(alice.connect({ token: `${h}.${p}.forgedsignature` })).rejects.toMatchObject({ message: 'unauthorized' });
+    await expect(alice.connect({ token: `${h}.${p}.forgedsignature` })).rejects.toMatchObject({
+      message: 'unauthorized',
+    });
     await expect(alice.connect({ token: 'not-a-jwt' })).rejects.toMatchObject({ message: 'unauthorized' });
   });
 
@@ -71,12 +73,19 @@ describe('handshake', () => {
   it('refuses a foreign Origin on websocket and polling, and allows the configured one', async () => {
     const alice = await world.user();
     for (const transports of [['websocket'], ['polling']] as const) {
-      await expect(alice.connect({ origin: 'http://evil.example', transports: [...transports] })).rejects.toBeTruthy();
-      const ok = await connect(alice, { origin: world.server.services.config.corsOrigins[0], transports: [...transports] });
+      await expect(
+        alice.connect({ origin: 'http://evil.example', transports: [...transports] }),
+      ).rejects.toBeTruthy();
+      const ok = await connect(alice, {
+        origin: world.server.services.config.corsOrigins[0],
+        transports: [...transports],
+      });
       expect(ok.socket.connected).toBe(true);
     }
     // The refusal is the server's answer at the HTTP level, before any handshake.
-    const polling = await fetch(`${world.url}/socket.io/?EIO=4&transport=polling`, { headers: { origin: 'http://evil.example' } });
+    const polling = await fetch(`${world.url}/socket.io/?EIO=4&transport=polling`, {
+      headers: { origin: 'http://evil.example' },
+    });
     expect(polling.status).toBe(403);
   });
 });
@@ -130,7 +139,10 @@ describe('join', () => {
     const e = await connect(eve);
     expect(await e.join(room)).toMatchObject({ ok: false, error: { code: 'forbidden' } });
     expect(await e.join('no-such-room')).toMatchObject({ ok: false, error: { code: 'forbidden' } });
-    expect(await e.emit('join', { roomId: room.id, extra: 1 })).toMatchObject({ ok: false, error: { code: 'invalid_request' } });
+    expect(await e.emit('join', { roomId: room.id, extra: 1 })).toMatchObject({
+      ok: false,
+      error: { code: 'invalid_request' },
+    });
   });
 });
 
@@ -146,7 +158,15 @@ describe('message', () => {
     const ack = await a.send(room, '  hello  ', { clientMsgId: 'c-1' });
     expect(ack).toMatchObject({
       ok: true,
-      message: { roomId: room.id, seq: 1, userId: alice.id, name: alice.name, text: 'hello', clientMsgId: 'c-1', attachment: null },
+      message: {
+        roomId: room.id,
+        seq: 1,
+        userId: alice.id,
+        name: alice.name,
+        text: 'hello',
+        clientMsgId: 'c-1',
+        attachment: null,
+      },
     });
     if (!ack.ok) return;
     expect(typeof ack.message.ts).toBe('number');
@@ -238,7 +258,9 @@ describe('message', () => {
     const clients = await Promise.all(users.map((u) => connect(u)));
     for (const c of clients) await c.joined(room);
     const PER = 25;
-    const acks = await Promise.all(clients.flatMap((c, i) => range(1, PER).map((n) => c.sent(room, `u${i}-${n}`))));
+    const acks = await Promise.all(
+      clients.flatMap((c, i) => range(1, PER).map((n) => c.sent(room, `u${i}-${n}`))),
+    );
     const seqs = acks.map((m) => m.seq).sort((x, y) => x - y);
     expect(seqs).toEqual(range(1, PER * clients.length));
     // Each client receives every message once, in seq order, and ts never decreases with seq.
@@ -275,9 +297,19 @@ describe('typing and presence', () => {
     await a.joined(room);
     await b.joined(room);
     expect(await a.typing(room, true)).toEqual({ ok: true });
-    expect(await b.next('typing')).toEqual({ roomId: room.id, userId: alice.id, name: alice.name, typing: true });
+    expect(await b.next('typing')).toEqual({
+      roomId: room.id,
+      userId: alice.id,
+      name: alice.name,
+      typing: true,
+    });
     await a.sent(room, 'done typing');
-    expect(await b.next('typing')).toEqual({ roomId: room.id, userId: alice.id, name: alice.name, typing: false });
+    expect(await b.next('typing')).toEqual({
+      roomId: room.id,
+      userId: alice.id,
+      name: alice.name,
+      typing: false,
+    });
     expect(a.pending('typing')).toEqual([]);
   });
 
@@ -307,7 +339,10 @@ describe('typing and presence', () => {
     const room = await world.room(alice, bob);
     const a = await connect(alice);
     await a.joined(room);
-    expect(await a.next('presence')).toEqual({ roomId: room.id, users: [{ id: alice.id, name: alice.name }] });
+    expect(await a.next('presence')).toEqual({
+      roomId: room.id,
+      users: [{ id: alice.id, name: alice.name }],
+    });
 
     const b1 = await connect(bob);
     await b1.joined(room);
@@ -320,7 +355,10 @@ describe('typing and presence', () => {
     b2.close();
     // Leaving with the last tab removes bob.
     expect(await b1.leave(room)).toEqual({ ok: true });
-    expect(await a.next('presence')).toEqual({ roomId: room.id, users: [{ id: alice.id, name: alice.name }] });
+    expect(await a.next('presence')).toEqual({
+      roomId: room.id,
+      users: [{ id: alice.id, name: alice.name }],
+    });
     expect(a.pending('presence')).toEqual([]);
     // Leave when not joined is fine.
     expect(await b1.leave(room)).toEqual({ ok: true });
@@ -337,7 +375,9 @@ describe('typing and presence', () => {
     await b.typing(room, true);
     await a.next('typing', (t) => t.typing);
     await bob.leaveRoom(room);
-    expect(await a.next('presence', (p) => !p.users.some((u) => u.id === bob.id))).toMatchObject({ roomId: room.id });
+    expect(await a.next('presence', (p) => !p.users.some((u) => u.id === bob.id))).toMatchObject({
+      roomId: room.id,
+    });
     expect(await a.next('typing')).toMatchObject({ userId: bob.id, typing: false });
     await a.sent(room, 'bob should not see this');
     expect(await b.send(room, 'still here?')).toMatchObject({ ok: false, error: { code: 'forbidden' } });
@@ -388,7 +428,8 @@ describe('robustness', () => {
       for (const payload of corpus) {
         const ack = await a.emit(event as 'join', payload);
         if (event === 'leave' && !ack.ok) expect(ack.error.code).toBe('invalid_request');
-        if (event !== 'leave') expect(ack, `${event} ${String(payload).slice(0, 40)}`).toMatchObject({ ok: false });
+        if (event !== 'leave')
+          expect(ack, `${event} ${String(payload).slice(0, 40)}`).toMatchObject({ ok: false });
         if (!ack.ok) expect(['invalid_request', 'forbidden']).toContain(ack.error.code);
       }
       // Events without an ack, with extra arguments, and unknown events.
@@ -423,7 +464,13 @@ describe('robustness', () => {
       const s2 = await alice.connect();
       await expect(alice.connect()).rejects.toMatchObject({ message: 'rate_limited' });
       s1.close();
-      await waitUntil(async () => (await alice.connect().then((s) => (s.close(), true)).catch(() => false)));
+      await waitUntil(
+        async () =>
+          await alice
+            .connect()
+            .then((s) => (s.close(), true))
+            .catch(() => false),
+      );
       s2.close();
     } finally {
       await capped.close();
@@ -489,7 +536,10 @@ describe('rate limits', () => {
       const more = [];
       for (let i = 0; i < 2; i++) more.push(await a2.send(room, `a2 ${i}`));
       expect(more.map((x) => x.ok)).toEqual([true, true]);
-      expect(await a3.send(room, 'over the user limit')).toMatchObject({ ok: false, error: { code: 'rate_limited' } });
+      expect(await a3.send(room, 'over the user limit')).toMatchObject({
+        ok: false,
+        error: { code: 'rate_limited' },
+      });
       for (const c of [a, a2, a3]) c.close();
     } finally {
       await limited.close();

@@ -87,7 +87,13 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
   const cleanups = new Set<Promise<void>>();
 
   io.use((socket, next) => {
-    authenticateHandshake(config.auth, db, logger, socket.handshake.auth, socket.handshake.headers.cookie).then(
+    authenticateHandshake(
+      config.auth,
+      db,
+      logger,
+      socket.handshake.auth,
+      socket.handshake.headers.cookie,
+    ).then(
       (session) => {
         const open = io.of('/').adapter.rooms.get(userChannel(session.userId))?.size ?? 0;
         if (open >= config.limits.maxSocketsPerUser) {
@@ -107,7 +113,10 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
     socketsConnected.inc();
     void socket.join([userChannel(session.userId), sessionChannel(session.jti)]);
     // A socket lives no longer than the token that opened it.
-    const expiry = setTimeout(() => socket.disconnect(true), Math.min(session.exp * 1000 - now(), 2 ** 31 - 1));
+    const expiry = setTimeout(
+      () => socket.disconnect(true),
+      Math.min(session.exp * 1000 - now(), 2 ** 31 - 1),
+    );
     expiry.unref();
     registerHandlers(socket, {
       io,
@@ -124,7 +133,9 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
       socketsConnected.dec();
       clearTimeout(expiry);
       const cleanup = socketGone(io, socket, presence)
-        .catch((err: unknown) => logger.error({ err, socketId: socket.id }, 'cleanup after disconnect failed'))
+        .catch((err: unknown) =>
+          logger.error({ err, socketId: socket.id }, 'cleanup after disconnect failed'),
+        )
         .finally(() => cleanups.delete(cleanup));
       cleanups.add(cleanup);
     });
@@ -163,10 +174,15 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
           );
         }
         if (revoked.length + removed.length > 0) {
-          logger.info({ revoked: revoked.length, removed: removed.length }, 'sweep acted on missed session or membership changes');
+          logger.info(
+            { revoked: revoked.length, removed: removed.length },
+            'sweep acted on missed session or membership changes',
+          );
         }
       })
-      .catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'session and membership sweep failed'))
+      .catch((err: unknown) =>
+        logger.warn({ err: { message: (err as Error).message } }, 'session and membership sweep failed'),
+      )
       .finally(() => {
         sweeping = false;
       });
@@ -204,7 +220,9 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
  */
 function swallowPublishFailures(client: Redis): void {
   const publish = client.publish.bind(client) as (...args: unknown[]) => Promise<number>;
-  (client as unknown as { publish: (...args: unknown[]) => Promise<number> }).publish = (...args: unknown[]) => {
+  (client as unknown as { publish: (...args: unknown[]) => Promise<number> }).publish = (
+    ...args: unknown[]
+  ) => {
     const result = publish(...args);
     result.catch(() => undefined);
     return result;

@@ -57,7 +57,10 @@ describe.runIf(usesRedis)('two instances on one Redis', () => {
     expect(await a.next('typing')).toMatchObject({ userId: bob.id, typing: true });
     b.close();
     expect(await a.next('typing')).toMatchObject({ userId: bob.id, typing: false });
-    expect(await a.next('presence')).toEqual({ roomId: room.id, users: [{ id: alice.id, name: alice.name }] });
+    expect(await a.next('presence')).toEqual({
+      roomId: room.id,
+      users: [{ id: alice.id, name: alice.name }],
+    });
   });
 
   it('keeps seq gap-free with senders on both instances, and everyone receives every message once', async () => {
@@ -73,7 +76,9 @@ describe.runIf(usesRedis)('two instances on one Redis', () => {
       ...Array.from({ length: N }, (_, i) => a.sent(room, `a${i}`)),
       ...Array.from({ length: N }, (_, i) => b.sent(room, `b${i}`)),
     ]);
-    expect(acks.map((m) => m.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: 2 * N }, (_, i) => i + 1));
+    expect(acks.map((m) => m.seq).sort((x, y) => x - y)).toEqual(
+      Array.from({ length: 2 * N }, (_, i) => i + 1),
+    );
     for (const c of [a, b]) {
       const seqs = [];
       for (let i = 0; i < 2 * N; i++) seqs.push((await c.next('message')).seq);
@@ -93,7 +98,9 @@ describe.runIf(usesRedis)('two instances on one Redis', () => {
     expect(alice.token).not.toBe(firstToken);
     const gone = onTwo.disconnected();
     // Log out the first session (not the cookie the client now holds).
-    const res = await alice.api.request('POST', '/api/auth/logout', undefined, { authorization: `Bearer ${firstToken}` });
+    const res = await alice.api.request('POST', '/api/auth/logout', undefined, {
+      authorization: `Bearer ${firstToken}`,
+    });
     expect(res.status).toBe(204);
     expect(await gone).toBe('io server disconnect');
     expect(second.socket.connected).toBe(true);
@@ -133,7 +140,10 @@ describe.runIf(usesRedis)('two instances on one Redis', () => {
     const joined = await a.joined(room);
     expect(joined.users.map((u) => u.id).sort()).toEqual([alice.id, ghost.id].sort());
     // The contract's layout: field = socket id, value = {id, name, ts}.
-    const mine = JSON.parse((await base.redis!.hget(presenceKey(room.id), a.socket.id!))!) as Record<string, unknown>;
+    const mine = JSON.parse((await base.redis!.hget(presenceKey(room.id), a.socket.id!))!) as Record<
+      string,
+      unknown
+    >;
     expect(mine).toEqual({ id: alice.id, name: alice.name, ts: expect.any(Number) });
     const started = Date.now();
     const after = await a.next('presence', (p) => !p.users.some((u) => u.id === ghost.id));

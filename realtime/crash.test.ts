@@ -27,7 +27,11 @@ async function catchUp(client: ChatClient, user: TestUser, room: Room): Promise<
   const joined = await client.joined(room, contiguous(client, room.id));
   let hasMore = joined.hasMore;
   while (hasMore) {
-    const page = await user.api.history({ roomId: room.id, afterSeq: contiguous(client, room.id), limit: 100 });
+    const page = await user.api.history({
+      roomId: room.id,
+      afterSeq: contiguous(client, room.id),
+      limit: 100,
+    });
     expect(page.status).toBe(200);
     client.remember(page.body.messages);
     hasMore = page.body.hasMore;
@@ -123,7 +127,10 @@ describe.runIf(usesPostgres && usesRedis)('kill -9 of a realtime instance while 
     const convergedMs = Date.now() - killedAt;
 
     // The database: gap-free seqs, every acked message exactly once, nothing else.
-    const rows = await base.db.prisma.message.findMany({ where: { roomId: room.id }, orderBy: { seq: 'asc' } });
+    const rows = await base.db.prisma.message.findMany({
+      where: { roomId: room.id },
+      orderBy: { seq: 'asc' },
+    });
     expect(rows.map((r) => r.seq)).toEqual(rows.map((_, i) => i + 1));
     const byKey = new Map(rows.map((r) => [`${r.userId}/${r.clientMsgId}`, r]));
     expect(byKey.size).toBe(rows.length);

@@ -3,7 +3,14 @@ import { presenceKey } from '../core/presence.ts';
 import { openServices, type Services } from '../core/services.ts';
 import { CuttableProxy } from '../test/realtime-proxy.ts';
 import { startWorld, type ChatClient, type TestWorld } from '../test/realtime-support.ts';
-import { sharedServices, silentLogger, testConfig, testMode, usesPostgres, usesRedis } from '../test/support.ts';
+import {
+  sharedServices,
+  silentLogger,
+  testConfig,
+  testMode,
+  usesPostgres,
+  usesRedis,
+} from '../test/support.ts';
 
 const proxyTo = (url: string) => {
   const u = new URL(url);
@@ -64,7 +71,12 @@ describe.runIf(usesRedis)('Redis goes away and comes back', () => {
     expect(during.seq).toBe(1);
     expect(await b.next('message', (m) => m.id === during.id)).toEqual(during);
     // Limits still hold, from memory.
-    const typing = [await a.typing(room, true), await a.typing(room, true), await a.typing(room, true), await a.typing(room, true)];
+    const typing = [
+      await a.typing(room, true),
+      await a.typing(room, true),
+      await a.typing(room, true),
+      await a.typing(room, true),
+    ];
     expect(typing.slice(0, 3).every((t) => t.ok)).toBe(true);
     expect(typing[3]).toMatchObject({ ok: false, error: { code: 'rate_limited' } });
     // Presence answers from this instance's sockets.

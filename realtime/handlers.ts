@@ -67,7 +67,10 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
           const pub = toPublicError(err);
           result = pub.code;
           if (pub.code === 'internal' || pub.code === 'unavailable') {
-            deps.logger.error({ err, event, socketId: socket.id, userId: session.userId }, 'socket event failed');
+            deps.logger.error(
+              { err, event, socketId: socket.id, userId: session.userId },
+              'socket event failed',
+            );
           }
           response = { ok: false, error: pub.toBody() };
         }
@@ -97,7 +100,11 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
   const limit = async (event: 'message' | 'typing'): Promise<void> => {
     const rules = config.limits[event];
     const check = await consume(counters, [
-      ...rules.map((r) => ({ key: `ratelimit:${socket.id}:${event}:${r.windowMs}`, windowMs: r.windowMs, limit: r.limit })),
+      ...rules.map((r) => ({
+        key: `ratelimit:${socket.id}:${event}:${r.windowMs}`,
+        windowMs: r.windowMs,
+        limit: r.limit,
+      })),
       ...rules.map((r) => ({
         key: `ratelimit:user:${session.userId}:${event}:${r.windowMs}`,
         windowMs: r.windowMs,
@@ -113,7 +120,9 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
   listen('join', JoinPayload, async ({ roomId, sinceSeq }): Promise<JoinResult> => {
     if (!deps.accepting()) throw unavailable();
     const room = await getRoomForMember(db, roomId, session.userId).catch((err: unknown) => {
-      throw err instanceof AppError && err.code === 'not_found' ? new AppError('forbidden', 'Not a member of this room') : err;
+      throw err instanceof AppError && err.code === 'not_found'
+        ? new AppError('forbidden', 'Not a member of this room')
+        : err;
     });
     // In the room before history is read: a message committed meanwhile arrives live (perhaps
     // also in the page; clients dedupe by seq), never in neither.
@@ -156,7 +165,9 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
     await limit('typing');
     if (typing) socket.data.typing.add(roomId);
     else socket.data.typing.delete(roomId);
-    socket.to(roomChannel(roomId)).emit('typing', { roomId, userId: session.userId, name: session.name, typing });
+    socket
+      .to(roomChannel(roomId))
+      .emit('typing', { roomId, userId: session.userId, name: session.name, typing });
     return {};
   });
 }
@@ -169,7 +180,12 @@ export function stopTyping(io: ParleyServer, socket: ParleySocket, roomId: strin
 }
 
 /** Takes a socket out of a room (leave, or removal after leaving the membership). */
-export async function leaveRoom(io: ParleyServer, socket: ParleySocket, roomId: string, presence: RoomPresence): Promise<void> {
+export async function leaveRoom(
+  io: ParleyServer,
+  socket: ParleySocket,
+  roomId: string,
+  presence: RoomPresence,
+): Promise<void> {
   if (!socket.data.joined.delete(roomId)) return;
   await socket.leave(roomChannel(roomId));
   stopTyping(io, socket, roomId);
@@ -178,7 +194,11 @@ export async function leaveRoom(io: ParleyServer, socket: ParleySocket, roomId: 
 }
 
 /** Everything a disconnected socket leaves behind in its rooms. */
-export async function socketGone(io: ParleyServer, socket: ParleySocket, presence: RoomPresence): Promise<void> {
+export async function socketGone(
+  io: ParleyServer,
+  socket: ParleySocket,
+  presence: RoomPresence,
+): Promise<void> {
   const { userId, name } = socket.data.session;
   const rooms = [...socket.data.joined];
   socket.data.joined.clear();

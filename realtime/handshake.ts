@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { verifySession, type Session, type SessionKeys } from '../core/auth/session.ts';
 import type { Database } from '../core/db/database.ts';
-import type { AppError} from '../core/errors.ts';
+import type { AppError } from '../core/errors.ts';
 import { toPublicError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 
@@ -14,7 +14,10 @@ const SESSION_COOKIE = 'sid';
  */
 export function originAllowed(allowed: readonly string[]) {
   const set = new Set(allowed);
-  return (req: IncomingMessage, callback: (err: string | null | undefined, success: boolean) => void): void => {
+  return (
+    req: IncomingMessage,
+    callback: (err: string | null | undefined, success: boolean) => void,
+  ): void => {
     const origin = req.headers.origin;
     callback(null, origin === undefined || set.has(origin));
   };
@@ -27,7 +30,10 @@ export function sessionCookie(header: string | undefined): string | undefined {
     const eq = part.indexOf('=');
     if (eq < 0) continue;
     if (part.slice(0, eq).trim() !== SESSION_COOKIE) continue;
-    const raw = part.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+    const raw = part
+      .slice(eq + 1)
+      .trim()
+      .replace(/^"(.*)"$/, '$1');
     try {
       return decodeURIComponent(raw);
     } catch {
@@ -61,7 +67,8 @@ export async function authenticateHandshake(
     return await verifySession(keys, db, handshakeToken(auth, cookieHeader));
   } catch (err) {
     const pub = toPublicError(err);
-    if (pub.code !== 'unauthorized') logger.warn({ err: { message: (err as Error).message } }, 'handshake failed');
+    if (pub.code !== 'unauthorized')
+      logger.warn({ err: { message: (err as Error).message } }, 'handshake failed');
     throw connectError(pub);
   }
 }

@@ -53,7 +53,12 @@ const realtime = createRealtime(server, {
 await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
 const { port } = server.address() as AddressInfo;
 logger.info(
-  { port, database: services.db.kind, redis: config.redis.url ? 'configured' : 'in-memory', startupMs: Date.now() - started },
+  {
+    port,
+    database: services.db.kind,
+    redis: config.redis.url ? 'configured' : 'in-memory',
+    startupMs: Date.now() - started,
+  },
   'realtime listening',
 );
 

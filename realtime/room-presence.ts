@@ -144,7 +144,10 @@ export class RoomPresence {
 
   private failed(err: unknown): void {
     if (!this.degraded) {
-      this.logger.warn({ err: { message: (err as Error).message } }, 'presence store unavailable; using local presence');
+      this.logger.warn(
+        { err: { message: (err as Error).message } },
+        'presence store unavailable; using local presence',
+      );
     }
     this.degraded = true;
   }
@@ -155,4 +158,7 @@ export class RoomPresence {
   }
 }
 
-const userOf = (socket: ParleySocket): PresentUser => ({ id: socket.data.session.userId, name: socket.data.session.name });
+const userOf = (socket: ParleySocket): PresentUser => ({
+  id: socket.data.session.userId,
+  name: socket.data.session.name,
+});

@@ -19,7 +19,10 @@ export async function sweep(db: Database, sockets: Iterable<ParleySocket>): Prom
   if (all.length === 0) return { revoked: [], removed: [] };
 
   const jtis = [...new Set(all.map((s) => s.data.session.jti))];
-  const revokedRows = await db.prisma.revokedToken.findMany({ where: { jti: { in: jtis } }, select: { jti: true } });
+  const revokedRows = await db.prisma.revokedToken.findMany({
+    where: { jti: { in: jtis } },
+    select: { jti: true },
+  });
   const revokedJtis = new Set(revokedRows.map((r) => r.jti));
   const revoked = all.filter((s) => revokedJtis.has(s.data.session.jti));
 

@@ -51,20 +51,29 @@ describe('MessageWriter (group commit per room)', () => {
     const room = await createRoom(services.db, alice.id, 'busy');
     const { writer, batches } = writerWithLog();
     const N = 60;
-    const outcomes = await Promise.all(Array.from({ length: N }, (_, i) => writer.submit(room.id, draft(`m${i}`))));
+    const outcomes = await Promise.all(
+      Array.from({ length: N }, (_, i) => writer.submit(room.id, draft(`m${i}`))),
+    );
     await writer.idle();
     // Each send got its own seq, in submission order (the queue is FIFO).
-    expect(outcomes.map((o) => (o.ok ? o.message.seq : -1))).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+    expect(outcomes.map((o) => (o.ok ? o.message.seq : -1))).toEqual(
+      Array.from({ length: N }, (_, i) => i + 1),
+    );
     // The first send went alone; everything queued behind it shared far fewer transactions.
     expect(batches[0]!.messages).toHaveLength(1);
     expect(batches.length).toBeLessThan(N / 4);
-    expect(batches.flatMap((b) => b.messages.map((m) => m.seq))).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+    expect(batches.flatMap((b) => b.messages.map((m) => m.seq))).toEqual(
+      Array.from({ length: N }, (_, i) => i + 1),
+    );
   });
 
   it('does not broadcast a duplicate, and answers it with the original', async () => {
     const room = await createRoom(services.db, alice.id, 'dupes');
     const { writer, batches } = writerWithLog();
-    const [a, b] = await Promise.all([writer.submit(room.id, draft('x', 'k1')), writer.submit(room.id, draft('y', 'k1'))]);
+    const [a, b] = await Promise.all([
+      writer.submit(room.id, draft('x', 'k1')),
+      writer.submit(room.id, draft('y', 'k1')),
+    ]);
     const again = await writer.submit(room.id, draft('z', 'k1'));
     await writer.idle();
     expect(a).toMatchObject({ ok: true, duplicate: false });
@@ -86,7 +95,9 @@ describe('MessageWriter (group commit per room)', () => {
     ]);
     await writer.idle();
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
-    const seqs = results.flatMap((r) => (r.status === 'fulfilled' && r.value.ok ? [r.value.message.seq] : []));
+    const seqs = results.flatMap((r) =>
+      r.status === 'fulfilled' && r.value.ok ? [r.value.message.seq] : [],
+    );
     expect(seqs).toEqual([1, 2, 3]);
   });
 
@@ -98,7 +109,8 @@ describe('MessageWriter (group commit per room)', () => {
       ...Array.from({ length: 10 }, (_, i) => writer.submit(r1.id, draft(`a${i}`))),
       ...Array.from({ length: 10 }, (_, i) => writer.submit(r2.id, draft(`b${i}`))),
     ]);
-    const seqsOf = (roomId: string) => out.flatMap((o) => (o.ok && o.message.roomId === roomId ? [o.message.seq] : []));
+    const seqsOf = (roomId: string) =>
+      out.flatMap((o) => (o.ok && o.message.roomId === roomId ? [o.message.seq] : []));
     expect(seqsOf(r1.id)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
     expect(seqsOf(r2.id)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
   });

@@ -99,7 +99,10 @@ export class MessageWriter {
     } catch (err) {
       if (batch.length > 1 && !isDatabaseUnavailable(err)) {
         // One bad send must not fail its neighbours: retry them one by one to isolate it.
-        this.opts.logger.warn({ err, roomId, size: batch.length }, 'batch commit failed; retrying sends singly');
+        this.opts.logger.warn(
+          { err, roomId, size: batch.length },
+          'batch commit failed; retrying sends singly',
+        );
         for (const p of batch) await this.commit(roomId, [p]);
         return;
       }

@@ -71,7 +71,8 @@ const ackedMs = performance.now() - started;
 await everyoneHasAll;
 const deliveredMs = performance.now() - started;
 latencies.sort((a, b) => a - b);
-const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!.toFixed(1);
+const pct = (p: number) =>
+  latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!.toFixed(1);
 
 // A client that was away for the whole burst catches up: join(sinceSeq) + afterSeq pages.
 const late = users[senders]!;

@@ -1,5 +1,11 @@
 import { io as connectClient, type Socket as ClientSocket } from 'socket.io-client';
-import type { ClientToServerEvents, JoinResult, PresenceEvent, ServerToClientEvents, TypingEvent } from '../core/events.ts';
+import type {
+  ClientToServerEvents,
+  JoinResult,
+  PresenceEvent,
+  ServerToClientEvents,
+  TypingEvent,
+} from '../core/events.ts';
 import type { Ack } from '../core/events.ts';
 import type { Message, Room } from '../core/schemas.ts';
 import type { ApiClient } from './api-client.ts';
@@ -27,7 +33,11 @@ export interface ConnectOptions {
 /** A real socket.io-client socket that keeps what it receives, in order, until consumed. */
 export class ChatClient {
   private readonly inbox: { [E in InboundEvent]: Inbound[E][] } = { message: [], presence: [], typing: [] };
-  private readonly waiters: { event: InboundEvent; match: (x: never) => boolean; resolve: (x: never) => void }[] = [];
+  private readonly waiters: {
+    event: InboundEvent;
+    match: (x: never) => boolean;
+    resolve: (x: never) => void;
+  }[] = [];
   /** Every message ever received, live or through join, by seq. */
   readonly seen = new Map<string, Map<number, Message>>();
 
@@ -60,7 +70,11 @@ export class ChatClient {
   }
 
   /** The next received `event` matching `match` (already received or still to come). */
-  next<E extends InboundEvent>(event: E, match: (x: Inbound[E]) => boolean = () => true, timeoutMs = 10_000): Promise<Inbound[E]> {
+  next<E extends InboundEvent>(
+    event: E,
+    match: (x: Inbound[E]) => boolean = () => true,
+    timeoutMs = 10_000,
+  ): Promise<Inbound[E]> {
     const box = this.inbox[event];
     const i = box.findIndex(match);
     if (i >= 0) return Promise.resolve(box.splice(i, 1)[0]!);
@@ -91,13 +105,19 @@ export class ChatClient {
     return this.socket as unknown as ClientSocket;
   }
 
-  emit<E extends keyof ClientToServerEvents>(event: E, payload: unknown): Promise<Ack<Record<string, unknown>>> {
+  emit<E extends keyof ClientToServerEvents>(
+    event: E,
+    payload: unknown,
+  ): Promise<Ack<Record<string, unknown>>> {
     return this.raw.timeout(10_000).emitWithAck(event, payload);
   }
 
   async join(room: Room | string, sinceSeq?: number): Promise<Ack<JoinResult>> {
     const roomId = typeof room === 'string' ? room : room.id;
-    const ack = (await this.emit('join', sinceSeq === undefined ? { roomId } : { roomId, sinceSeq })) as Ack<JoinResult>;
+    const ack = (await this.emit(
+      'join',
+      sinceSeq === undefined ? { roomId } : { roomId, sinceSeq },
+    )) as Ack<JoinResult>;
     if (ack.ok) this.remember(ack.messages);
     return ack;
   }
@@ -108,7 +128,11 @@ export class ChatClient {
     return ack;
   }
 
-  async send(room: Room | string, text: string, extra: Record<string, unknown> = {}): Promise<Ack<{ message: Message }>> {
+  async send(
+    room: Room | string,
+    text: string,
+    extra: Record<string, unknown> = {},
+  ): Promise<Ack<{ message: Message }>> {
     const roomId = typeof room === 'string' ? room : room.id;
     return (await this.emit('message', { roomId, text, ...extra })) as Ack<{ message: Message }>;
   }
@@ -139,7 +163,11 @@ export class ChatClient {
 }
 
 /** Opens a socket; resolves once connected, rejects with the connect_error. */
-export function openSocket(url: string, opts: ConnectOptions & { cookie?: string }, name = 'client'): Promise<ChatClient> {
+export function openSocket(
+  url: string,
+  opts: ConnectOptions & { cookie?: string },
+  name = 'client',
+): Promise<ChatClient> {
   const headers: Record<string, string> = {};
   if (opts.origin) headers.origin = opts.origin;
   if (opts.cookie) headers.cookie = opts.cookie;
@@ -200,7 +228,9 @@ export class TestUser {
 
   async logout(): Promise<void> {
     const token = this.token;
-    const res = await this.api.request('POST', '/api/auth/logout', undefined, { authorization: `Bearer ${token}` });
+    const res = await this.api.request('POST', '/api/auth/logout', undefined, {
+      authorization: `Bearer ${token}`,
+    });
     if (res.status !== 204) throw new Error(`logout: ${res.status}`);
   }
 }

@@ -40,7 +40,10 @@ export async function spawnRealtime(env: Record<string, string> = {}): Promise<R
   );
   child.stderr!.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`realtime process did not start:\n${logs.join('')}`)), 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`realtime process did not start:\n${logs.join('')}`)),
+      60_000,
+    );
     createInterface({ input: child.stdout! }).on('line', (line) => {
       logs.push(line);
       try {
