@@ -54,7 +54,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
     maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES,
     allowRequest: originAllowed(config.corsOrigins),
     cors: { origin: config.corsOrigins, credentials: true },
-    // A dead peer (or a frozen laptop) frees its presence within ~45 s without a heartbeat of ours.
+    // A dead peer (or a frozen laptop) is disconnected, and leaves presence, within ~40 s.
     pingInterval: 20_000,
     pingTimeout: 20_000,
   });
