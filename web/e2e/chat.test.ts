@@ -172,6 +172,37 @@ describe('web client, two browsers', () => {
     await expect.poll(() => shownMessages(bob)).toEqual(before);
   });
 
+  it('loads an image again with a fresh URL when its signed URL stopped working', async () => {
+    screenshotOnFailure();
+    // The store refuses the first fetch of the picture, as it does once a signature expired.
+    let refused = 0;
+    await bob.context.route(/\/[^/?]+\?.*X-Amz-Signature=/, async (route) => {
+      if (route.request().resourceType() === 'image' && refused === 0) {
+        refused++;
+        return route.fulfill({ status: 403, body: 'Request has expired' });
+      }
+      return route.continue();
+    });
+    const refetches: string[] = [];
+    bob.page.on('request', (r) => {
+      const url = new URL(r.url());
+      if (url.pathname === '/api/messages' && url.searchParams.get('limit') === '1') refetches.push(r.url());
+    });
+    try {
+      await bob.page.reload();
+      const img = bob.page.locator('li.msg .msg-image img[alt="red.png"]');
+      await expect
+        .poll(() =>
+          img.evaluate((el) => (el as HTMLImageElement).complete && (el as HTMLImageElement).naturalWidth),
+        )
+        .toBe(40);
+      expect(refused).toBe(1);
+      expect(refetches).toHaveLength(1);
+    } finally {
+      await bob.context.unroute(/\/[^/?]+\?.*X-Amz-Signature=/);
+    }
+  });
+
   it('catches up after a forced disconnect with no gap and no duplicate', async () => {
     screenshotOnFailure();
     await bob.network.cut();

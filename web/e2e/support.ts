@@ -146,7 +146,7 @@ export async function openPerson(
   page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
   page.on('console', (msg) => {
     // Expected: the 401 of /api/auth/me before login, and refused requests the test provokes.
-    if (msg.type() === 'error' && !/status of (401|400|404|413)/.test(msg.text()))
+    if (msg.type() === 'error' && !/status of (401|400|403|404|413)/.test(msg.text()))
       problems.push(`console: ${msg.text()}`);
   });
   h.pages.set(name, page);

@@ -522,7 +522,12 @@ export class ChatView {
 
   /** Inserts a message's element in seq order (appends and prepends are the fast paths). */
   private place(m: Message): void {
-    const item = messageItem(m, m.userId === this.deps.me.id, () => this.onMediaLoad());
+    const item = messageItem(
+      m,
+      m.userId === this.deps.me.id,
+      () => this.onMediaLoad(),
+      () => this.freshAttachmentUrl(m.seq),
+    );
     const seqOf = (el: Element | null) => Number((el as HTMLElement | null)?.dataset.seq ?? NaN);
     const last = this.list.lastElementChild;
     if (!last || seqOf(last) < m.seq) {
@@ -540,6 +545,16 @@ export class ChatView {
       }
     }
     this.list.append(item);
+  }
+
+  private async freshAttachmentUrl(seq: number): Promise<string | undefined> {
+    try {
+      const page = await api.history(this.room.id, { afterSeq: seq - 1 }, 1);
+      const fresh = page.messages[0];
+      return fresh?.seq === seq ? (fresh.attachment?.url ?? undefined) : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private onMediaLoad(): void {
