@@ -30,12 +30,15 @@ afterAll(() => cluster?.close());
 async function killAndRecover(index: number) {
   const victim = cluster.instances[index]!;
   const onVictim = clients.filter((c) => c.at === index).length;
+  const seen = clients.map((c) => c.stats.reconnectMs.length);
   const before = acked();
   const killed = await victim.signal('SIGKILL');
   expect(killed.signal).toBe('SIGKILL');
   const reconnectedMs = await waitUntil('every client reconnected', allConnected, 30_000);
   await waitUntil('sending resumed', () => acked() > before + 2 * CLIENTS, 30_000);
-  return { onVictim, reconnectedMs };
+  // Per client: from its disconnect to joined and caught up on the other instance.
+  const moves = clients.flatMap((c, i) => c.stats.reconnectMs.slice(seen[i]));
+  return { onVictim, allBackMs: reconnectedMs, moveP50Ms: percentile(moves, 50), moveP99Ms: percentile(moves, 99) };
 }
 
 describe('instance death', () => {

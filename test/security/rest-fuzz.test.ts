@@ -20,7 +20,7 @@ beforeAll(async () => {
   roomId = (await alice.createRoom('fuzz')).id;
 });
 
-const RUNS = 60;
+const RUNS = 40;
 const CLIENT_ERRORS = new Set(['invalid_request', 'not_found', 'payload_too_large', 'invalid_credentials', 'unauthorized', 'rate_limited', 'username_taken']);
 
 async function expectContractAnswer(method: string, path: string, body: string | undefined, ok: number[]) {
