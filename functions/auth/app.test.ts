@@ -140,14 +140,15 @@ describe('login', () => {
     const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const wrong: number[] = [];
     const unknown: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 9; i++) {
       wrong.push(await time(() => carol.login('wrong password')));
       unknown.push(await time(() => new ApiClient(transport, uniqueName('nobody')).login()));
     }
-    // Both pay for one argon2id verification; without the dummy hash, unknown users would be ~10x faster.
+    // Both pay for one argon2id verification; without the dummy hash an unknown user costs one
+    // index lookup, well over 10x faster. The bounds are wide because CI machines are noisy.
     const ratio = median(unknown) / median(wrong);
-    expect(ratio).toBeGreaterThan(0.5);
-    expect(ratio).toBeLessThan(2);
+    expect(ratio).toBeGreaterThan(0.4);
+    expect(ratio).toBeLessThan(2.5);
   });
 
   it('throttles failures per username, then refuses even the right password until the window passes', async () => {
