@@ -62,6 +62,16 @@ async function fleets(
   return { get: (s: ServerUnderTest) => out.get(s), disconnect, joinMs };
 }
 
+/**
+ * How busy the server and the load generators were in a window, in cores: a loader near 1.0
+ * means the figure is bounded by the load generation, not by the server (2 cores, shared).
+ */
+const cpuShare = (bench: Bench, w: { serverCpuUs: number; loaderCpuUs: number; wallMs: number }) => ({
+  server: Math.round((100 * w.serverCpuUs) / (w.wallMs * 1000)) / 100,
+  perLoader: Math.round((100 * w.loaderCpuUs) / (w.wallMs * 1000 * bench.loaders.length)) / 100,
+});
+type Shares = Record<string, ReturnType<typeof cpuShare>[]>;
+
 let prefixCounter = 0;
 const idPrefix = (label: string) => `${label}${++prefixCounter}`.replace(/[^A-Za-z0-9_-]/g, '');
 
@@ -110,6 +120,7 @@ export const broadcast: Scenario = async (bench) => {
     const rate: Record<string, number[]> = { parley: [], baseline: [] };
     const lossPct: Record<string, number[]> = { parley: [], baseline: [] };
     const errors: Record<string, Record<string, number>> = { parley: {}, baseline: {} };
+    const shares: Shares = { parley: [], baseline: [] };
     try {
       for (let r = 0; r < bench.profile.reps; r++) {
         for (const server of order(bench, r)) {
@@ -132,6 +143,7 @@ export const broadcast: Scenario = async (bench) => {
             },
             (run) => run.acked * members,
           );
+          shares[server.name]!.push(cpuShare(bench, w));
           cpu[server.name]!.push(w.serverCpuUs / w.received);
           rate[server.name]!.push(perSecond(w.received, w.wallMs));
           lossPct[server.name]!.push(
@@ -156,7 +168,14 @@ export const broadcast: Scenario = async (bench) => {
         referenceRuns: cpu.baseline!,
         target: { op: '<=', value: 1.5, text: '≤ 1.5× bare Socket.IO' },
         ...(notes ? { notes } : {}),
-        extra: { users, tabsPerUser, joinPhaseMs: f.joinMs, undeliveredPercent: lossPct, ackErrors: errors },
+        extra: {
+          users,
+          tabsPerUser,
+          joinPhaseMs: f.joinMs,
+          undeliveredPercent: lossPct,
+          ackErrors: errors,
+          cpuCores: shares,
+        },
       }),
       entry({
         id: `broadcast-${members}-rate`,
@@ -190,6 +209,7 @@ export const throughput: Scenario = async (bench) => {
     const runs: Record<string, number[]> = { parley: [], baseline: [] };
     const checks: PersistCheck[] = [];
     const errors: Record<string, number> = {};
+    const shares: Shares = { parley: [], baseline: [] };
     try {
       for (let r = 0; r < bench.profile.reps; r++) {
         for (const server of order(bench, r)) {
@@ -213,6 +233,7 @@ export const throughput: Scenario = async (bench) => {
             },
             (run) => run.acked * n,
           );
+          shares[server.name]!.push(cpuShare(bench, w));
           runs[server.name]!.push(perSecond(w.run.acked, w.run.sendingMs));
           if (server === bench.parley) {
             checks.push(await checkPersisted(bench.db.pool, ['busy'], prefix, w.run.ackedIds));
@@ -241,7 +262,7 @@ export const throughput: Scenario = async (bench) => {
         referenceRuns: runs.baseline!,
         target: { op: '>=', value: 0.5, text: '≥ 0.5× bare Socket.IO capacity' },
         notes,
-        extra: { checks, ackErrors: errors },
+        extra: { checks, ackErrors: errors, cpuCores: shares },
       }),
     );
   }
@@ -258,6 +279,7 @@ export const throughput: Scenario = async (bench) => {
     const runs: Record<string, number[]> = { parley: [], baseline: [], raw: [] };
     const checks: PersistCheck[] = [];
     const errors: Record<string, number> = {};
+    const shares: Shares = { parley: [], baseline: [] };
     try {
       for (let r = 0; r < bench.profile.reps; r++) {
         const servers: (ServerUnderTest | 'raw')[] = [...order(bench, r)];
@@ -301,6 +323,7 @@ export const throughput: Scenario = async (bench) => {
             },
             (run) => run.acked * members,
           );
+          shares[server.name]!.push(cpuShare(bench, w));
           runs[server.name]!.push(perSecond(w.run.acked, w.run.sendingMs));
           if (server === bench.parley) {
             checks.push(await checkPersisted(bench.db.pool, roomIds, prefix, w.run.ackedIds));
@@ -328,7 +351,7 @@ export const throughput: Scenario = async (bench) => {
         referenceRuns: runs.raw!,
         target: { op: '>=', value: 1.0, text: '≥ 1.0× raw single-row INSERT' },
         notes,
-        extra: { checks, ackErrors: errors },
+        extra: { checks, ackErrors: errors, cpuCores: shares },
       }),
       entry({
         id: 'throughput-small-rooms-vs-bare',
@@ -359,6 +382,7 @@ export const latency: Scenario = async (bench) => {
       bench.log(`latency: ${label}, ${rate} messages/s into a room of ${n}`);
       const p50: Record<string, number[]> = { parley: [], baseline: [], raw: [] };
       const p99: Record<string, number[]> = { parley: [], baseline: [], raw: [] };
+      const shares: Shares = { parley: [], baseline: [] };
       for (let r = 0; r < bench.profile.reps; r++) {
         for (const server of order(bench, r)) {
           const fleet = f.get(server);
@@ -380,6 +404,7 @@ export const latency: Scenario = async (bench) => {
             },
             (run) => run.acked * n,
           );
+          shares[server.name]!.push(cpuShare(bench, w));
           p50[server.name]!.push(quantile(w.receiveLatencyMs, 0.5));
           p99[server.name]!.push(quantile(w.receiveLatencyMs, 0.99));
         }
@@ -414,7 +439,7 @@ export const latency: Scenario = async (bench) => {
             referenceRuns: p99.baseline!.map((b, i) => b + (p99.raw![i] ?? Number.NaN)),
             target: { op: '<=', value: 2, text: '≤ 2× (bare p99 + INSERT p99)' },
             ...(notes ? { notes } : {}),
-            extra: { baselineP99: p99.baseline, insertP99: p99.raw, insertP50: p50.raw },
+            extra: { baselineP99: p99.baseline, insertP99: p99.raw, insertP50: p50.raw, cpuCores: shares },
           }),
         );
       }
@@ -440,6 +465,7 @@ export const latency: Scenario = async (bench) => {
             parleyRuns: p99.parley!,
             referenceName: 'bare Socket.IO',
             referenceRuns: p99.baseline!,
+            extra: { cpuCores: shares },
             ...(notes ? { notes } : {}),
           }),
         );
