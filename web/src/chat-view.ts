@@ -1,22 +1,14 @@
 import type { Ack, JoinResult, PresenceEvent, TypingEvent } from '../../core/events.ts';
-import type {
-  Attachment,
-  Member,
-  Message,
-  MessageAttachment,
-  PresentUser,
-  Room,
-  User,
-} from '../../core/schemas.ts';
-import { api, ApiError } from './api.ts';
+import type { Attachment, Message, MessageAttachment, PresentUser, Room, User } from '../../core/schemas.ts';
+import { api } from './api.ts';
+import { Composer } from './composer.ts';
 import type { Connection } from './connection.ts';
-import { formatBytes, h, icon, replaceChildren, uid } from './dom.ts';
+import { h, icon, replaceChildren, uid } from './dom.ts';
+import { MembersPanel } from './members-panel.ts';
 import { messageItem, pendingItem, type PendingView } from './message-item.ts';
 import { Timeline } from './timeline.ts';
-import { uploadFile, UploadError, type UploadHandle } from './upload.ts';
 
 const ACK_TIMEOUT_MS = 10_000;
-const TYPING_IDLE_MS = 3_000;
 /** A remote typing indicator we never hear the end of (lost event) fades after this. */
 const TYPING_EXPIRY_MS = 8_000;
 const NEAR_BOTTOM_PX = 80;
@@ -42,16 +34,9 @@ interface Pending {
   retryTimer?: ReturnType<typeof setTimeout>;
 }
 
-interface UploadState {
-  file: File;
-  handle: UploadHandle;
-  attachment?: Attachment;
-  chip: HTMLElement;
-}
-
 /**
  * One open room: history (newest page on open, older on scroll), live messages, sending with
- * acks and retries, presence, typing, members and attachments. After every reconnect it
+ * acks and retries, presence and typing; the composer and the members panel are its parts. After every reconnect it
  * re-joins with `sinceSeq` and fills any hole with `afterSeq` pages, so the timeline stays
  * gap-free and duplicate-free (see Timeline).
  */
@@ -62,7 +47,6 @@ export class ChatView {
   private readonly pending = new Map<string, Pending>();
   private readonly typers = new Map<string, { name: string; timer: ReturnType<typeof setTimeout> }>();
   private present: PresentUser[] = [];
-  private members: Member[] = [];
   private loaded = false;
   private joined = false;
   private joining: Promise<void> | undefined;
@@ -73,9 +57,6 @@ export class ChatView {
   /** The highest seq any live event announced: catch-up runs until the timeline has it. */
   private wantedSeq = 0;
   private loadingOlder = false;
-  private typingSent = false;
-  private typingIdle: ReturnType<typeof setTimeout> | undefined;
-  private upload: UploadState | undefined;
   private unseenBelow = 0;
   /** Messages from others that arrived while the tab was in the background. */
   private unseenHidden = 0;
@@ -89,23 +70,13 @@ export class ChatView {
   private readonly jumpButton: HTMLButtonElement;
   private readonly typingLine: HTMLElement;
   private readonly onlineCount: HTMLElement;
-  private readonly memberList: HTMLUListElement;
-  private readonly memberStatus: HTMLElement;
-  private readonly panel: HTMLElement;
-  private readonly panelToggle: HTMLButtonElement;
-  private readonly textarea: HTMLTextAreaElement;
-  private readonly sendButton: HTMLButtonElement;
-  private readonly fileInput: HTMLInputElement;
-  private readonly uploadArea: HTMLElement;
   private readonly notice: HTMLElement;
+  private readonly composer: Composer;
+  private readonly members: MembersPanel;
 
   constructor(private readonly deps: ChatViewDeps) {
     this.room = deps.room;
     const titleId = uid('room-title');
-    const panelId = uid('members');
-    const textareaId = uid('composer');
-    const fileId = uid('file');
-
     this.olderBar = h('div', { class: 'older' });
     this.list = h('ol', { class: 'messages', 'aria-label': 'Messages' });
     this.pendingList = h('ol', { class: 'messages pending-list', 'aria-label': 'Messages being sent' });
@@ -125,87 +96,21 @@ export class ChatView {
     this.notice = h('p', { class: 'notice', role: 'alert', hidden: true });
     this.onlineCount = h('span', { class: 'online-count', 'data-testid': 'online-count' });
 
-    this.textarea = h('textarea', {
-      id: textareaId,
-      rows: 1,
-      maxlength: 4000,
-      placeholder: 'Write a message…',
-      autocomplete: 'off',
-      enterkeyhint: 'send',
+    this.members = new MembersPanel({
+      room: this.room,
+      me: deps.me,
+      host: () => this.element,
+      onLeft: deps.onLeft,
     });
-    this.fileInput = h('input', { type: 'file', id: fileId, class: 'visually-hidden' });
-    this.sendButton = h('button', { type: 'submit', class: 'primary send' }, 'Send');
-    this.uploadArea = h('div', { class: 'upload-area' });
 
-    const composer = h(
-      'form',
-      { class: 'composer', 'aria-label': 'Send a message' },
-      this.uploadArea,
-      h(
-        'div',
-        { class: 'composer-row' },
-        h(
-          'label',
-          { class: 'attach icon-button', for: fileId, title: 'Attach a file' },
-          icon('paperclip'),
-          h('span', { class: 'visually-hidden' }, 'Attach a file'),
-        ),
-        this.fileInput,
-        h('label', { for: textareaId, class: 'visually-hidden' }, `Message ${this.room.name}`),
-        this.textarea,
-        this.sendButton,
-      ),
+    const chatMain = h(
+      'div',
+      { class: 'chat-main' },
+      this.scroller,
+      this.jumpButton,
+      this.notice,
+      this.typingLine,
     );
-
-    this.memberList = h('ul', { class: 'member-list', 'aria-label': 'Members' });
-    this.memberStatus = h('p', { class: 'form-status', 'aria-live': 'polite' });
-    const addInputId = uid('add-member');
-    const addInput = h('input', {
-      id: addInputId,
-      name: 'username',
-      autocomplete: 'off',
-      autocapitalize: 'none',
-      spellcheck: 'false',
-      required: true,
-      maxlength: 32,
-    });
-    const addForm = h(
-      'form',
-      { class: 'stack' },
-      h('label', { for: addInputId }, 'Add a member by username'),
-      h('div', { class: 'inline' }, addInput, h('button', { type: 'submit' }, 'Add')),
-      this.memberStatus,
-    );
-    addForm.addEventListener('submit', (e) => {
-      e.preventDefault();
-      void this.addMember(addInput);
-    });
-    this.panel = h(
-      'aside',
-      { class: 'members-panel', id: panelId, 'aria-label': 'Room members' },
-      h('h3', {}, 'Members'),
-      this.memberList,
-      addForm,
-      h('button', { type: 'button', class: 'danger', onclick: () => void this.leave() }, 'Leave room'),
-    );
-    this.panel.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape' && this.element.classList.contains('panel-open')) {
-        this.togglePanel();
-        this.panelToggle.focus();
-      }
-    });
-    this.panelToggle = h(
-      'button',
-      {
-        type: 'button',
-        class: 'panel-toggle',
-        'aria-expanded': 'false',
-        'aria-controls': panelId,
-        onclick: () => this.togglePanel(),
-      },
-      'Members',
-    );
-
     this.element = h(
       'section',
       { class: 'chat', 'aria-labelledby': titleId },
@@ -223,47 +128,26 @@ export class ChatView {
           icon('back'),
         ),
         h('div', { class: 'chat-title' }, h('h2', { id: titleId }, this.room.name), this.onlineCount),
-        this.panelToggle,
+        this.members.toggleButton,
       ),
-      h(
-        'div',
-        { class: 'chat-body' },
-        h(
-          'div',
-          { class: 'chat-main' },
-          this.scroller,
-          this.jumpButton,
-          this.notice,
-          this.typingLine,
-          composer,
-        ),
-        this.panel,
-      ),
+      h('div', { class: 'chat-body' }, chatMain, this.members.element),
     );
+    this.composer = new Composer({
+      roomId: this.room.id,
+      roomName: this.room.name,
+      dropTarget: this.element,
+      canType: () => this.joined,
+      onTyping: (typing) => {
+        if (this.deps.conn.connected) {
+          this.deps.conn.socket.emit('typing', { roomId: this.room.id, typing }, () => undefined);
+        }
+      },
+      onSend: (text, attachment) => this.send(text, attachment),
+      notify: (text) => this.showNotice(text),
+    });
+    chatMain.append(this.composer.element);
 
-    composer.addEventListener('submit', (e) => {
-      e.preventDefault();
-      this.send();
-    });
-    this.textarea.addEventListener('keydown', (e) => {
-      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
-        e.preventDefault();
-        this.send();
-      }
-    });
-    this.textarea.addEventListener('input', () => {
-      this.autosize();
-      this.updateSendState();
-      this.noteTyping();
-    });
-    this.textarea.addEventListener('blur', () => this.stopTyping());
-    this.fileInput.addEventListener('change', () => {
-      const file = this.fileInput.files?.[0];
-      this.fileInput.value = '';
-      if (file) this.startUpload(file);
-    });
     this.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
-    this.setupDrop();
 
     const { socket } = deps.conn;
     socket.on('connect', this.onConnect);
@@ -275,14 +159,13 @@ export class ChatView {
     document.addEventListener('visibilitychange', this.onVisibility);
     this.renderTitle();
     this.renderOlderBar();
-    this.updateSendState();
     this.renderPresence();
     if (socket.connected) void this.join();
-    void this.loadMembers();
+    void this.members.load();
   }
 
   focusComposer(): void {
-    this.textarea.focus();
+    this.composer.focus();
   }
 
   destroy(): void {
@@ -290,7 +173,7 @@ export class ChatView {
     document.removeEventListener('visibilitychange', this.onVisibility);
     document.title = 'Parley';
     clearTimeout(this.joinRetry);
-    this.stopTyping();
+    this.composer.destroy();
     const { socket } = this.deps.conn;
     socket.off('connect', this.onConnect);
     socket.off('disconnect', this.onDisconnect);
@@ -300,7 +183,6 @@ export class ChatView {
     if (socket.connected) socket.emit('leave', { roomId: this.room.id }, () => undefined);
     for (const p of this.pending.values()) clearTimeout(p.retryTimer);
     for (const t of this.typers.values()) clearTimeout(t.timer);
-    this.upload?.handle.cancel();
   }
 
   private readonly onVisibility = () => {
@@ -325,7 +207,7 @@ export class ChatView {
     this.renderPresence();
     for (const t of this.typers.values()) clearTimeout(t.timer);
     this.typers.clear();
-    this.typingSent = false;
+    this.composer.forgetTyping();
     this.renderTyping();
   };
 
@@ -588,20 +470,8 @@ export class ChatView {
 
   // ---- sending ----
 
-  private send(): void {
-    const text = this.textarea.value.trim();
-    const upload = this.upload;
-    if (upload && !upload.attachment) {
-      this.showNotice('Wait for the upload to finish, or remove the attachment.');
-      return;
-    }
-    if (!text && !upload?.attachment) return;
-    if ([...text].length > 4000) {
-      this.showNotice('Messages are limited to 4000 characters.');
-      return;
-    }
+  private send(text: string, att: Attachment | undefined): void {
     this.hideNotice();
-    const att = upload?.attachment;
     const entry: Pending = {
       clientMsgId: newClientMsgId(),
       text,
@@ -618,14 +488,6 @@ export class ChatView {
     this.pending.set(entry.clientMsgId, entry);
     this.pendingList.append(entry.view.item);
     this.scrollToBottom();
-
-    this.textarea.value = '';
-    this.autosize();
-    this.clearUpload();
-    // The server ends our typing when the message arrives.
-    this.typingSent = false;
-    clearTimeout(this.typingIdle);
-    this.updateSendState();
     this.deliver(entry);
   }
 
@@ -699,41 +561,7 @@ export class ChatView {
     entry.view.item.remove();
   }
 
-  private updateSendState(): void {
-    const uploading = this.upload !== undefined && !this.upload.attachment;
-    const hasContent = this.textarea.value.trim().length > 0 || this.upload?.attachment !== undefined;
-    this.sendButton.disabled = uploading || !hasContent;
-    this.sendButton.title = uploading ? 'Waiting for the upload to finish' : '';
-  }
-
-  private autosize(): void {
-    this.textarea.style.height = 'auto';
-    this.textarea.style.height = `${Math.min(this.textarea.scrollHeight, 160)}px`;
-  }
-
   // ---- typing ----
-
-  private noteTyping(): void {
-    if (!this.joined) return;
-    if (this.textarea.value.trim() === '') {
-      this.stopTyping();
-      return;
-    }
-    if (!this.typingSent) {
-      this.typingSent = true;
-      this.deps.conn.socket.emit('typing', { roomId: this.room.id, typing: true }, () => undefined);
-    }
-    clearTimeout(this.typingIdle);
-    this.typingIdle = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
-  }
-
-  private stopTyping(): void {
-    clearTimeout(this.typingIdle);
-    if (!this.typingSent) return;
-    this.typingSent = false;
-    if (this.deps.conn.connected)
-      this.deps.conn.socket.emit('typing', { roomId: this.room.id, typing: false }, () => undefined);
-  }
 
   private readonly onTyping = (e: TypingEvent) => {
     if (e.roomId !== this.room.id || e.userId === this.deps.me.id) return;
@@ -763,7 +591,7 @@ export class ChatView {
             : 'Several people are typing…';
   }
 
-  // ---- presence and members ----
+  // ---- presence ----
 
   private readonly onPresence = (e: PresenceEvent) => {
     if (e.roomId !== this.room.id) return;
@@ -777,166 +605,12 @@ export class ChatView {
     }
     this.renderTyping();
     this.renderPresence();
-    // Someone present we do not know as a member was just added: refresh the list.
-    const memberIds = new Set(this.members.map((m) => m.userId));
-    if (e.users.some((u) => !memberIds.has(u.id))) void this.loadMembers();
   };
 
   private renderPresence(): void {
     const n = this.present.length;
     this.onlineCount.textContent = this.joined || n > 0 ? `${n} online` : '';
-    const presentIds = new Set(this.present.map((u) => u.id));
-    const rows = (
-      this.members.length > 0 ? this.members : this.present.map((u) => ({ userId: u.id, username: u.name }))
-    )
-      .map((m) => ({ id: m.userId, name: m.username, online: presentIds.has(m.userId) }))
-      .sort((a, b) => Number(b.online) - Number(a.online) || a.name.localeCompare(b.name));
-    replaceChildren(
-      this.memberList,
-      ...rows.map((r) =>
-        h(
-          'li',
-          { class: r.online ? 'member online' : 'member', 'data-user-id': r.id },
-          h('span', { class: 'dot', 'aria-hidden': 'true' }),
-          h('span', { class: 'member-name' }, r.id === this.deps.me.id ? `${r.name} (you)` : r.name),
-          h('span', { class: 'visually-hidden' }, r.online ? ', online' : ', offline'),
-        ),
-      ),
-    );
-  }
-
-  private async loadMembers(): Promise<void> {
-    try {
-      const { members } = await api.members(this.room.id);
-      this.members = members;
-      this.renderPresence();
-    } catch (err) {
-      if (err instanceof ApiError && err.code === 'not_found') this.deps.onLeft(this.room.id);
-    }
-  }
-
-  private async addMember(input: HTMLInputElement): Promise<void> {
-    const username = input.value.trim();
-    if (!username) return;
-    this.memberStatus.textContent = 'Adding…';
-    try {
-      const { member } = await api.addMember(this.room.id, username);
-      this.memberStatus.textContent = `${member.username} is a member.`;
-      input.value = '';
-      await this.loadMembers();
-    } catch (err) {
-      this.memberStatus.textContent =
-        err instanceof ApiError && err.code === 'not_found'
-          ? `There is no user named “${username}”.`
-          : `Could not add ${username}: ${err instanceof Error ? err.message : 'error'}`;
-    }
-  }
-
-  private async leave(): Promise<void> {
-    if (!window.confirm(`Leave ${this.room.name}? You will need a member to add you again.`)) return;
-    try {
-      await api.leaveRoom(this.room.id);
-      this.deps.onLeft(this.room.id);
-    } catch (err) {
-      this.memberStatus.textContent = `Could not leave: ${err instanceof Error ? err.message : 'error'}`;
-    }
-  }
-
-  private togglePanel(): void {
-    const open = this.panelToggle.getAttribute('aria-expanded') !== 'true';
-    this.panelToggle.setAttribute('aria-expanded', String(open));
-    this.element.classList.toggle('panel-open', open);
-    if (open) this.panel.querySelector('input')?.focus();
-  }
-
-  // ---- attachments ----
-
-  private setupDrop(): void {
-    let depth = 0;
-    const hasFiles = (e: DragEvent) => e.dataTransfer?.types.includes('Files') ?? false;
-    this.element.addEventListener('dragenter', (e) => {
-      if (!hasFiles(e)) return;
-      depth++;
-      this.element.classList.add('dropping');
-    });
-    this.element.addEventListener('dragleave', () => {
-      depth = Math.max(0, depth - 1);
-      if (depth === 0) this.element.classList.remove('dropping');
-    });
-    this.element.addEventListener('dragover', (e) => {
-      if (!hasFiles(e)) return;
-      e.preventDefault();
-      if (e.dataTransfer) e.dataTransfer.dropEffect = 'copy';
-    });
-    this.element.addEventListener('drop', (e) => {
-      depth = 0;
-      this.element.classList.remove('dropping');
-      const file = e.dataTransfer?.files[0];
-      if (!file) return;
-      e.preventDefault();
-      this.startUpload(file);
-    });
-  }
-
-  private startUpload(file: File): void {
-    this.clearUpload();
-    const progress = h('progress', { max: 1, value: 0, 'aria-label': `Uploading ${file.name}` });
-    const status = h('span', { class: 'upload-status' }, 'Uploading…');
-    const remove = h(
-      'button',
-      {
-        type: 'button',
-        class: 'icon-button',
-        'aria-label': `Remove attachment ${file.name}`,
-        onclick: () => this.clearUpload(),
-      },
-      icon('close'),
-    );
-    const chip = h(
-      'div',
-      { class: 'upload-chip', 'data-testid': 'upload' },
-      h('span', { class: 'upload-name' }, `${file.name} · ${formatBytes(file.size)}`),
-      progress,
-      status,
-      remove,
-    );
-    replaceChildren(this.uploadArea, chip);
-    const handle = uploadFile(this.room.id, file, (f) => {
-      progress.value = f;
-      status.textContent = `${Math.round(f * 100)}%`;
-    });
-    const state: UploadState = { file, handle, chip };
-    this.upload = state;
-    this.updateSendState();
-    handle.promise.then(
-      (attachment) => {
-        if (this.upload !== state) return;
-        state.attachment = attachment;
-        progress.value = 1;
-        status.textContent = 'Ready to send';
-        chip.classList.add('ready');
-        this.updateSendState();
-        this.textarea.focus();
-      },
-      (err: unknown) => {
-        if (this.upload !== state) return;
-        if (err instanceof UploadError && err.cancelled) return;
-        this.upload = undefined;
-        this.updateSendState();
-        progress.remove();
-        chip.classList.add('error');
-        chip.setAttribute('role', 'alert');
-        status.textContent = err instanceof Error ? err.message : 'Upload failed.';
-        remove.setAttribute('aria-label', 'Dismiss');
-      },
-    );
-  }
-
-  private clearUpload(): void {
-    if (this.upload && !this.upload.attachment) this.upload.handle.cancel();
-    this.upload = undefined;
-    this.uploadArea.replaceChildren();
-    this.updateSendState();
+    this.members.setPresent(this.present);
   }
 }
 
