@@ -1,11 +1,12 @@
 import type { Ack, JoinResult, PresenceEvent, TypingEvent } from '../../core/events.ts';
-import type { Attachment, Message, MessageAttachment, PresentUser, Room, User } from '../../core/schemas.ts';
+import type { Attachment, Message, PresentUser, Room, User } from '../../core/schemas.ts';
 import { api } from './api.ts';
 import { Composer } from './composer.ts';
 import type { Connection } from './connection.ts';
 import { h, icon, replaceChildren, uid } from './dom.ts';
 import { MembersPanel } from './members-panel.ts';
-import { messageItem, pendingItem, type PendingView } from './message-item.ts';
+import { messageItem } from './message-item.ts';
+import { Outbox } from './outbox.ts';
 import { Timeline } from './timeline.ts';
 
 const ACK_TIMEOUT_MS = 10_000;
@@ -25,15 +26,6 @@ export interface ChatViewDeps {
   onSeen(roomId: string, seq: number): void;
 }
 
-interface Pending {
-  clientMsgId: string;
-  text: string;
-  attachment: MessageAttachment | null;
-  view: PendingView;
-  inFlight: boolean;
-  retryTimer?: ReturnType<typeof setTimeout>;
-}
-
 /**
  * One open room: history (newest page on open, older on scroll), live messages, sending with
  * acks and retries, presence and typing; the composer and the members panel are its parts. After every reconnect it
@@ -44,7 +36,6 @@ export class ChatView {
   readonly element: HTMLElement;
   private readonly room: Room;
   private readonly timeline = new Timeline();
-  private readonly pending = new Map<string, Pending>();
   private readonly typers = new Map<string, { name: string; timer: ReturnType<typeof setTimeout> }>();
   private present: PresentUser[] = [];
   private loaded = false;
@@ -73,6 +64,7 @@ export class ChatView {
   private readonly notice: HTMLElement;
   private readonly composer: Composer;
   private readonly members: MembersPanel;
+  private readonly outbox: Outbox;
 
   constructor(private readonly deps: ChatViewDeps) {
     this.room = deps.room;
@@ -146,6 +138,19 @@ export class ChatView {
       notify: (text) => this.showNotice(text),
     });
     chatMain.append(this.composer.element);
+    this.outbox = new Outbox({
+      roomId: this.room.id,
+      me: deps.me,
+      list: this.pendingList,
+      canSend: () => this.joined && !this.destroyed,
+      connected: () => deps.conn.connected,
+      emit: (payload) => deps.conn.socket.timeout(ACK_TIMEOUT_MS).emitWithAck('message', payload),
+      onCommitted: (message) => this.appendNewer([message]),
+      onNotJoined: () => {
+        this.joined = false;
+        void this.join();
+      },
+    });
 
     this.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
 
@@ -181,7 +186,7 @@ export class ChatView {
     socket.off('presence', this.onPresence);
     socket.off('typing', this.onTyping);
     if (socket.connected) socket.emit('leave', { roomId: this.room.id }, () => undefined);
-    for (const p of this.pending.values()) clearTimeout(p.retryTimer);
+    this.outbox.destroy();
     for (const t of this.typers.values()) clearTimeout(t.timer);
   }
 
@@ -258,7 +263,7 @@ export class ChatView {
       if (ack.hasMore) this.wantedSeq = Math.max(this.wantedSeq, this.timeline.newest + 1);
     }
     if (this.wantedSeq > this.timeline.newest) await this.catchUp();
-    await this.flushPending();
+    await this.outbox.flush();
   }
 
   private retryJoin(afterMs?: number): void {
@@ -297,7 +302,7 @@ export class ChatView {
     const stick = this.nearBottom();
     const { added, gap } = this.timeline.append(messages);
     for (const m of messages) this.wantedSeq = Math.max(this.wantedSeq, m.seq);
-    for (const m of messages) this.settlePending(m);
+    for (const m of messages) this.outbox.settle(m);
     let foreign = 0;
     for (const m of added) {
       this.place(m);
@@ -472,93 +477,8 @@ export class ChatView {
 
   private send(text: string, att: Attachment | undefined): void {
     this.hideNotice();
-    const entry: Pending = {
-      clientMsgId: newClientMsgId(),
-      text,
-      attachment: att
-        ? { id: att.id, mime: att.mime, bytes: att.bytes, filename: att.filename, url: att.url }
-        : null,
-      inFlight: false,
-      view: undefined as unknown as PendingView,
-    };
-    entry.view = pendingItem(this.deps.me.username, text, entry.attachment, {
-      retry: () => this.deliver(entry),
-      discard: () => this.dropPending(entry),
-    });
-    this.pending.set(entry.clientMsgId, entry);
-    this.pendingList.append(entry.view.item);
+    this.outbox.add(text, att);
     this.scrollToBottom();
-    this.deliver(entry);
-  }
-
-  /** Sends (or re-sends: same clientMsgId, so the server stores it at most once). */
-  private deliver(entry: Pending): void {
-    clearTimeout(entry.retryTimer);
-    if (!this.pending.has(entry.clientMsgId)) return;
-    entry.view.setState('sending');
-    if (!this.joined || entry.inFlight) return; // flushPending() sends it after the next join.
-    void this.deliverNow(entry);
-  }
-
-  private async deliverNow(entry: Pending): Promise<void> {
-    entry.inFlight = true;
-    let ack: Ack<{ message: Message }>;
-    try {
-      ack = await this.deps.conn.socket.timeout(ACK_TIMEOUT_MS).emitWithAck('message', {
-        roomId: this.room.id,
-        text: entry.text,
-        clientMsgId: entry.clientMsgId,
-        ...(entry.attachment ? { attachmentId: entry.attachment.id } : {}),
-      });
-    } catch {
-      entry.inFlight = false;
-      if (!this.pending.has(entry.clientMsgId)) return;
-      // No ack in time. If the connection dropped, the next join re-sends it.
-      if (this.deps.conn.connected) entry.view.setState('failed', 'no answer from the server');
-      return;
-    } finally {
-      entry.inFlight = false;
-    }
-    if (!this.pending.has(entry.clientMsgId)) return;
-    if (ack.ok) {
-      this.appendNewer([ack.message]);
-      return;
-    }
-    const { code, message, retryAfterMs } = ack.error;
-    if (code === 'rate_limited') {
-      entry.retryTimer = setTimeout(() => this.deliver(entry), retryAfterMs ?? 1_000);
-    } else if (code === 'not_joined') {
-      this.joined = false;
-      void this.join();
-    } else if (code === 'forbidden') {
-      entry.view.setState('failed', 'you are no longer a member of this room');
-    } else {
-      entry.view.setState('failed', message);
-    }
-  }
-
-  /** After a (re)join: send everything still waiting, in order. */
-  private async flushPending(): Promise<void> {
-    for (const entry of [...this.pending.values()]) {
-      if (!this.joined || this.destroyed) return;
-      if (entry.inFlight || !this.pending.has(entry.clientMsgId)) continue;
-      clearTimeout(entry.retryTimer);
-      entry.view.setState('sending');
-      await this.deliverNow(entry);
-    }
-  }
-
-  /** A committed message replaces its pending placeholder (ack or broadcast, whichever first). */
-  private settlePending(m: Message): void {
-    if (m.userId !== this.deps.me.id || !m.clientMsgId) return;
-    const entry = this.pending.get(m.clientMsgId);
-    if (entry) this.dropPending(entry);
-  }
-
-  private dropPending(entry: Pending): void {
-    clearTimeout(entry.retryTimer);
-    this.pending.delete(entry.clientMsgId);
-    entry.view.item.remove();
   }
 
   // ---- typing ----
@@ -612,13 +532,4 @@ export class ChatView {
     this.onlineCount.textContent = this.joined || n > 0 ? `${n} online` : '';
     this.members.setPresent(this.present);
   }
-}
-
-/** 22 random base64url characters; works without a secure context (unlike randomUUID). */
-function newClientMsgId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return btoa(String.fromCharCode(...bytes))
-    .replace(/\+/g, '-')
-    .replace(/\//g, '_')
-    .replace(/=+$/, '');
 }
