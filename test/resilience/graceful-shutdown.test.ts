@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from './support/cluster.ts';
 import { report } from './support/figures.ts';
-import { verify, type LoadClient } from './support/load.ts';
-import { percentile, waitUntil } from './support/server-process.ts';
+import { LoadClient, verify } from './support/load.ts';
+import { percentile, serverProcess, waitUntil, type ServerProcess } from './support/server-process.ts';
 
 /**
  * SIGTERM to an instance under load: it stops accepting, finishes what it accepted, and exits
  * 0 within SHUTDOWN_TIMEOUT_MS; its clients move to the other instance and nothing acked is
- * lost.
+ * lost. Then the all-in-one server (REST + realtime in one process) under socket and REST
+ * load: SIGTERM, exit 0, every REST request answered, and after it comes back, nothing lost.
  */
 let cluster: Cluster;
 let clients: LoadClient[];
@@ -20,6 +21,7 @@ beforeAll(async () => {
   cluster = await startCluster({
     name: 'sigterm',
     users: CLIENTS,
+    rooms: 2,
     env: { SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) },
     // Sends refused while draining are logged (at error level) by the realtime tier.
     expectedTrouble: /Server is shutting down/,
@@ -62,5 +64,72 @@ describe('graceful shutdown under load', () => {
     expect(verdict.rows).toBe(acked());
     expect(cluster.instances[0]!.troubles()).toEqual([]);
     expect(cluster.instances[1]!.troubles()).toEqual([]);
+  });
+});
+
+describe('graceful shutdown of the all-in-one server under load', () => {
+  let server: ServerProcess;
+  let single: LoadClient[] = [];
+
+  afterAll(async () => {
+    for (const c of single) c.close();
+    await server?.stop();
+  });
+
+  it('answers in-flight REST and sends, exits 0 in time, and loses nothing across the restart', async () => {
+    server = await serverProcess({
+      name: 'sigterm-all-in-one',
+      env: { DATABASE_URL: cluster.db.url(), SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) },
+      expectedTrouble: /Server is shutting down/,
+    });
+    const roomId = cluster.seeded.roomIds[1]!;
+    single = cluster.seeded.users.slice(0, 6).map((u, i) => new LoadClient(`aio${i}`, u.token, roomId, [server.url], 0));
+    await Promise.all(single.map((c) => c.connect()));
+    for (const c of single) c.run(150);
+    const singleAcked = () => single.reduce((n, c) => n + c.stats.acked.size, 0);
+    await waitUntil('warm-up', () => singleAcked() >= 30, 60_000);
+
+    // REST traffic that is in flight when the signal lands.
+    const token = cluster.seeded.users[0]!.token;
+    let restOk = 0;
+    let restRefused = 0;
+    const restFailures: Record<string, number> = {};
+    let polling = true;
+    const poll = (async () => {
+      while (polling) {
+        let failure = '';
+        const res = await fetch(`${server.url}/api/messages?roomId=${roomId}&limit=100`, { headers: { authorization: `Bearer ${token}` } }).catch(
+          (err: Error & { cause?: { code?: string; message?: string } }) => {
+            failure = err.cause?.code ?? err.cause?.message ?? err.message;
+            return undefined;
+          },
+        );
+        if (!res) {
+          restFailures[failure] = (restFailures[failure] ?? 0) + 1;
+          // Refused: the listener is closed, which is what "stop accepting" looks like.
+          if (failure === 'ECONNREFUSED') break;
+        } else if (res.status === 200) restOk++;
+        else restRefused++;
+        await res?.arrayBuffer();
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 500));
+    const exit = await server.signal('SIGTERM');
+    polling = false;
+    await poll;
+    expect(exit.code).toBe(0);
+    expect(exit.ms).toBeLessThan(SHUTDOWN_TIMEOUT_MS);
+
+    // The new version comes up on the same port; clients reconnect, retry, catch up.
+    await server.start();
+    await Promise.all(single.map((c) => c.stop()));
+    await Promise.all(single.map((c) => c.catchUp()));
+    const verdict = await verify(cluster.db.query, roomId, single);
+    report('graceful-shutdown-all-in-one', { exit, restOk, restRefused, restFailures, verdict });
+    expect(verdict).toMatchObject({ gapFree: true, duplicateClientMsgIds: 0, ackedMissing: 0, ackedWrongSeq: 0, unacked: 0, clientsBehind: 0, liveDuplicates: 0 });
+    expect(restOk).toBeGreaterThan(0);
+    // A request is refused a connection or answered; none is cut off mid-way.
+    expect(Object.keys(restFailures).filter((f) => f !== 'ECONNREFUSED')).toEqual([]);
+    expect(server.troubles()).toEqual([]);
   });
 });
