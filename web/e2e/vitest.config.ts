@@ -3,8 +3,8 @@ import { defineConfig } from 'vitest/config';
 /** Browser end-to-end tests (`npm run test:e2e`): Debian's /usr/bin/chromium, a real server. */
 export default defineConfig({
   test: {
-    // The client's unit tests (pure logic) run here too: the default `npm test` covers the server.
-    include: ['web/e2e/**/*.test.ts', 'web/src/**/*.test.ts'],
+    // The client's unit tests (pure logic) run in the default `npm test`.
+    include: ['web/e2e/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     pool: 'forks',
     fileParallelism: false,
