@@ -1,10 +1,10 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
-import { ConfigError, loadConfig, type Config } from '../core/config.ts';
 import { createHttpApp } from '../core/http/app.ts';
 import { opsRoutes, withTimeout } from '../core/http/ops.ts';
 import { createLogger } from '../core/logger.ts';
+import { closeOnSignals, loadConfigOrExit } from '../core/process.ts';
 import { connectRedis } from '../core/redis.ts';
 import { openServices } from '../core/services.ts';
 import { createRealtime } from './app.ts';
@@ -14,16 +14,7 @@ import { createRealtime } from './app.ts';
  * wiring lives here; the tier itself is built by createRealtime.
  */
 
-let config: Config;
-try {
-  config = loadConfig();
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`${err.message}\n`);
-    process.exit(1);
-  }
-  throw err;
-}
+const config = loadConfigOrExit();
 
 const logger = createLogger(config.logLevel).child({ tier: 'realtime' });
 const started = Date.now();
@@ -62,33 +53,14 @@ logger.info(
   'realtime listening',
 );
 
-const shutdown = (signal: string) => {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'shutting down');
-  const deadline = setTimeout(() => {
-    logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown deadline passed; exiting');
-    process.exit(1);
-  }, config.shutdownTimeoutMs);
-  deadline.unref();
+closeOnSignals(logger, config.shutdownTimeoutMs, async () => {
+  stopping = true; // /readyz answers 503 from here on
   const httpClosed = new Promise<void>((resolve) => {
     server.close(() => resolve());
     server.closeIdleConnections();
   });
-  realtime
-    .close()
-    .then(() => httpClosed)
-    .then(() => services.close())
-    .then(
-      () => {
-        logger.info('shutdown complete');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-};
-process.on('SIGTERM', () => shutdown('SIGTERM'));
-process.on('SIGINT', () => shutdown('SIGINT'));
+  // Finishes in-flight sends, disconnects clients, then closes Socket.IO before its Redis.
+  await realtime.close();
+  await httpClosed;
+  await services.close();
+});
