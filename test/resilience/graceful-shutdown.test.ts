@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from './support/cluster.ts';
 import { report } from './support/figures.ts';
@@ -97,20 +98,22 @@ describe('graceful shutdown of the all-in-one server under load', () => {
     let polling = true;
     const poll = (async () => {
       while (polling) {
-        let failure = '';
-        const res = await fetch(`${server.url}/api/messages?roomId=${roomId}&limit=100`, { headers: { authorization: `Bearer ${token}` } }).catch(
-          (err: Error & { cause?: { code?: string; message?: string } }) => {
-            failure = err.cause?.code ?? err.cause?.message ?? err.message;
-            return undefined;
-          },
-        );
-        if (!res) {
-          restFailures[failure] = (restFailures[failure] ?? 0) + 1;
+        // A new connection per request (no keep-alive): a reset then means an accepted request
+        // was cut off, not the usual race of a request sent on an idle connection being closed.
+        const outcome = await new Promise<number | string>((resolve) => {
+          const req = http.get(`${server.url}/api/messages?roomId=${roomId}&limit=100`, { agent: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+            res.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+          });
+          req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+        });
+        if (typeof outcome === 'string') {
+          restFailures[outcome] = (restFailures[outcome] ?? 0) + 1;
           // Refused: the listener is closed, which is what "stop accepting" looks like.
-          if (failure === 'ECONNREFUSED') break;
-        } else if (res.status === 200) restOk++;
+          if (outcome === 'ECONNREFUSED') break;
+        } else if (outcome === 200) restOk++;
         else restRefused++;
-        await res?.arrayBuffer();
       }
     })();
     await new Promise((r) => setTimeout(r, 500));
