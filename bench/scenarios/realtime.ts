@@ -485,33 +485,36 @@ export const join: Scenario = async (bench) => {
   const p99: Record<string, number[]> = { parley: [], baseline: [] };
   const returned: number[] = [];
   const fleetOf = new Map<ServerUnderTest, Fleet>();
-  for (const server of [bench.baseline, bench.parley]) {
-    if (server === bench.parley && !bench.parleyRealtime.ok) continue;
-    const fleet = new Fleet(bench, server, `join-${server.name}`, clients);
-    const c = await fleet.connect();
-    if (c.failed > 0)
-      throw new Error(`join: ${c.failed} sockets failed on ${server.name}: ${JSON.stringify(c.errors)}`);
-    fleetOf.set(server, fleet);
-  }
-  for (let r = 0; r < bench.profile.reps; r++) {
-    for (const server of order(bench, r)) {
-      const fleet = fleetOf.get(server);
-      if (!fleet) {
-        p50[server.name]!.push(NOT_MEASURED);
-        p99[server.name]!.push(NOT_MEASURED);
-        continue;
-      }
-      const res = await fleet.join(
-        clients.map((_, index) => ({ index, roomId: 'join' })),
-        4,
-      );
-      if (res.failed > 0) throw new Error(`join on ${server.name}: ${JSON.stringify(res.errors)}`);
-      p50[server.name]!.push(quantile(res.latencyMs, 0.5));
-      p99[server.name]!.push(quantile(res.latencyMs, 0.99));
-      if (server === bench.parley) returned.push(res.messagesReturned / n);
+  try {
+    for (const server of [bench.baseline, bench.parley]) {
+      if (server === bench.parley && !bench.parleyRealtime.ok) continue;
+      const fleet = new Fleet(bench, server, `join-${server.name}`, clients);
+      fleetOf.set(server, fleet);
+      const c = await fleet.connect();
+      if (c.failed > 0)
+        throw new Error(`join: ${c.failed} sockets failed on ${server.name}: ${JSON.stringify(c.errors)}`);
     }
+    for (let r = 0; r < bench.profile.reps; r++) {
+      for (const server of order(bench, r)) {
+        const fleet = fleetOf.get(server);
+        if (!fleet) {
+          p50[server.name]!.push(NOT_MEASURED);
+          p99[server.name]!.push(NOT_MEASURED);
+          continue;
+        }
+        const res = await fleet.join(
+          clients.map((_, index) => ({ index, roomId: 'join' })),
+          4,
+        );
+        if (res.failed > 0) throw new Error(`join on ${server.name}: ${JSON.stringify(res.errors)}`);
+        p50[server.name]!.push(quantile(res.latencyMs, 0.5));
+        p99[server.name]!.push(quantile(res.latencyMs, 0.99));
+        if (server === bench.parley) returned.push(res.messagesReturned / n);
+      }
+    }
+  } finally {
+    await Promise.all([...fleetOf.values()].map((f) => f.disconnect()));
   }
-  await Promise.all([...fleetOf.values()].map((f) => f.disconnect()));
   const notes = parleyNote(bench) ?? `messages returned per join: ${returned.join(', ')}; 4 joins in flight`;
   return [
     entry({
