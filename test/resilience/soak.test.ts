@@ -109,12 +109,21 @@ describe('soak', () => {
     const perInstance = cluster.instances.map((_, i) => {
       const mine = samples.filter((s) => s.instance === i);
       const warm = mine.filter((s) => s.t >= warmEnd);
-      const first = warm.slice(0, 3).map((s) => s.heapMb);
-      const last = warm.slice(-3).map((s) => s.heapMb);
+      // The heap's floor (its lowest sample) approximates the live heap after a collection;
+      // compare the floor of the first half after warm-up with that of the second half.
+      const half = Math.floor(warm.length / 2);
+      const floorFirst = Math.min(...warm.slice(0, half).map((s) => s.heapMb));
+      const floorLast = Math.min(...warm.slice(half).map((s) => s.heapMb));
+      // Least-squares slope of heap over time after warm-up: the trend, less at the mercy of when GC ran.
+      const n = warm.length;
+      const mt = warm.reduce((a, s) => a + s.t, 0) / n;
+      const mh = warm.reduce((a, s) => a + s.heapMb, 0) / n;
+      const slope = warm.reduce((a, s) => a + (s.t - mt) * (s.heapMb - mh), 0) / Math.max(1e-9, warm.reduce((a, s) => a + (s.t - mt) ** 2, 0));
       return {
-        heapAfterWarmUpMb: +percentile(first, 50).toFixed(1),
-        heapAtEndMb: +percentile(last, 50).toFixed(1),
-        heapGrowthAfterWarmUpMb: +(percentile(last, 50) - percentile(first, 50)).toFixed(1),
+        heapSlopeMbPerMin: +(slope * 60_000).toFixed(2),
+        heapFloorAfterWarmUpMb: +floorFirst.toFixed(1),
+        heapFloorAtEndMb: +floorLast.toFixed(1),
+        heapGrowthAfterWarmUpMb: +(floorLast - floorFirst).toFixed(1),
         rssMaxMb: +Math.max(...mine.map((s) => s.rssMb)).toFixed(0),
         eventLoopLagP99MaxMs: +Math.max(...mine.map((s) => s.lagP99Ms)).toFixed(1),
         eventLoopLagMaxMs: +Math.max(...mine.map((s) => s.lagMaxMs)).toFixed(1),
