@@ -10,6 +10,13 @@ import { startProxy, type TcpProxy } from './support/tcp-proxy.ts';
  * answers nothing), while clients keep sending. Sends are acked `unavailable` and retried,
  * never acked and lost; /readyz says 503 quickly; the process recovers by itself.
  */
+const DB_PASSWORD = 'db-password-never-logged-7f3a';
+const withPassword = (url: string, password: string) => {
+  const u = new URL(url);
+  u.password = password;
+  return u.toString();
+};
+
 let db: ScratchDatabase;
 let proxy: TcpProxy;
 let server: ServerProcess;
@@ -24,7 +31,8 @@ beforeAll(async () => {
   server = await serverProcess({
     name: 'pg-outage',
     env: {
-      DATABASE_URL: db.url(proxy.port),
+      // A password the server must never log, however the connection fails (trust auth ignores it).
+      DATABASE_URL: withPassword(db.url(proxy.port), DB_PASSWORD),
       DATABASE_CONNECT_TIMEOUT_MS: '1000',
       DATABASE_STATEMENT_TIMEOUT_MS: '2000',
       DATABASE_POOL_MAX: '6',
@@ -131,6 +139,9 @@ describe('Postgres outage', () => {
     expect(verdict.rows).toBe(clients.reduce((n, c) => n + c.stats.acked.size, 0));
     expect(retried).toBeGreaterThan(0); // the outage was felt, so the checks above are not vacuous
     expect(server.troubles().map((l) => l.replace(/"stack":"[^"]*"/g, '').slice(0, 300))).toEqual([]);
+    // Hundreds of logged database failures, and not one carries the connection's password.
+    expect(server.lines.length).toBeGreaterThan(10);
+    expect(server.lines.filter((l) => l.includes(DB_PASSWORD))).toEqual([]);
     // No send was answered `internal`: a database outage is `unavailable`, which clients retry.
     expect(figures.errors).not.toHaveProperty('internal');
   });
