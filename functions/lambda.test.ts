@@ -1,68 +1,24 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { TEST_JWT_SECRET, testMode, uniqueName } from '../test/support.ts';
+import {
+  functionUrlEvent,
+  jsonBody as json,
+  lambdaContext as context,
+  stubLambdaEnv,
+  type LambdaHandler as Handler,
+} from '../test/lambda-support.ts';
+import { uniqueName } from '../test/support.ts';
 
 /**
  * The Lambda entries exactly as deployed: `handler(event)` with real Function URL (payload
  * v2) events, configured from the environment like in AWS.
  */
 
-interface UrlResult {
-  statusCode: number;
-  headers?: Record<string, string>;
-  cookies?: string[];
-  body?: string;
-  isBase64Encoded?: boolean;
-}
-type Handler = (event: unknown, context: unknown) => Promise<UrlResult>;
-
-function functionUrlEvent(method: string, path: string, opts: { body?: unknown; cookies?: string[]; query?: string; ip?: string } = {}) {
-  const host = 'abcdefg.lambda-url.eu-west-1.on.aws';
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: path,
-    rawQueryString: opts.query ?? '',
-    ...(opts.cookies ? { cookies: opts.cookies } : {}),
-    headers: {
-      host,
-      'user-agent': 'vitest',
-      'x-forwarded-proto': 'https',
-      ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(opts.query ? { queryStringParameters: Object.fromEntries(new URLSearchParams(opts.query)) } : {}),
-    requestContext: {
-      accountId: 'anonymous',
-      apiId: 'abcdefg',
-      domainName: host,
-      domainPrefix: 'abcdefg',
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: opts.ip ?? '203.0.113.10', userAgent: 'vitest' },
-      requestId: randomUUID(),
-      routeKey: '$default',
-      stage: '$default',
-      time: new Date().toUTCString(),
-      timeEpoch: Date.now(),
-    },
-    ...(opts.body !== undefined ? { body: JSON.stringify(opts.body), isBase64Encoded: false } : { isBase64Encoded: false }),
-  };
-}
-
-const context = { awsRequestId: 'test', functionName: 'parley-test', getRemainingTimeInMillis: () => 10_000 };
-const json = (r: UrlResult) => JSON.parse(r.body ?? 'null') as Record<string, unknown>;
-
 let auth: Handler;
 let rooms: Handler;
 let messages: Handler;
 
 beforeAll(async () => {
-  vi.stubEnv('NODE_ENV', 'production');
-  vi.stubEnv('JWT_SECRET', TEST_JWT_SECRET);
-  vi.stubEnv('CORS_ORIGINS', 'https://chat.example.com');
-  vi.stubEnv('LOG_LEVEL', 'silent');
-  vi.stubEnv('DATA_DIR', ':memory:');
-  vi.stubEnv('DATABASE_URL', testMode.databaseUrl ?? '');
-  vi.stubEnv('REDIS_URL', testMode.redisUrl ?? '');
-  vi.stubEnv('REDIS_KEY_PREFIX', testMode.redisPrefix);
+  stubLambdaEnv();
   auth = (await import('./auth/lambda.ts')).handler as unknown as Handler;
   rooms = (await import('./rooms/lambda.ts')).handler as unknown as Handler;
   messages = (await import('./messages/lambda.ts')).handler as unknown as Handler;

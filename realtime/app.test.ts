@@ -333,6 +333,22 @@ describe('typing and presence', () => {
     expect(await b.next('typing')).toMatchObject({ userId: alice.id, typing: false });
   });
 
+  it('coalesces a burst of arrivals into a few announcements that end with the full set', async () => {
+    const owner = await world.user();
+    const others = await Promise.all(Array.from({ length: 12 }, () => world.user()));
+    const room = await world.room(owner, ...others);
+    const watcher = await connect(owner);
+    await watcher.joined(room);
+    await watcher.next('presence');
+    const sockets = await Promise.all(others.map((u) => connect(u)));
+    await Promise.all(sockets.map((c) => c.joined(room)));
+    const all = [owner, ...others].map((u) => u.id).sort();
+    const last = await watcher.next('presence', (p) => p.users.length === all.length);
+    expect(last.users.map((u) => u.id).sort()).toEqual(all);
+    // One announcement per arrival would be 12; a window gathers them.
+    expect(watcher.pending('presence').length).toBeLessThan(6);
+  });
+
   it('announces presence when the set of users changes, once per user however many tabs', async () => {
     const alice = await world.user();
     const bob = await world.user();

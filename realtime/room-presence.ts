@@ -4,6 +4,9 @@ import { distinctUsers, type Presence, type PresenceEntry } from '../core/presen
 import type { PresentUser } from '../core/schemas.ts';
 import { roomChannel, type ParleyServer, type ParleySocket } from './types.ts';
 
+/** How long presence changes in one room are gathered into one announcement. */
+const ANNOUNCE_WINDOW_MS = 50;
+
 /**
  * Presence as the sockets see it: keeps this instance's sockets in the shared store, tells
  * the room when its set of users changes, refreshes entries on a heartbeat and prunes those
@@ -14,7 +17,10 @@ export class RoomPresence {
   private timer: ReturnType<typeof setInterval> | undefined;
   private ticking = false;
   private degraded = false;
-  private readonly chains = new Map<string, Promise<void>>();
+  private readonly pending = new Map<string, ReturnType<typeof setTimeout>>();
+  private readonly pruned = new Set<string>();
+  /** The last set this instance announced per room, to skip announcing it again. */
+  private readonly announced = new Map<string, string>();
 
   constructor(
     private readonly io: ParleyServer,
@@ -32,65 +38,70 @@ export class RoomPresence {
 
   stop(): void {
     clearInterval(this.timer);
+    for (const timer of this.pending.values()) clearTimeout(timer);
+    this.pending.clear();
+  }
+
+  /** Records a socket in a room and returns who is present; the room hears of the change. */
+  async entered(socket: ParleySocket, roomId: string): Promise<PresentUser[]> {
+    const user = userOf(socket);
+    try {
+      await this.store.put([{ roomId, socketId: socket.id, user }], this.now());
+      const snap = await this.store.snapshot(roomId, this.now());
+      if (snap.pruned > 0) {
+        presencePruned.inc(snap.pruned);
+        this.pruned.add(roomId);
+      }
+      this.changed(roomId);
+      return snap.users;
+    } catch (err) {
+      this.failed(err);
+      this.changed(roomId);
+      return this.localUsers(roomId);
+    }
+  }
+
+  /** Forgets a socket in a room (leave, removal, disconnect); the room hears if its user is gone. */
+  async left(socketId: string, _user: PresentUser, roomId: string): Promise<void> {
+    try {
+      await this.store.remove(roomId, socketId);
+    } catch (err) {
+      this.failed(err);
+    }
+    this.changed(roomId);
   }
 
   /**
-   * One presence change per room at a time on this instance, so that two changes (a tab
-   * closing while another leaves) cannot both see the user gone and announce it twice.
+   * Announcements are coalesced per room: a burst of arrivals (a class joining, a reconnect
+   * storm after a deploy) sends one `presence` per window with the set as it then is,
+   * instead of one full user list per arrival to every socket, which grows with the cube
+   * of the room's size. Unchanged sets are not announced again.
    */
-  private serialized<T>(roomId: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.chains.get(roomId) ?? Promise.resolve();
-    const run = previous.then(fn, fn);
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.chains.set(roomId, tail);
-    void tail.then(() => {
-      if (this.chains.get(roomId) === tail) this.chains.delete(roomId);
-    });
-    return run;
+  private changed(roomId: string): void {
+    if (this.pending.has(roomId)) return;
+    const timer = setTimeout(() => {
+      this.pending.delete(roomId);
+      void this.flush(roomId);
+    }, ANNOUNCE_WINDOW_MS);
+    timer.unref();
+    this.pending.set(roomId, timer);
   }
 
-  /** Records a socket in a room; returns who is present, and tells the room if that changed. */
-  entered(socket: ParleySocket, roomId: string): Promise<PresentUser[]> {
-    return this.serialized(roomId, () => this.enter(socket, roomId));
-  }
-
-  /** Forgets a socket in a room (leave, removal, disconnect) and tells the room if its user is gone. */
-  left(socketId: string, user: PresentUser, roomId: string): Promise<void> {
-    return this.serialized(roomId, () => this.leave(socketId, user, roomId));
-  }
-
-  private async enter(socket: ParleySocket, roomId: string): Promise<PresentUser[]> {
-    const user = userOf(socket);
+  private async flush(roomId: string): Promise<void> {
+    // After a prune the room may hold another instance's announcement that still lists the
+    // pruned sockets' users, so the set goes out even if this instance announced it before.
+    let force = this.pruned.delete(roomId);
+    let users: PresentUser[];
     try {
-      const before = await this.store.snapshot(roomId, this.now());
-      await this.store.put([{ roomId, socketId: socket.id, user }], this.now());
-      const after = await this.store.snapshot(roomId, this.now());
-      if (before.pruned + after.pruned > 0 || !before.users.some((u) => u.id === user.id)) {
-        this.announce(roomId, after.users);
-      }
-      return after.users;
+      const snap = await this.store.snapshot(roomId, this.now());
+      if (snap.pruned > 0) presencePruned.inc(snap.pruned);
+      force ||= snap.pruned > 0;
+      users = snap.users;
     } catch (err) {
       this.failed(err);
-      const users = this.localUsers(roomId);
-      this.announce(roomId, users);
-      return users;
+      users = this.localUsers(roomId);
     }
-  }
-
-  private async leave(socketId: string, user: PresentUser, roomId: string): Promise<void> {
-    try {
-      const removed = await this.store.remove(roomId, socketId);
-      const after = await this.store.snapshot(roomId, this.now());
-      if ((removed || after.pruned > 0) && !after.users.some((u) => u.id === user.id)) {
-        this.announce(roomId, after.users);
-      }
-    } catch (err) {
-      this.failed(err);
-      this.announce(roomId, this.localUsers(roomId));
-    }
+    this.announce(roomId, users, force);
   }
 
   /** Rooms with at least one socket of this instance in them. */
@@ -118,7 +129,8 @@ export class RoomPresence {
         const snap = await this.store.snapshot(roomId, this.now());
         if (snap.pruned > 0) presencePruned.inc(snap.pruned);
         // After an outage other instances' users reappear: everyone gets the full picture.
-        if (snap.pruned > 0 || recovering) this.announce(roomId, snap.users);
+        // Forced: another instance may have announced a set that still held the pruned sockets.
+        if (snap.pruned > 0 || recovering) this.announce(roomId, snap.users, true);
       }
       this.healthy();
     } catch (err) {
@@ -128,7 +140,14 @@ export class RoomPresence {
     }
   }
 
-  private announce(roomId: string, users: PresentUser[]): void {
+  private announce(roomId: string, users: PresentUser[], force = false): void {
+    const key = users
+      .map((u) => u.id)
+      .sort()
+      .join(',');
+    if (!force && this.announced.get(roomId) === key) return;
+    this.announced.set(roomId, key);
+    if (!this.io.of('/').adapter.rooms.has(roomChannel(roomId))) this.announced.delete(roomId);
     this.io.to(roomChannel(roomId)).emit('presence', { roomId, users });
   }
 

@@ -1,64 +1,31 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { TEST_JWT_SECRET, testMode, uniqueName } from '../../test/support.ts';
+import {
+  functionUrlEvent,
+  jsonBody as json,
+  lambdaContext as context,
+  stubLambdaEnv,
+  type LambdaHandler as Handler,
+} from '../../test/lambda-support.ts';
+import { uniqueName } from '../../test/support.ts';
 
 /** The Uploads Lambda entry as deployed: `handler(event)` with Function URL (payload v2) events. */
 
-interface UrlResult {
-  statusCode: number;
-  cookies?: string[];
-  body?: string;
-}
-type Handler = (event: unknown, context: unknown) => Promise<UrlResult>;
-
-function functionUrlEvent(method: string, path: string, body: unknown, cookies?: string[]) {
-  const host = 'abcdefg.lambda-url.eu-west-1.on.aws';
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: path,
-    rawQueryString: '',
-    ...(cookies ? { cookies } : {}),
-    headers: { host, 'content-type': 'application/json', 'x-forwarded-proto': 'https' },
-    requestContext: {
-      accountId: 'anonymous',
-      apiId: 'abcdefg',
-      domainName: host,
-      domainPrefix: 'abcdefg',
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '203.0.113.20', userAgent: 'vitest' },
-      requestId: randomUUID(),
-      routeKey: '$default',
-      stage: '$default',
-      time: new Date().toUTCString(),
-      timeEpoch: Date.now(),
-    },
-    body: JSON.stringify(body),
-    isBase64Encoded: false,
-  };
-}
-
-const context = { awsRequestId: 'test', functionName: 'parley-test', getRemainingTimeInMillis: () => 10_000 };
-const json = <T>(r: UrlResult): T => JSON.parse(r.body ?? 'null') as T;
+const event = (method: string, path: string, body: unknown, cookies?: string[]) =>
+  functionUrlEvent(method, path, { body, ip: '203.0.113.20', ...(cookies ? { cookies } : {}) });
 
 let auth: Handler;
 let rooms: Handler;
 let uploads: Handler;
 
 beforeAll(async () => {
-  vi.stubEnv('NODE_ENV', 'production');
-  vi.stubEnv('JWT_SECRET', TEST_JWT_SECRET);
-  vi.stubEnv('CORS_ORIGINS', 'https://chat.example.com');
-  vi.stubEnv('LOG_LEVEL', 'silent');
-  vi.stubEnv('DATA_DIR', ':memory:');
-  vi.stubEnv('DATABASE_URL', testMode.databaseUrl ?? '');
-  vi.stubEnv('REDIS_URL', testMode.redisUrl ?? '');
-  vi.stubEnv('REDIS_KEY_PREFIX', testMode.redisPrefix);
+  stubLambdaEnv();
   auth = (await import('../auth/lambda.ts')).handler as unknown as Handler;
   rooms = (await import('../rooms/lambda.ts')).handler as unknown as Handler;
   uploads = (await import('./lambda.ts')).handler as unknown as Handler;
   // The first invocation opens the container's connections (embedded Postgres boots for
   // seconds): do it under the hook's timeout, not the test's.
-  expect((await uploads(functionUrlEvent('POST', '/api/upload/init', {}), context)).statusCode).toBe(401);
+  expect((await uploads(event('POST', '/api/upload/init', {}), context)).statusCode).toBe(401);
 });
 
 afterAll(() => {
@@ -68,7 +35,7 @@ afterAll(() => {
 describe('Uploads Lambda entry', () => {
   it('init → upload to the store → complete, with a session cookie from the Auth function', async () => {
     const reg = await auth(
-      functionUrlEvent('POST', '/api/auth/register', {
+      event('POST', '/api/auth/register', {
         username: uniqueName('lambda'),
         password: 'long enough',
       }),
@@ -77,12 +44,12 @@ describe('Uploads Lambda entry', () => {
     expect(reg.statusCode).toBe(201);
     const cookies = [reg.cookies![0]!.split(';')[0]!];
     const { room } = json<{ room: { id: string } }>(
-      await rooms(functionUrlEvent('POST', '/api/rooms', { name: 'files' }, cookies), context),
+      await rooms(event('POST', '/api/rooms', { name: 'files' }, cookies), context),
     );
 
     const body = new Uint8Array(randomBytes(1000));
     const init = await uploads(
-      functionUrlEvent(
+      event(
         'POST',
         '/api/upload/init',
         { roomId: room.id, filename: 'a.pdf', mime: 'application/pdf', bytes: 1000 },
@@ -99,7 +66,7 @@ describe('Uploads Lambda entry', () => {
     expect((await fetch(target.url, { method: 'POST', body: form })).status).toBe(204);
 
     const done = await uploads(
-      functionUrlEvent('POST', '/api/upload/complete', { roomId: room.id, key: target.key }, cookies),
+      event('POST', '/api/upload/complete', { roomId: room.id, key: target.key }, cookies),
       context,
     );
     expect(done.statusCode).toBe(201);
@@ -108,7 +75,7 @@ describe('Uploads Lambda entry', () => {
     expect(new Uint8Array(await (await fetch(attachment.url)).arrayBuffer())).toEqual(body);
 
     const anonymous = await uploads(
-      functionUrlEvent('POST', '/api/upload/complete', { roomId: room.id, key: target.key }),
+      event('POST', '/api/upload/complete', { roomId: room.id, key: target.key }),
       context,
     );
     expect(anonymous.statusCode).toBe(401);
