@@ -71,7 +71,11 @@ describe('Redis outage and restart', () => {
     const before = acked();
     await cluster.redis.kill();
     const started = Date.now();
-    await new Promise((r) => setTimeout(r, OUTAGE_MS));
+    // Readiness tells the load balancer; liveness stays up (a restart would not help).
+    const readyz = async (url: string) => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5_000) }).catch(() => undefined))?.status;
+    figures.readyzDownMs = await waitUntil('/readyz 503 without Redis', async () => (await readyz(cluster.urls[0]!)) === 503, OUTAGE_MS, 100);
+    expect((await fetch(`${cluster.urls[0]}/healthz`)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, Math.max(0, OUTAGE_MS - (Date.now() - started))));
     figures.ackedDuringOutage = acked() - before;
     figures.outageMs = Date.now() - started;
     expect(acked() - before).toBeGreaterThan(CLIENTS * 5);
@@ -80,7 +84,10 @@ describe('Redis outage and restart', () => {
 
   it('resumes cross-instance delivery within seconds of Redis returning', async () => {
     await cluster.redis.start();
+    const back = Date.now();
     figures.deliveryResumedMs = await crossInstanceDelivery('after', 30_000);
+    await waitUntil('/readyz 200 again', async () => (await fetch(`${cluster.urls[0]}/readyz`).catch(() => undefined))?.status === 200, 30_000, 100);
+    figures.readyzUpMs = Date.now() - back;
     expect(figures.deliveryResumedMs).toBeLessThan(10_000);
   });
 
