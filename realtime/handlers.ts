@@ -66,12 +66,11 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
         } catch (err) {
           const pub = toPublicError(err);
           result = pub.code;
-          if (pub.code === 'internal' || pub.code === 'unavailable') {
-            deps.logger.error(
-              { err, event, socketId: socket.id, userId: session.userId },
-              'socket event failed',
-            );
-          }
+          const context = { event, socketId: socket.id, userId: session.userId };
+          if (pub.code === 'internal') deps.logger.error({ ...context, err }, 'socket event failed');
+          // Expected while the database is away or the instance drains for a deploy: no stack.
+          else if (pub.code === 'unavailable')
+            deps.logger.warn({ ...context, reason: (err as Error)?.message }, 'socket event refused: unavailable');
           response = { ok: false, error: pub.toBody() };
         }
         socketEvents.inc({ event, result });

@@ -94,9 +94,9 @@ export function respondWithError(c: AppContext, err: unknown): Response {
     error = toPublicError(err);
   }
   const log = c.get('log');
-  if (error.code === 'internal' || error.code === 'unavailable') {
-    log?.error({ err }, 'request failed');
-  }
+  if (error.code === 'internal') log?.error({ err }, 'request failed');
+  // Expected while a dependency is away: logged without a stack.
+  else if (error.code === 'unavailable') log?.warn({ reason: (err as Error)?.message }, 'request refused: unavailable');
   if (error.details.retryAfterMs !== undefined) {
     c.header('Retry-After', String(Math.max(1, Math.ceil(error.details.retryAfterMs / 1000))));
   }
