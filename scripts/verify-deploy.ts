@@ -4,6 +4,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import S3rver from 's3rver';
 import { io } from 'socket.io-client';
@@ -331,6 +332,23 @@ async function main(): Promise<void> {
   const s3Address = (await s3.run()) as { port: number };
   cleanups.push(() => s3.close());
 
+  const redisPrefix = `parley-verify:${randomBytes(4).toString('hex')}:`;
+  cleanups.push(async () => {
+    // The functions' rate-limit windows would otherwise linger in the shared Redis for an hour.
+    const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await redis.connect();
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await redis.del(...keys);
+      } while (cursor !== '0');
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   const jwtSecret = randomBytes(48).toString('base64url');
   // What infra/environment.ts composes, with local endpoints in place of AWS resources.
   // S3 credentials come through the SDK's default chain, as a role's would on AWS.
@@ -341,7 +359,7 @@ async function main(): Promise<void> {
     DATABASE_POOL_MAX: '2',
     MIGRATE_ON_START: 'false',
     REDIS_URL,
-    REDIS_KEY_PREFIX: `parley-verify:${randomBytes(4).toString('hex')}:`,
+    REDIS_KEY_PREFIX: redisPrefix,
     JWT_SECRET: jwtSecret,
     METRICS_TOKEN: randomBytes(16).toString('hex'),
     CORS_ORIGINS: ORIGIN,

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
@@ -22,6 +25,11 @@ export default async function setup(project: TestProject) {
   const adminUrl = process.env.TEST_DATABASE_URL || undefined;
   const redisUrl = process.env.TEST_REDIS_URL || undefined;
   const redisPrefix = `parley-test-${runId}:`;
+  // Every temporary file of the run (embedded object stores of test workers, which end
+  // without running exit handlers) goes under one directory, removed at the end.
+  const runTmp = join(tmpdir(), `parley-test-${runId}`);
+  mkdirSync(runTmp, { recursive: true });
+  process.env.TMPDIR = runTmp;
   let databaseUrl: string | undefined;
   let dbName: string | undefined;
 
@@ -51,6 +59,7 @@ export default async function setup(project: TestProject) {
   project.provide('redisPrefix', redisPrefix);
 
   return async () => {
+    rmSync(runTmp, { recursive: true, force: true });
     if (adminUrl && dbName) {
       const admin = new pg.Client({ connectionString: adminUrl });
       await admin.connect();

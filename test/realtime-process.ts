@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { TEST_JWT_SECRET, testMode } from './support.ts';
@@ -16,6 +19,9 @@ export interface RealtimeProcess {
 
 /** `realtime/main.ts` as the container runs it, in a child process, on this run's services. */
 export async function spawnRealtime(env: Record<string, string> = {}): Promise<RealtimeProcess> {
+  // A data dir of its own, removed when the process ends: a child killed with -9 cannot
+  // clean up after itself (its embedded object store lives there).
+  const dataDir = mkdtempSync(join(tmpdir(), 'parley-rt-'));
   const child = spawn(process.execPath, ['--import', 'tsx', 'realtime/main.ts'], {
     cwd: ROOT,
     env: {
@@ -23,7 +29,7 @@ export async function spawnRealtime(env: Record<string, string> = {}): Promise<R
       NODE_ENV: 'test',
       PORT: '0',
       HOST: '127.0.0.1',
-      DATA_DIR: ':memory:',
+      DATA_DIR: dataDir,
       LOG_LEVEL: 'info',
       JWT_SECRET: TEST_JWT_SECRET,
       DATABASE_URL: testMode.databaseUrl,
@@ -36,7 +42,10 @@ export async function spawnRealtime(env: Record<string, string> = {}): Promise<R
   });
   const logs: string[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
+    child.once('exit', (code, signal) => {
+      rmSync(dataDir, { recursive: true, force: true });
+      resolve({ code, signal });
+    }),
   );
   child.stderr!.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
   const port = await new Promise<number>((resolve, reject) => {
