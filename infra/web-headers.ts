@@ -1,27 +1,10 @@
-/**
- * The security headers of the web client's HTML on CloudFront: the same as the local server
- * sends (server/web-client.ts); `npm run verify:deploy` checks the two agree and that the
- * S3 origin below is the one the SDK signs URLs for. Plain data: no SST globals here.
+import { contentSecurityPolicy } from '../web/content-security-policy.ts';
+
+/*
+ * The security headers of the web client's HTML on CloudFront, with the same policy the
+ * local server sends; `npm run verify:deploy` checks that the S3 origin below is the one
+ * the SDK signs URLs for. Plain data: no SST globals here.
  */
-export function webContentSecurityPolicy(storeOrigins: string[]): string {
-  const store = storeOrigins.join(' ');
-  return [
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self'",
-    `img-src 'self' ${store}`.trim(),
-    `connect-src 'self' ${store}`.trim(),
-    `media-src 'self' ${store}`.trim(),
-    "font-src 'self'",
-    "manifest-src 'self'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-    "object-src 'none'",
-    "require-trusted-types-for 'script'",
-    "trusted-types 'none'",
-  ].join('; ');
-}
 
 /** Where browsers upload to and download from for an AWS bucket (virtual-hosted style). */
 export function s3Origins(bucket: string, region: string): string[] {
@@ -35,7 +18,7 @@ export function endpointOrigins(endpoint: string): string[] {
 
 export function webSecurityHeaders(storeOrigins: string[]): Record<string, string> {
   return {
-    'content-security-policy': webContentSecurityPolicy(storeOrigins),
+    'content-security-policy': contentSecurityPolicy(storeOrigins),
     'referrer-policy': 'no-referrer',
     'x-frame-options': 'DENY',
     'cross-origin-opener-policy': 'same-origin',

@@ -9,14 +9,7 @@ import pg from 'pg';
 import S3rver from 's3rver';
 import { io } from 'socket.io-client';
 import { createS3Store } from '../core/storage/s3.ts';
-import {
-  endpointOrigins,
-  headersInjection,
-  s3Origins,
-  webContentSecurityPolicy,
-  webSecurityHeaders,
-} from '../infra/web-headers.ts';
-import { contentSecurityPolicy } from '../server/web-client.ts';
+import { endpointOrigins, headersInjection, s3Origins, webSecurityHeaders } from '../infra/web-headers.ts';
 import { type BuiltBundle, buildLambda, buildRealtime, lambdaEntries } from './build-functions.ts';
 
 /**
@@ -298,11 +291,7 @@ async function main(): Promise<void> {
     : step('SST platform installed offline, infra type-checked', checkInfra, (s) => s);
   infra?.catch(() => undefined);
 
-  await step(
-    'Web client headers on CloudFront match the local server and the signed URLs',
-    checkWebHeaders,
-    (s) => s,
-  );
+  await step('Web client CSP on CloudFront allows the signed-URL origins', checkWebHeaders, (s) => s);
 
   const dbName = `parley_verify_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
@@ -627,15 +616,11 @@ async function socketCheck(
 }
 
 /**
- * The CSP that CloudFront adds to the web client (infra/web-headers.ts) must equal the local
- * server's, and allow exactly the origins the SDK signs upload and download URLs for.
+ * The CSP that CloudFront adds to the web client (infra/web-headers.ts, built by the same
+ * function as the local server's) must allow exactly the origins the SDK signs upload and
+ * download URLs for.
  */
 async function checkWebHeaders(): Promise<string> {
-  const sample = ['https://a.example', 'https://b.example'];
-  assert(
-    webContentSecurityPolicy(sample) === contentSecurityPolicy(sample),
-    `infra/web-headers.ts CSP differs from server/web-client.ts:\n${webContentSecurityPolicy(sample)}\n${contentSecurityPolicy(sample)}`,
-  );
   const signedOrigins = async (settings: Parameters<typeof createS3Store>[0]) => {
     const store = createS3Store(settings, { uploadUrlExpiresSeconds: 300, downloadUrlExpiresSeconds: 900 });
     try {
@@ -694,7 +679,7 @@ async function checkWebHeaders(): Promise<string> {
     'HTML got no CSP',
   );
   assert(!run('text/css')['content-security-policy'], 'a stylesheet got the CSP');
-  return "CSP equals the local server's; S3 (2 regions) and R2 signed-URL origins allowed; edge snippet runs";
+  return 'CSP (shared with the local server) allows the S3 (2 regions) and R2 signed-URL origins; edge snippet runs';
 }
 
 function summary(ok: boolean): void {

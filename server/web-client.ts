@@ -8,6 +8,7 @@ import type { Config } from '../core/config.ts';
 import type { AppEnv } from '../core/http/types.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ObjectStore } from '../core/storage/index.ts';
+import { contentSecurityPolicy } from '../web/content-security-policy.ts';
 
 /**
  * Serves the built browser client (web/dist, built by `npm install` or `npm run build:web`)
@@ -72,28 +73,6 @@ export async function webClientRoutes(options: WebClientOptions): Promise<Hono<A
     return c.body(new Uint8Array(gz ? file.gzipped! : file.body));
   });
   return routes;
-}
-
-export function contentSecurityPolicy(storeOrigins: string[]): string {
-  const store = storeOrigins.join(' ');
-  return [
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self'",
-    `img-src 'self' ${store}`.trim(),
-    // 'self' covers the Socket.IO websocket (ws/wss on this host) in CSP Level 3 browsers.
-    `connect-src 'self' ${store}`.trim(),
-    `media-src 'self' ${store}`.trim(),
-    "font-src 'self'",
-    "manifest-src 'self'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-    "object-src 'none'",
-    // The client never uses HTML string sinks (innerHTML and friends); make that enforced.
-    "require-trusted-types-for 'script'",
-    "trusted-types 'none'",
-  ].join('; ');
 }
 
 /**
