@@ -3,6 +3,7 @@ import { startWorld, type ChatClient, type TestUser, type TestWorld } from '../t
 import { usesRedis } from '../test/support.ts';
 import { revokeSession, verifySession } from '../core/auth/session.ts';
 import { leaveRoom as leaveRoomInDb } from '../core/rooms.ts';
+import { waitUntil } from '../test/wait.ts';
 
 let world: TestWorld;
 const open: ChatClient[] = [];
@@ -28,6 +29,18 @@ const connect = async (user: TestUser, opts: Parameters<TestUser['connect']>[0] 
   const c = await user.connect(opts);
   open.push(c);
   return c;
+};
+
+/** Alice and Bob, members of one room, each with a socket that has joined it. */
+const aliceAndBobJoined = async () => {
+  const alice = await world.user();
+  const bob = await world.user();
+  const room = await world.room(alice, bob);
+  const a = await connect(alice);
+  const b = await connect(bob);
+  await a.joined(room);
+  await b.joined(room);
+  return { alice, bob, room, a, b };
 };
 
 describe('handshake', () => {
@@ -148,13 +161,7 @@ describe('join', () => {
 
 describe('message', () => {
   it('acks after commit and broadcasts to every socket in the room, the sender included', async () => {
-    const alice = await world.user();
-    const bob = await world.user();
-    const room = await world.room(alice, bob);
-    const a = await connect(alice);
-    const b = await connect(bob);
-    await a.joined(room);
-    await b.joined(room);
+    const { alice, bob, room, a, b } = await aliceAndBobJoined();
     const ack = await a.send(room, '  hello  ', { clientMsgId: 'c-1' });
     expect(ack).toMatchObject({
       ok: true,
@@ -289,13 +296,7 @@ describe('message', () => {
 
 describe('typing and presence', () => {
   it('sends typing to the others only, and typing:false when the typist sends', async () => {
-    const alice = await world.user();
-    const bob = await world.user();
-    const room = await world.room(alice, bob);
-    const a = await connect(alice);
-    const b = await connect(bob);
-    await a.joined(room);
-    await b.joined(room);
+    const { alice, room, a, b } = await aliceAndBobJoined();
     expect(await a.typing(room, true)).toEqual({ ok: true });
     expect(await b.next('typing')).toEqual({
       roomId: room.id,
@@ -314,13 +315,7 @@ describe('typing and presence', () => {
   });
 
   it('ends typing when the typist leaves or disconnects', async () => {
-    const alice = await world.user();
-    const bob = await world.user();
-    const room = await world.room(alice, bob);
-    const a = await connect(alice);
-    const b = await connect(bob);
-    await a.joined(room);
-    await b.joined(room);
+    const { alice, room, a, b } = await aliceAndBobJoined();
     await a.typing(room, true);
     await b.next('typing', (t) => t.typing);
     expect(await a.leave(room)).toEqual({ ok: true });
@@ -381,13 +376,7 @@ describe('typing and presence', () => {
   });
 
   it('removes a user who leaves the room over REST from the room at once: no delivery, then forbidden', async () => {
-    const alice = await world.user();
-    const bob = await world.user();
-    const room = await world.room(alice, bob);
-    const a = await connect(alice);
-    const b = await connect(bob);
-    await a.joined(room);
-    await b.joined(room);
+    const { bob, room, a, b } = await aliceAndBobJoined();
     await b.typing(room, true);
     await a.next('typing', (t) => t.typing);
     await bob.leaveRoom(room);
@@ -480,12 +469,15 @@ describe('robustness', () => {
       const s2 = await alice.connect();
       await expect(alice.connect()).rejects.toMatchObject({ message: 'rate_limited' });
       s1.close();
+      // The closed socket's slot frees when the server has seen the disconnect.
       await waitUntil(
-        async () =>
-          await alice
-            .connect()
-            .then((s) => (s.close(), true))
-            .catch(() => false),
+        'a socket slot frees',
+        async () => {
+          (await alice.connect()).close();
+          return true;
+        },
+        5_000,
+        20,
       );
       s2.close();
     } finally {
@@ -606,12 +598,4 @@ describe('metrics', () => {
 
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
-}
-
-async function waitUntil(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }

@@ -11,6 +11,7 @@ import {
   usesPostgres,
   usesRedis,
 } from '../test/support.ts';
+import { waitUntil } from '../test/wait.ts';
 
 const proxyTo = (url: string) => {
   const u = new URL(url);
@@ -22,15 +23,6 @@ const through = (url: string, port: number) => {
   u.port = String(port);
   return u.toString();
 };
-
-/** Polls a condition that no event announces (a reconnecting client); bounded. */
-async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe.runIf(usesRedis)('Redis goes away and comes back', () => {
   const proxy = proxyTo(testMode.redisUrl ?? 'redis://127.0.0.1:6379');
@@ -88,10 +80,14 @@ describe.runIf(usesRedis)('Redis goes away and comes back', () => {
     expect((await fetch(`${world.url}/readyz`)).status).toBe(503);
 
     await proxy.up();
-    await eventually(async () => (await fetch(`${world!.url}/readyz`)).status === 200);
+    await waitUntil('ready', async () => (await fetch(`${world!.url}/readyz`)).status === 200, 10_000);
     // The heartbeat writes every local socket back into the shared hash.
     const shared = (await sharedServices()).redis!;
-    await eventually(async () => (await shared.hlen(presenceKey(room.id))) === 3);
+    await waitUntil(
+      'presence rewritten',
+      async () => (await shared.hlen(presenceKey(room.id))) === 3,
+      10_000,
+    );
     const after = await a.sent(room, 'redis is back');
     expect(after.seq).toBe(2);
     expect(await c.next('message', (m) => m.id === after.id)).toEqual(after);
@@ -133,7 +129,7 @@ describe.runIf(usesPostgres)('Postgres goes away and comes back', () => {
     expect((await fetch(`${world.url}/readyz`)).status).toBe(503);
 
     await proxy.up();
-    await eventually(async () => (await fetch(`${world!.url}/readyz`)).status === 200);
+    await waitUntil('ready', async () => (await fetch(`${world!.url}/readyz`)).status === 200, 10_000);
     // The client retries with the same clientMsgId: stored once, right after seq 1.
     const retried = await a.sent(room, 'during', { clientMsgId: 'during-outage' });
     expect(retried.seq).toBe(2);

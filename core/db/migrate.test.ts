@@ -12,6 +12,7 @@ import {
   type Migration,
   type SqlSession,
 } from './migrate.ts';
+import { waitUntil } from '../../test/wait.ts';
 
 const PRISMA_ADVISORY_LOCK = 72707369;
 
@@ -137,13 +138,18 @@ describe('migration runner', () => {
         migration('20270102000000_b', 'CREATE TABLE "b" ("id" INTEGER PRIMARY KEY);'),
       ];
       const runs = Promise.all([migrate(a, migrations), migrate(b, migrations)]);
-      await waitUntil(async () => {
-        const [row] = await holder.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted`,
-          [PRISMA_ADVISORY_LOCK],
-        );
-        return row?.n === 2;
-      });
+      await waitUntil(
+        'both runners waiting on the lock',
+        async () => {
+          const [row] = await holder.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted`,
+            [PRISMA_ADVISORY_LOCK],
+          );
+          return row?.n === 2;
+        },
+        10_000,
+        20,
+      );
       await holder.query('SELECT pg_advisory_unlock($1)', [PRISMA_ADVISORY_LOCK]);
 
       const [fromA, fromB] = await runs;
@@ -157,12 +163,3 @@ describe('migration runner', () => {
     });
   });
 });
-
-/** Polls a condition that no event announces (another session's lock wait). */
-async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

@@ -69,7 +69,12 @@ export async function serverProcess(opts: ServerOptions): Promise<ServerProcess>
     lines,
     troubles() {
       return lines.filter((l) => {
-        if (/NodeVersionSupportWarning|AWS SDK for JavaScript|versions published after|node >=22|a\.co\/|upgrade to node|To continue receiving|security updates please|More information can be found|trace-warnings/.test(l)) return false;
+        if (
+          /NodeVersionSupportWarning|AWS SDK for JavaScript|versions published after|node >=22|a\.co\/|upgrade to node|To continue receiving|security updates please|More information can be found|trace-warnings/.test(
+            l,
+          )
+        )
+          return false;
         if (opts.expectedTrouble?.test(l)) return false;
         if (/^\{/.test(l)) {
           try {
@@ -106,13 +111,15 @@ export async function serverProcess(opts: ServerOptions): Promise<ServerProcess>
       running.add(proc);
       const deadline = Date.now() + 90_000;
       for (;;) {
-        if (!proc.alive()) throw new Error(`${opts.name} exited during start-up:\n${lines.slice(-20).join('\n')}`);
+        if (!proc.alive())
+          throw new Error(`${opts.name} exited during start-up:\n${lines.slice(-20).join('\n')}`);
         const ok = await fetch(`${proc.url}/healthz`, { signal: AbortSignal.timeout(1_000) }).then(
           (r) => r.ok,
           () => false,
         );
         if (ok) return;
-        if (Date.now() > deadline) throw new Error(`${opts.name} did not become healthy:\n${lines.slice(-20).join('\n')}`);
+        if (Date.now() > deadline)
+          throw new Error(`${opts.name} did not become healthy:\n${lines.slice(-20).join('\n')}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     },
@@ -144,15 +151,7 @@ export async function stopAllServers(): Promise<void> {
   await Promise.all([...running].map((p) => p.stop()));
 }
 
-/** Polls until `check` passes or the time is up; returns the milliseconds it took. */
-export async function waitUntil(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 50): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    if (await check()) return Date.now() - started;
-    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+export { waitUntil } from '../../wait.ts';
 
 export const percentile = (values: number[], p: number): number => {
   if (values.length === 0) return NaN;
