@@ -13,40 +13,48 @@ import {
 } from '../test/support.ts';
 import { waitUntil } from '../test/wait.ts';
 
-const proxyTo = (url: string) => {
-  const u = new URL(url);
-  return new CuttableProxy(u.hostname, Number(u.port));
-};
-const through = (url: string, port: number) => {
-  const u = new URL(url);
-  u.hostname = '127.0.0.1';
-  u.port = String(port);
-  return u.toString();
-};
-
-describe.runIf(usesRedis)('Redis goes away and comes back', () => {
-  const proxy = proxyTo(testMode.redisUrl ?? 'redis://127.0.0.1:6379');
+/**
+ * A server whose connection to one dependency (`url`) runs through a proxy the test can
+ * cut; `start` opens its services with that dependency's variable pointed at the proxy.
+ * Everything is closed after the suite.
+ */
+function behindProxy(url: string, variable: 'REDIS_URL' | 'DATABASE_URL') {
+  const target = new URL(url);
+  const proxy = new CuttableProxy(target.hostname, Number(target.port));
   let services: Services | undefined;
   let world: TestWorld | undefined;
   const open: ChatClient[] = [];
-
   afterAll(async () => {
     for (const c of open) c.close();
     await world?.close();
     await services?.close();
     await proxy.close();
   });
+  return {
+    proxy,
+    open,
+    async start(env: Record<string, string>): Promise<TestWorld> {
+      await proxy.up();
+      const through = new URL(url);
+      through.hostname = '127.0.0.1';
+      through.port = String(proxy.port);
+      const all = { ...env, [variable]: through.toString() };
+      services = await openServices(testConfig(all), silentLogger);
+      world = await startWorld(all, services);
+      return world;
+    },
+  };
+}
+
+describe.runIf(usesRedis)('Redis goes away and comes back', () => {
+  const { proxy, open, start } = behindProxy(testMode.redisUrl ?? 'redis://127.0.0.1:6379', 'REDIS_URL');
 
   it('keeps persisting and delivering locally, limits and presence degrade, all recover', async () => {
-    await proxy.up();
-    const env = {
-      REDIS_URL: through(testMode.redisUrl!, proxy.port),
+    const world = await start({
       PRESENCE_HEARTBEAT_MS: '500',
       PRESENCE_TTL_MS: '2000',
       RATE_LIMIT_TYPING_PER_SECOND: '3',
-    };
-    services = await openServices(testConfig(env), silentLogger);
-    world = await startWorld(env, services);
+    });
     const alice = await world.user();
     const bob = await world.user();
     const carol = await world.user();
@@ -80,7 +88,7 @@ describe.runIf(usesRedis)('Redis goes away and comes back', () => {
     expect((await fetch(`${world.url}/readyz`)).status).toBe(503);
 
     await proxy.up();
-    await waitUntil('ready', async () => (await fetch(`${world!.url}/readyz`)).status === 200, 10_000);
+    await waitUntil('ready', async () => (await fetch(`${world.url}/readyz`)).status === 200, 10_000);
     // The heartbeat writes every local socket back into the shared hash.
     const shared = (await sharedServices()).redis!;
     await waitUntil(
@@ -95,27 +103,13 @@ describe.runIf(usesRedis)('Redis goes away and comes back', () => {
 });
 
 describe.runIf(usesPostgres)('Postgres goes away and comes back', () => {
-  const proxy = proxyTo(testMode.databaseUrl ?? 'postgres://127.0.0.1:5432/postgres');
-  let services: Services | undefined;
-  let world: TestWorld | undefined;
-  const open: ChatClient[] = [];
-
-  afterAll(async () => {
-    for (const c of open) c.close();
-    await world?.close();
-    await services?.close();
-    await proxy.close();
-  });
+  const { proxy, open, start } = behindProxy(
+    testMode.databaseUrl ?? 'postgres://127.0.0.1:5432/postgres',
+    'DATABASE_URL',
+  );
 
   it('acks sends unavailable (never acked-and-lost), reports not ready, and recovers gap-free', async () => {
-    await proxy.up();
-    const env = {
-      DATABASE_URL: through(testMode.databaseUrl!, proxy.port),
-      DATABASE_CONNECT_TIMEOUT_MS: '1000',
-      MIGRATE_ON_START: 'false',
-    };
-    services = await openServices(testConfig(env), silentLogger);
-    world = await startWorld(env, services);
+    const world = await start({ DATABASE_CONNECT_TIMEOUT_MS: '1000', MIGRATE_ON_START: 'false' });
     const alice = await world.user();
     const room = await world.room(alice);
     const a = await alice.connect({}, world.url);
@@ -129,7 +123,7 @@ describe.runIf(usesPostgres)('Postgres goes away and comes back', () => {
     expect((await fetch(`${world.url}/readyz`)).status).toBe(503);
 
     await proxy.up();
-    await waitUntil('ready', async () => (await fetch(`${world!.url}/readyz`)).status === 200, 10_000);
+    await waitUntil('ready', async () => (await fetch(`${world.url}/readyz`)).status === 200, 10_000);
     // The client retries with the same clientMsgId: stored once, right after seq 1.
     const retried = await a.sent(room, 'during', { clientMsgId: 'during-outage' });
     expect(retried.seq).toBe(2);
