@@ -36,6 +36,18 @@ describe.runIf(usesRedis)('two instances on one Redis', () => {
     return c;
   };
 
+  /** Alice and Bob in one room, Alice's socket on instance one, Bob's on instance two. */
+  const aliceOnOneBobOnTwo = async () => {
+    const alice = await one.user();
+    const bob = await one.user();
+    const room = await one.room(alice, bob);
+    const a = await on(one, alice);
+    const b = await on(two, bob);
+    await a.joined(room);
+    await b.joined(room);
+    return { alice, bob, room, a, b };
+  };
+
   it('delivers messages, typing and presence across instances', async () => {
     const alice = await one.user();
     const bob = await one.user();
@@ -64,13 +76,7 @@ describe.runIf(usesRedis)('two instances on one Redis', () => {
   });
 
   it('keeps seq gap-free with senders on both instances, and everyone receives every message once', async () => {
-    const alice = await one.user();
-    const bob = await one.user();
-    const room = await one.room(alice, bob);
-    const a = await on(one, alice);
-    const b = await on(two, bob);
-    await a.joined(room);
-    await b.joined(room);
+    const { room, a, b } = await aliceOnOneBobOnTwo();
     const N = 20;
     const acks = await Promise.all([
       ...Array.from({ length: N }, (_, i) => a.sent(room, `a${i}`)),
@@ -107,13 +113,7 @@ describe.runIf(usesRedis)('two instances on one Redis', () => {
   });
 
   it('leaving over REST on one instance removes the sockets on the other from the room at once', async () => {
-    const alice = await one.user();
-    const bob = await one.user();
-    const room = await one.room(alice, bob);
-    const a = await on(one, alice);
-    const b = await on(two, bob);
-    await a.joined(room);
-    await b.joined(room);
+    const { alice, bob, room, a, b } = await aliceOnOneBobOnTwo();
     await bob.leaveRoom(room);
     expect(await a.next('presence', (p) => p.users.length === 1)).toEqual({
       roomId: room.id,
