@@ -18,9 +18,21 @@ export interface WindowCount {
   resetMs: number;
 }
 
+export interface LimitedHit extends CounterHit {
+  limit: number;
+}
+
 export interface CounterStore {
   /** Counts one hit on each key, atomically per key, and returns the windows after it. */
   hit(hits: CounterHit[]): Promise<WindowCount[]>;
+  /**
+   * Takes one unit of every rule at once, or none: when any key would go over its limit,
+   * every increment is undone in the same atomic step. Concurrent callers therefore never
+   * all see "under the limit": at most `limit` reservations are held per key.
+   */
+  reserve(rules: LimitedHit[]): Promise<RateCheck>;
+  /** Gives back one reserved unit per key (never below zero; nothing once the window ended). */
+  release(keys: string[]): Promise<void>;
   /** The current window of a key without counting (count 0 when none). */
   peek(key: string): Promise<WindowCount>;
   close(): Promise<void>;
@@ -50,6 +62,33 @@ export class MemoryCounterStore implements CounterStore {
       w.count += 1;
       return { count: w.count, resetMs: w.resetAt - now };
     });
+  }
+
+  async reserve(rules: LimitedHit[]): Promise<RateCheck> {
+    return this.reserveSync(rules);
+  }
+
+  /** Synchronous, so a whole reservation happens within one turn of the event loop. */
+  reserveSync(rules: LimitedHit[]): RateCheck {
+    const windows = this.hitSync(rules);
+    let retryAfterMs = 0;
+    windows.forEach((w, i) => {
+      if (w.count > rules[i]!.limit) retryAfterMs = Math.max(retryAfterMs, w.resetMs);
+    });
+    if (retryAfterMs > 0) this.releaseSync(rules.map((r) => r.key));
+    return { allowed: retryAfterMs === 0, retryAfterMs };
+  }
+
+  async release(keys: string[]): Promise<void> {
+    this.releaseSync(keys);
+  }
+
+  releaseSync(keys: string[]): void {
+    const now = this.now();
+    for (const key of keys) {
+      const w = this.windows.get(key);
+      if (w && w.resetAt > now && w.count > 0) w.count -= 1;
+    }
   }
 
   async peek(key: string): Promise<WindowCount> {
@@ -85,16 +124,69 @@ for i, key in ipairs(KEYS) do
 end
 return out`;
 
+// All keys incremented (new windows get their expiry); if any is over its limit, all are
+// decremented again before the script returns: reserve-or-nothing in one atomic step.
+// ARGV: windowMs of each key, then the limit of each key. Returns {allowed, retryAfterMs}.
+const RESERVE_SCRIPT = `
+local n = #KEYS
+local retry = 0
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then
+    redis.call('PEXPIRE', key, ARGV[i])
+    ttl = tonumber(ARGV[i])
+  end
+  if count > tonumber(ARGV[n + i]) and ttl > retry then retry = ttl end
+end
+if retry > 0 then
+  for _, key in ipairs(KEYS) do redis.call('DECR', key) end
+  return {0, retry}
+end
+return {1, 0}`;
+
+// DECR only a live window that holds something: an expired key is not resurrected without a TTL.
+const RELEASE_SCRIPT = `
+for _, key in ipairs(KEYS) do
+  local count = tonumber(redis.call('GET', key) or '0')
+  if count > 0 and redis.call('PTTL', key) > 0 then redis.call('DECR', key) end
+end
+return 0`;
+
 type HitCommand = (numKeys: number, ...args: (string | number)[]) => Promise<number[]>;
+type ScriptedRedis = { parleyHit: HitCommand; parleyReserve: HitCommand; parleyRelease: HitCommand };
 
 export class RedisCounterStore implements CounterStore {
   constructor(private readonly redis: Redis) {
     redis.defineCommand('parleyHit', { lua: HIT_SCRIPT });
+    redis.defineCommand('parleyReserve', { lua: RESERVE_SCRIPT });
+    redis.defineCommand('parleyRelease', { lua: RELEASE_SCRIPT });
+  }
+
+  private get scripts(): ScriptedRedis {
+    return this.redis as unknown as ScriptedRedis;
+  }
+
+  async reserve(rules: LimitedHit[]): Promise<RateCheck> {
+    if (rules.length === 0) return { allowed: true, retryAfterMs: 0 };
+    const [allowed, retry] = await this.scripts.parleyReserve.call(
+      this.redis,
+      rules.length,
+      ...rules.map((r) => r.key),
+      ...rules.map((r) => r.windowMs),
+      ...rules.map((r) => r.limit),
+    );
+    return { allowed: Number(allowed) === 1, retryAfterMs: Number(retry) };
+  }
+
+  async release(keys: string[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.scripts.parleyRelease.call(this.redis, keys.length, ...keys);
   }
 
   async hit(hits: CounterHit[]): Promise<WindowCount[]> {
     if (hits.length === 0) return [];
-    const run = (this.redis as unknown as { parleyHit: HitCommand }).parleyHit;
+    const run = this.scripts.parleyHit;
     const flat = await run.call(
       this.redis,
       hits.length,
@@ -142,6 +234,24 @@ export class FallbackCounterStore implements CounterStore {
     }
   }
 
+  async reserve(rules: LimitedHit[]): Promise<RateCheck> {
+    try {
+      const result = await this.primary.reserve(rules);
+      this.recovered();
+      return result;
+    } catch (err) {
+      this.failed(err);
+      return this.fallback.reserve(rules);
+    }
+  }
+
+  async release(keys: string[]): Promise<void> {
+    // The reservation may have been taken in either store; releasing in both is harmless
+    // for the other (it never goes below zero and a missing window is left alone).
+    await this.primary.release(keys).catch((err: unknown) => this.failed(err));
+    await this.fallback.release(keys);
+  }
+
   async peek(key: string): Promise<WindowCount> {
     try {
       const result = await this.primary.peek(key);
@@ -155,7 +265,10 @@ export class FallbackCounterStore implements CounterStore {
 
   private failed(err: unknown): void {
     if (!this.degraded) {
-      this.logger.warn({ err: { message: (err as Error).message } }, 'rate limits fall back to memory while Redis is unavailable');
+      this.logger.warn(
+        { err: { message: (err as Error).message } },
+        'rate limits fall back to memory while Redis is unavailable',
+      );
     }
     this.degraded = true;
   }
@@ -176,10 +289,7 @@ export interface RateCheck {
 }
 
 /** Counts a hit against several rules ({key, windowMs, limit}); refused when any is over. */
-export async function consume(
-  store: CounterStore,
-  rules: (CounterHit & { limit: number })[],
-): Promise<RateCheck> {
+export async function consume(store: CounterStore, rules: LimitedHit[]): Promise<RateCheck> {
   const windows = await store.hit(rules);
   let retryAfterMs = 0;
   windows.forEach((w, i) => {

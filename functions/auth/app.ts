@@ -1,16 +1,22 @@
 import { Hono } from 'hono';
+import { loginThrottle } from '../../core/auth/login-throttle.ts';
 import type { Session } from '../../core/auth/session.ts';
 import { issueToken, revokeSession, verifySession } from '../../core/auth/session.ts';
 import { consume } from '../../core/counters.ts';
 import { AppError, rateLimited } from '../../core/errors.ts';
 import { limitBody } from '../../core/http/app.ts';
-import { clearSessionCookie, requestToken, requireSession, setSessionCookie } from '../../core/http/session.ts';
+import {
+  clearSessionCookie,
+  requestToken,
+  requireSession,
+  setSessionCookie,
+} from '../../core/http/session.ts';
 import type { AppContext, AppEnv } from '../../core/http/types.ts';
 import { validate } from '../../core/http/validation.ts';
 import { rateLimited as rateLimitedMetric } from '../../core/metrics.ts';
 import { Credentials, LoginBody } from '../../core/schemas.ts';
 import type { Services } from '../../core/services.ts';
-import { authenticate, findUserById, registerUser, usernameKey } from '../../core/users.ts';
+import { authenticate, findUserById, registerUser } from '../../core/users.ts';
 
 export type AuthDeps = Pick<Services, 'config' | 'db' | 'counters' | 'bus' | 'logger'>;
 
@@ -27,10 +33,7 @@ export function authRoutes(deps: AuthDeps) {
     setSessionCookie(c, token, keys.sessionTtlSeconds, keys.cookieSecure);
   };
 
-  const loginKeys = (c: AppContext, username: string) => [
-    { key: `login:user:${usernameKey(username).slice(0, 64)}`, windowMs: limits.loginWindowMs, limit: limits.loginFailuresPerUsername },
-    { key: `login:addr:${c.get('clientAddress')}`, windowMs: limits.loginWindowMs, limit: limits.loginFailuresPerAddress },
-  ];
+  const throttle = loginThrottle(counters, limits);
 
   return new Hono<AppEnv>()
     .post('/register', limitBody, validate('json', Credentials), async (c) => {
@@ -48,19 +51,10 @@ export function authRoutes(deps: AuthDeps) {
     })
     .post('/login', limitBody, validate('json', LoginBody), async (c) => {
       const { username, password } = c.req.valid('json');
-      const rules = loginKeys(c, username);
       // Throttled users are refused before the password is looked at, even a right one.
-      const windows = await Promise.all(rules.map((r) => counters.peek(r.key)));
-      const blockedFor = Math.max(0, ...windows.map((w, i) => (w.count >= rules[i]!.limit ? w.resetMs : 0)));
-      if (blockedFor > 0) {
-        rateLimitedMetric.inc({ event: 'login' });
-        throw rateLimited(blockedFor);
-      }
-      const user = await authenticate(db, username, password);
-      if (!user) {
-        await counters.hit(rules);
-        throw new AppError('invalid_credentials', 'Wrong username or password');
-      }
+      const user = await throttle.guard({ address: c.get('clientAddress'), username }, () =>
+        authenticate(db, username, password),
+      );
       await startSession(c, user);
       return c.json({ user }, 200);
     })
