@@ -114,6 +114,14 @@ const EnvSchema = z
     RATE_LIMIT_MESSAGE_PER_10_SECONDS: int(1, 10_000_000).default(30),
     RATE_LIMIT_TYPING_PER_SECOND: int(1, 1_000_000).default(5),
     RATE_LIMIT_TYPING_PER_10_SECONDS: int(1, 10_000_000).default(20),
+    RATE_LIMIT_JOIN_PER_SECOND: int(1, 1_000_000).default(20),
+    RATE_LIMIT_JOIN_PER_10_SECONDS: int(1, 10_000_000).default(100),
+    RATE_LIMIT_LEAVE_PER_SECOND: int(1, 1_000_000).default(20),
+    RATE_LIMIT_LEAVE_PER_10_SECONDS: int(1, 10_000_000).default(100),
+    RATE_LIMIT_UNKNOWN_EVENT_PER_SECOND: int(1, 1_000_000).default(5),
+    RATE_LIMIT_UNKNOWN_EVENT_PER_10_SECONDS: int(1, 10_000_000).default(20),
+    // Refused events per connection in 10 s after which the connection is closed; 0: never.
+    RATE_LIMIT_DISCONNECT_AFTER_REFUSALS: int(0, 10_000_000).default(100),
     RATE_LIMIT_USER_MULTIPLIER: int(1, 1000).default(2),
     MAX_SOCKETS_PER_USER: int(1, 10_000).default(20),
 
@@ -200,6 +208,12 @@ export interface Config {
     loginWindowMs: number;
     message: RateRule[];
     typing: RateRule[];
+    join: RateRule[];
+    leave: RateRule[];
+    /** Event names the server does not know. */
+    unknownEvent: RateRule[];
+    /** Refusals per connection within 10 s that close it (0: never). */
+    disconnectAfterRefusals: number;
     userMultiplier: number;
     maxSocketsPerUser: number;
   };
@@ -281,6 +295,19 @@ export function loadConfig(source: EnvInput = process.env): Config {
         { limit: env.RATE_LIMIT_TYPING_PER_SECOND, windowMs: 1_000 },
         { limit: env.RATE_LIMIT_TYPING_PER_10_SECONDS, windowMs: 10_000 },
       ],
+      join: [
+        { limit: env.RATE_LIMIT_JOIN_PER_SECOND, windowMs: 1_000 },
+        { limit: env.RATE_LIMIT_JOIN_PER_10_SECONDS, windowMs: 10_000 },
+      ],
+      leave: [
+        { limit: env.RATE_LIMIT_LEAVE_PER_SECOND, windowMs: 1_000 },
+        { limit: env.RATE_LIMIT_LEAVE_PER_10_SECONDS, windowMs: 10_000 },
+      ],
+      unknownEvent: [
+        { limit: env.RATE_LIMIT_UNKNOWN_EVENT_PER_SECOND, windowMs: 1_000 },
+        { limit: env.RATE_LIMIT_UNKNOWN_EVENT_PER_10_SECONDS, windowMs: 10_000 },
+      ],
+      disconnectAfterRefusals: env.RATE_LIMIT_DISCONNECT_AFTER_REFUSALS,
       userMultiplier: env.RATE_LIMIT_USER_MULTIPLIER,
       maxSocketsPerUser: env.MAX_SOCKETS_PER_USER,
     },

@@ -82,3 +82,9 @@ export const uploadsSwept = new Counter({
   labelNames: ['result'] as const,
   registers: [registry],
 });
+
+export const socketBudgetDisconnects = new Counter({
+  name: 'parley_socket_budget_disconnects_total',
+  help: 'Connections closed because they kept sending far over their event budget',
+  registers: [registry],
+});

@@ -12,6 +12,7 @@ import { socketsConnected } from '../core/metrics.ts';
 import type { Presence } from '../core/presence.ts';
 import { closeRedis } from '../core/redis.ts';
 import type { ObjectStore } from '../core/storage/index.ts';
+import { budgetOptions, guardEvents } from './event-budget.ts';
 import { leaveRoom, registerHandlers, socketGone } from './handlers.ts';
 import { authenticateHandshake, connectError, originAllowed } from './handshake.ts';
 import { RoomPresence } from './room-presence.ts';
@@ -83,6 +84,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
     },
   });
   let accepting = true;
+  const budget = budgetOptions(config.limits);
   // Disconnect clean-ups in flight: shutdown waits for them so presence is left tidy.
   const cleanups = new Set<Promise<void>>();
 
@@ -118,6 +120,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
       Math.min(session.exp * 1000 - now(), 2 ** 31 - 1),
     );
     expiry.unref();
+    guardEvents(socket, budget, logger);
     registerHandlers(socket, {
       io,
       config,

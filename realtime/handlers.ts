@@ -96,14 +96,11 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
     }
   };
 
+  // Per user, across its sockets (and instances). The per-socket limits were already spent
+  // in memory before the event got here (event-budget.ts).
   const limit = async (event: 'message' | 'typing'): Promise<void> => {
     const rules = config.limits[event];
     const check = await consume(counters, [
-      ...rules.map((r) => ({
-        key: `ratelimit:${socket.id}:${event}:${r.windowMs}`,
-        windowMs: r.windowMs,
-        limit: r.limit,
-      })),
       ...rules.map((r) => ({
         key: `ratelimit:user:${session.userId}:${event}:${r.windowMs}`,
         windowMs: r.windowMs,
@@ -145,8 +142,8 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
 
   listen('message', MessagePayload, async (p) => {
     if (!deps.accepting()) throw unavailable();
-    await authorize(p.roomId, false); // the commit re-checks membership inside its transaction
     await limit('message');
+    await authorize(p.roomId, false); // the commit re-checks membership inside its transaction
     stopTyping(io, socket, p.roomId);
     const outcome = await writer.submit(p.roomId, {
       userId: session.userId,
@@ -160,8 +157,8 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
   });
 
   listen('typing', TypingPayload, async ({ roomId, typing }) => {
-    await authorize(roomId, true);
     await limit('typing');
+    await authorize(roomId, true);
     if (typing) socket.data.typing.add(roomId);
     else socket.data.typing.delete(roomId);
     socket

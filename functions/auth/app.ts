@@ -5,12 +5,7 @@ import { issueToken, revokeSession, verifySession } from '../../core/auth/sessio
 import { consume } from '../../core/counters.ts';
 import { AppError, rateLimited } from '../../core/errors.ts';
 import { limitBody } from '../../core/http/app.ts';
-import {
-  clearSessionCookie,
-  requestToken,
-  requireSession,
-  setSessionCookie,
-} from '../../core/http/session.ts';
+import { clearSessionCookie, requestToken, requireSession, setSessionCookie } from '../../core/http/session.ts';
 import type { AppContext, AppEnv } from '../../core/http/types.ts';
 import { validate } from '../../core/http/validation.ts';
 import { rateLimited as rateLimitedMetric } from '../../core/metrics.ts';

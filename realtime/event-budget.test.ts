@@ -1,0 +1,170 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../core/db/database.ts';
+import { registry } from '../core/metrics.ts';
+import { startWorld, type TestWorld } from '../test/realtime-support.ts';
+import { sharedServices } from '../test/support.ts';
+import { EventBudget } from './event-budget.ts';
+
+/**
+ * The per-connection event budget: every event kind limited (join and leave included),
+ * refusals answered before any database work, unknown events answered `invalid_request`,
+ * and a connection that keeps flooding closed.
+ */
+
+describe('EventBudget', () => {
+  const rules = {
+    join: [
+      { limit: 3, windowMs: 1_000 },
+      { limit: 5, windowMs: 10_000 },
+    ],
+  };
+
+  it('allows up to each window, refuses with the time to the window end, and spends nothing when refused', () => {
+    let now = 0;
+    const b = new EventBudget({
+      rules,
+      unknown: [{ limit: 1, windowMs: 1_000 }],
+      disconnectAfterRefusals: 0,
+      now: () => now,
+    });
+    expect([b.spend('join'), b.spend('join'), b.spend('join')].every((s) => s.allowed)).toBe(true);
+    now = 400;
+    expect(b.spend('join')).toEqual({ allowed: false, retryAfterMs: 600, overwhelmed: false });
+    now = 1_000;
+    expect(b.spend('join').allowed).toBe(true);
+    expect(b.spend('join').allowed).toBe(true);
+    // The 10 s window is full (5 spent; refusals did not count).
+    expect(b.spend('join')).toEqual({ allowed: false, retryAfterMs: 9_000, overwhelmed: false });
+    // Other kinds have their own budget; names without rules share the unknown one.
+    expect(b.spend('whatever').allowed).toBe(true);
+    expect(b.spend('something else').allowed).toBe(false);
+  });
+
+  it('flags a connection as overwhelmed after more refusals in 10 s than allowed', () => {
+    let now = 0;
+    const b = new EventBudget({ rules, unknown: [], disconnectAfterRefusals: 4, now: () => now });
+    for (let i = 0; i < 3; i++) b.spend('join');
+    const refusals = Array.from({ length: 5 }, () => b.spend('join'));
+    expect(refusals.map((r) => !r.allowed && r.overwhelmed)).toEqual([false, false, false, false, true]);
+    now = 10_001;
+    for (let i = 0; i < 3; i++) b.spend('join');
+    expect(b.spend('join')).toMatchObject({ allowed: false, overwhelmed: false });
+  });
+});
+
+/** A database handle that counts the queries made through it. */
+async function countingDatabase(): Promise<{ db: Database; queries: () => number }> {
+  const base = (await sharedServices()).db;
+  let n = 0;
+  const prisma = base.prisma.$extends({
+    query: {
+      async $allOperations({ args, query }) {
+        n++;
+        return query(args);
+      },
+    },
+  }) as unknown as Database['prisma'];
+  return { db: { ...base, prisma, ping: () => base.ping(), close: async () => undefined }, queries: () => n };
+}
+
+let world: TestWorld;
+let queries: () => number;
+
+beforeAll(async () => {
+  const counting = await countingDatabase();
+  queries = counting.queries;
+  world = await startWorld(
+    {
+      RATE_LIMIT_JOIN_PER_SECOND: '3',
+      RATE_LIMIT_JOIN_PER_10_SECONDS: '100',
+      RATE_LIMIT_LEAVE_PER_SECOND: '3',
+      RATE_LIMIT_TYPING_PER_SECOND: '2',
+      RATE_LIMIT_UNKNOWN_EVENT_PER_SECOND: '2',
+      RATE_LIMIT_DISCONNECT_AFTER_REFUSALS: '50',
+    },
+    { ...(await sharedServices()), db: counting.db },
+  );
+}, 180_000);
+afterAll(async () => {
+  await world?.close();
+});
+
+const metric = async (pattern: RegExp): Promise<number> => {
+  const m = (await registry.metrics()).match(pattern);
+  return m ? Number(m[1]) : 0;
+};
+
+describe('per-connection event budget', () => {
+  it('limits join and leave, answering rate_limited with retryAfterMs', async () => {
+    const alice = await world.user();
+    const room = await world.room(alice);
+    const a = await alice.connect();
+    for (let i = 0; i < 3; i++) await a.joined(room);
+    const refused = await a.join(room);
+    expect(refused).toMatchObject({
+      ok: false,
+      error: { code: 'rate_limited', retryAfterMs: expect.any(Number) },
+    });
+    if (!refused.ok) expect(refused.error.retryAfterMs).toBeLessThanOrEqual(1_000);
+    for (let i = 0; i < 3; i++) expect(await a.leave(room)).toEqual({ ok: true });
+    expect(await a.leave(room)).toMatchObject({ ok: false, error: { code: 'rate_limited' } });
+    a.close();
+  });
+
+  it('refuses over-budget events before any database work, also for rooms the socket has not joined', async () => {
+    const alice = await world.user();
+    const room = await world.room(alice);
+    const a = await alice.connect();
+    // Typing to a room it has not joined, and joins of a room that is not its own: each
+    // allowed one reads the database. Spend the budgets first...
+    for (let i = 0; i < 2; i++)
+      expect(await a.typing(room, true)).toMatchObject({ ok: false, error: { code: 'not_joined' } });
+    for (let i = 0; i < 3; i++)
+      expect(await a.join('some-room-id')).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    // ...then every further one is refused without a single query.
+    const before = queries();
+    const refused = await Promise.all([
+      ...Array.from({ length: 20 }, () => a.typing(room, true)),
+      ...Array.from({ length: 10 }, () => a.join('some-room-id')),
+    ]);
+    expect(refused.every((x) => !x.ok && x.error.code === 'rate_limited')).toBe(true);
+    expect(queries() - before).toBe(0);
+    a.close();
+  });
+
+  it('answers an unknown event sent with an ack with invalid_request (and limits those too)', async () => {
+    const alice = await world.user();
+    const a = await alice.connect();
+    const ask = (event: string) =>
+      a.raw.timeout(5_000).emitWithAck(event, { roomId: 'x' }) as Promise<{
+        ok: boolean;
+        error?: { code: string };
+      }>;
+    expect(await ask('no-such-event')).toEqual({
+      ok: false,
+      error: { code: 'invalid_request', message: expect.any(String) },
+    });
+    expect(await ask('toString')).toMatchObject({ ok: false, error: { code: 'invalid_request' } });
+    expect(await ask('__proto__')).toMatchObject({ ok: false, error: { code: 'rate_limited' } });
+    // Without an ack: nothing comes back, and the connection stays usable.
+    a.raw.emit('no-such-event', {});
+    expect((await a.leave('x')).ok).toBe(true);
+    a.close();
+  });
+
+  it('closes a connection that keeps sending far over its budget (disconnect reason: io server disconnect), counted in a metric', async () => {
+    const alice = await world.user();
+    const room = await world.room(alice);
+    const before = await metric(/^parley_socket_budget_disconnects_total (\d+)/m);
+    const flooder = await alice.connect();
+    const gone = flooder.disconnected();
+    for (let i = 0; i < 200; i++)
+      flooder.raw.emit('typing', { roomId: room.id, typing: true }, () => undefined);
+    expect(await gone).toBe('io server disconnect');
+    expect(await metric(/^parley_socket_budget_disconnects_total (\d+)/m)).toBe(before + 1);
+    // Others (and the same user's next connection) are unaffected.
+    const again = await alice.connect();
+    await again.joined(room);
+    again.close();
+  });
+});

@@ -1,0 +1,152 @@
+import type { Config, RateRule } from '../core/config.ts';
+import { AppError, rateLimited as rateLimitedError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import { rateLimited, socketBudgetDisconnects, socketEvents } from '../core/metrics.ts';
+import type { ParleySocket } from './types.ts';
+
+/**
+ * Every event a connection sends spends from its budget, in memory, before anything else
+ * happens to it (no parsing, no database, no Redis): a refused event costs a map lookup and
+ * an ack. Each event kind has its own windows (`message`, `typing`, `join`, `leave`, and one
+ * shared budget for names the server does not know). A connection that keeps sending far
+ * over its budget is closed.
+ */
+
+/** Refusals are counted over this window for the disconnect decision and log sampling. */
+const REFUSAL_WINDOW_MS = 10_000;
+
+export interface BudgetOptions {
+  /** Windows per known event; an event without rules of its own spends from `unknown`. */
+  rules: Record<string, RateRule[]>;
+  unknown: RateRule[];
+  /** Refusals within 10 s that make the connection be closed; 0: never. */
+  disconnectAfterRefusals: number;
+  now?: () => number;
+}
+
+export type Spend =
+  | { allowed: true }
+  | {
+      allowed: false;
+      retryAfterMs: number;
+      /** Far over budget: close the connection. */ overwhelmed: boolean;
+    };
+
+/** One connection's budget: fixed windows per event kind and rule. */
+export class EventBudget {
+  private readonly windows = new Map<string, { count: number; resetAt: number }[]>();
+  private refusals = { count: 0, resetAt: 0 };
+  private readonly now: () => number;
+
+  constructor(private readonly options: BudgetOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  spend(kind: string): Spend {
+    const own = this.options.rules[kind];
+    const rules = own ?? this.options.unknown;
+    // Names without rules of their own share one budget, however many names a client invents.
+    const key = own ? kind : '';
+    const now = this.now();
+    let state = this.windows.get(key);
+    if (!state) this.windows.set(key, (state = rules.map(() => ({ count: 0, resetAt: 0 }))));
+    let retryAfterMs = 0;
+    rules.forEach((rule, i) => {
+      const w = state[i]!;
+      if (w.resetAt <= now) {
+        w.count = 0;
+        w.resetAt = now + rule.windowMs;
+      }
+      if (w.count >= rule.limit) retryAfterMs = Math.max(retryAfterMs, w.resetAt - now);
+    });
+    if (retryAfterMs === 0) {
+      // Spent only when allowed: a refused event does not push the window further out.
+      for (const w of state) w.count += 1;
+      return { allowed: true };
+    }
+    if (this.refusals.resetAt <= now) this.refusals = { count: 0, resetAt: now + REFUSAL_WINDOW_MS };
+    this.refusals.count += 1;
+    const limit = this.options.disconnectAfterRefusals;
+    return { allowed: false, retryAfterMs, overwhelmed: limit > 0 && this.refusals.count > limit };
+  }
+
+  /** Refusals in the current window (for logs). */
+  get refusedRecently(): number {
+    return this.refusals.resetAt > this.now() ? this.refusals.count : 0;
+  }
+}
+
+export const budgetOptions = (limits: Config['limits']): BudgetOptions => ({
+  rules: { message: limits.message, typing: limits.typing, join: limits.join, leave: limits.leave },
+  unknown: limits.unknownEvent,
+  disconnectAfterRefusals: limits.disconnectAfterRefusals,
+});
+
+type Ack = (response: unknown) => void;
+
+/**
+ * Puts a budget in front of every event of a socket (a Socket.IO middleware, so it runs
+ * before any handler), answers events the server does not know (`invalid_request` when an
+ * ack is given), and closes the connection of a client that will not slow down. Logging is
+ * sampled: the first refusal of a connection, then at most one line per 10 s with a count;
+ * one line per disconnect.
+ */
+export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger: Logger): EventBudget {
+  const budget = new EventBudget(options);
+  const context = { socketId: socket.id, userId: socket.data.session.userId };
+  let lastLogAt = -Infinity;
+  let refusedSinceLog = 0;
+  let closing = false;
+
+  socket.use((packet, next) => {
+    const name = typeof packet[0] === 'string' ? packet[0] : '';
+    // Known = some handler listens to it; no list to keep in step with handlers.ts.
+    const known = (socket as unknown as NodeJS.EventEmitter).listenerCount(name) > 0;
+    // Metric labels never carry a client-chosen name.
+    const kind = known ? name : 'unknown';
+    const last: unknown = packet[packet.length - 1];
+    const ack = typeof last === 'function' ? (last as Ack) : undefined;
+    const spent = budget.spend(kind);
+    if (!spent.allowed) {
+      if (closing) return;
+      rateLimited.inc({ event: kind });
+      socketEvents.inc({ event: kind, result: 'rate_limited' });
+      answer(ack, rateLimitedError(spent.retryAfterMs));
+      refusedSinceLog += 1;
+      const now = Date.now();
+      if (now - lastLogAt >= REFUSAL_WINDOW_MS) {
+        logger.info(
+          { ...context, event: kind, refused: refusedSinceLog },
+          'socket events refused: over budget',
+        );
+        lastLogAt = now;
+        refusedSinceLog = 0;
+      }
+      if (spent.overwhelmed) {
+        closing = true;
+        socketBudgetDisconnects.inc();
+        logger.warn(
+          { ...context, refusedIn10s: budget.refusedRecently },
+          'socket disconnected: kept sending far over its event budget',
+        );
+        socket.disconnect(true);
+      }
+      return;
+    }
+    if (!known) {
+      socketEvents.inc({ event: 'unknown', result: 'invalid_request' });
+      answer(ack, new AppError('invalid_request', 'Unknown event'));
+      return;
+    }
+    next();
+  });
+  return budget;
+}
+
+function answer(ack: Ack | undefined, error: AppError): void {
+  try {
+    ack?.({ ok: false, error: error.toBody() });
+  } catch {
+    // An ack to a connection that is already gone.
+  }
+}
