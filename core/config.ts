@@ -123,6 +123,10 @@ const EnvSchema = z
     // Refused events per connection in 10 s after which the connection is closed; 0: never.
     RATE_LIMIT_DISCONNECT_AFTER_REFUSALS: int(0, 10_000_000).default(100),
     RATE_LIMIT_USER_MULTIPLIER: int(1, 1000).default(2),
+    RATE_LIMIT_UNKNOWN_USERNAME_LOOKUPS: int(1, 1_000_000).default(20),
+    RATE_LIMIT_UNKNOWN_USERNAME_WINDOW_SECONDS: int(1, 86_400).default(900),
+    RATE_LIMIT_USERNAME_LOOKUPS_PER_ADDRESS_PER_HOUR: int(1, 10_000_000).default(600),
+    RATE_LIMIT_UPLOAD_INIT_PER_HOUR: int(1, 10_000_000).default(120),
     MAX_SOCKETS_PER_USER: int(1, 10_000).default(20),
 
     PRESENCE_HEARTBEAT_MS: int(500, 600_000).default(15_000),
@@ -215,6 +219,10 @@ export interface Config {
     /** Refusals per connection within 10 s that close it (0: never). */
     disconnectAfterRefusals: number;
     userMultiplier: number;
+    /** Adding a member (or opening a direct room) by username: unknown names per caller, all per address. */
+    unknownUsernameLookups: RateRule;
+    usernameLookupsPerAddress: RateRule;
+    uploadInitPerUser: RateRule;
     maxSocketsPerUser: number;
   };
   presence: { heartbeatMs: number; ttlMs: number };
@@ -309,6 +317,12 @@ export function loadConfig(source: EnvInput = process.env): Config {
       ],
       disconnectAfterRefusals: env.RATE_LIMIT_DISCONNECT_AFTER_REFUSALS,
       userMultiplier: env.RATE_LIMIT_USER_MULTIPLIER,
+      unknownUsernameLookups: {
+        limit: env.RATE_LIMIT_UNKNOWN_USERNAME_LOOKUPS,
+        windowMs: env.RATE_LIMIT_UNKNOWN_USERNAME_WINDOW_SECONDS * 1000,
+      },
+      usernameLookupsPerAddress: { limit: env.RATE_LIMIT_USERNAME_LOOKUPS_PER_ADDRESS_PER_HOUR, windowMs: 3_600_000 },
+      uploadInitPerUser: { limit: env.RATE_LIMIT_UPLOAD_INIT_PER_HOUR, windowMs: 3_600_000 },
       maxSocketsPerUser: env.MAX_SOCKETS_PER_USER,
     },
     presence: { heartbeatMs: env.PRESENCE_HEARTBEAT_MS, ttlMs: env.PRESENCE_TTL_MS },

@@ -1,7 +1,7 @@
 import type { Database } from './db/database.ts';
 import { AppError, notFound } from './errors.ts';
 import { newId } from './ids.ts';
-import type { Member, Room } from './schemas.ts';
+import type { Member, Room, User } from './schemas.ts';
 import { findUserByUsername } from './users.ts';
 
 interface RoomRow {
@@ -84,9 +84,11 @@ export async function addMember(
   roomId: string,
   actorId: string,
   username: string,
+  /** How the username is looked up: the routes pass a throttled lookup (username-lookup-throttle.ts). */
+  lookup: (username: string) => Promise<User | null> = (name) => findUserByUsername(db, name),
 ): Promise<{ member: Member; created: boolean }> {
   await requireMember(db, roomId, actorId);
-  const user = await findUserByUsername(db, username);
+  const user = await lookup(username);
   if (!user) throw notFound('User not found');
   const select = { userId: true, joinedAt: true, user: { select: { username: true } } } as const;
   const existing = await db.prisma.roomMember.findUnique({

@@ -6,12 +6,15 @@ import { validate } from '../../core/http/validation.ts';
 import { addMember, createRoom, getRoomForMember, leaveRoom, listMembers, listRooms } from '../../core/rooms.ts';
 import { AddMemberBody, CreateRoomBody } from '../../core/schemas.ts';
 import type { Services } from '../../core/services.ts';
+import { usernameLookupThrottle } from '../../core/username-lookup-throttle.ts';
+import { findUserByUsername } from '../../core/users.ts';
 
-export type RoomsDeps = Pick<Services, 'config' | 'db' | 'bus'>;
+export type RoomsDeps = Pick<Services, 'config' | 'db' | 'bus' | 'counters'>;
 
 /** /api/rooms: a room is private to its members; to anyone else it does not exist (404). */
 export function roomsRoutes(deps: RoomsDeps) {
   const { config, db, bus } = deps;
+  const lookups = usernameLookupThrottle(deps.counters, config.limits);
   return new Hono<AppEnv>()
     .use(requireSession(config.auth, db), limitBody)
     .post('/', validate('json', CreateRoomBody), async (c) => {
@@ -21,11 +24,9 @@ export function roomsRoutes(deps: RoomsDeps) {
     .get('/', async (c) => c.json({ rooms: await listRooms(db, c.get('session').userId) }))
     .get('/:roomId', async (c) => c.json({ room: await getRoomForMember(db, c.req.param('roomId'), c.get('session').userId) }))
     .post('/:roomId/members', validate('json', AddMemberBody), async (c) => {
-      const { member, created } = await addMember(
-        db,
-        c.req.param('roomId'),
-        c.get('session').userId,
-        c.req.valid('json').username,
+      const caller = { userId: c.get('session').userId, address: c.get('clientAddress') };
+      const { member, created } = await addMember(db, c.req.param('roomId'), caller.userId, c.req.valid('json').username, (name) =>
+        lookups.lookup(caller, () => findUserByUsername(db, name)),
       );
       return c.json({ member }, created ? 201 : 200);
     })

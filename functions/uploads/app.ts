@@ -1,13 +1,16 @@
 import { Hono } from 'hono';
+import { consume } from '../../core/counters.ts';
+import { rateLimited } from '../../core/errors.ts';
 import { limitBody } from '../../core/http/app.ts';
 import { requireSession } from '../../core/http/session.ts';
 import type { AppEnv } from '../../core/http/types.ts';
 import { validate } from '../../core/http/validation.ts';
 import { UploadCompleteBody, UploadInitBody } from '../../core/schemas.ts';
+import { rateLimited as rateLimitedMetric } from '../../core/metrics.ts';
 import type { Services } from '../../core/services.ts';
 import { completeUpload, initUpload } from '../../core/uploads.ts';
 
-export type UploadsDeps = Pick<Services, 'config' | 'db' | 'storage'>;
+export type UploadsDeps = Pick<Services, 'config' | 'db' | 'storage' | 'counters'>;
 
 /** /api/upload: presigned uploads straight to the object store, verified at complete. */
 export function uploadsRoutes(deps: UploadsDeps) {
@@ -15,7 +18,16 @@ export function uploadsRoutes(deps: UploadsDeps) {
   return new Hono<AppEnv>()
     .use(requireSession(config.auth, db), limitBody)
     .post('/init', validate('json', UploadInitBody), async (c) => {
-      return c.json(await initUpload(deps, c.get('session').userId, c.req.valid('json')));
+      const userId = c.get('session').userId;
+      // Each init writes a pending row and signs a URL: bounded per user.
+      const check = await consume(deps.counters, [
+        { key: `upload-init:user:${userId}`, ...config.limits.uploadInitPerUser },
+      ]);
+      if (!check.allowed) {
+        rateLimitedMetric.inc({ event: 'upload_init' });
+        throw rateLimited(check.retryAfterMs);
+      }
+      return c.json(await initUpload(deps, userId, c.req.valid('json')));
     })
     .post('/complete', validate('json', UploadCompleteBody), async (c) => {
       const { attachment, created } = await completeUpload(
