@@ -52,14 +52,24 @@ export const AddMemberBody = z.strictObject({
 });
 export type AddMemberBody = z.infer<typeof AddMemberBody>;
 
-const seqParam = z.coerce.number().int().min(0).max(2 ** 31 - 1);
+/**
+ * An integer in a query string: plain decimal digits only. `Number()` would also take
+ * `0x10`, `1e1`, ` 5` and an empty value (as 0), which the contract refuses.
+ */
+export const queryInteger = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^[0-9]{1,16}$/, 'must be an integer written in decimal digits')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+const seqParam = queryInteger(0, 2 ** 31 - 1);
 export const HistoryQuery = z
   .strictObject({
     roomId: Id,
-    beforeTs: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    beforeTs: queryInteger(0, Number.MAX_SAFE_INTEGER).optional(),
     beforeSeq: seqParam.optional(),
     afterSeq: seqParam.optional(),
-    limit: z.coerce.number().int().min(1).max(100).default(50),
+    limit: queryInteger(1, 100).default(50),
   })
   .refine(
     (q) => [q.beforeTs, q.beforeSeq, q.afterSeq].filter((v) => v !== undefined).length <= 1,
