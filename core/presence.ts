@@ -28,8 +28,17 @@ export interface Presence {
   remove(roomId: string, socketId: string): Promise<boolean>;
   /** Prunes entries older than the TTL, then returns who is present. */
   snapshot(roomId: string, now: number): Promise<PresenceSnapshot>;
+  /**
+   * Records `set` (a room's users, as a comparable string) as the room's last announced set
+   * and answers whether it must be announced: false when it equals the last set announced by
+   * any instance, unless `force`. Shared, so that instances do not repeat each other.
+   */
+  claimAnnouncement(roomId: string, set: string, force: boolean): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** How long a room's last announced set is remembered without any change. */
+const ANNOUNCED_TTL_MS = 24 * 3_600_000;
 
 interface StoredEntry {
   id: string;
@@ -46,6 +55,7 @@ export function distinctUsers(entries: Iterable<PresentUser>): PresentUser[] {
 
 export class MemoryPresence implements Presence {
   private readonly rooms = new Map<string, Map<string, StoredEntry>>();
+  private readonly announced = new Map<string, string>();
 
   constructor(private readonly ttlMs: number) {}
 
@@ -78,8 +88,16 @@ export class MemoryPresence implements Presence {
     return { users: distinctUsers(room.values()), pruned };
   }
 
+  async claimAnnouncement(roomId: string, set: string, force: boolean): Promise<boolean> {
+    if (!force && this.announced.get(roomId) === set) return false;
+    if (set === '') this.announced.delete(roomId);
+    else this.announced.set(roomId, set);
+    return true;
+  }
+
   async close(): Promise<void> {
     this.rooms.clear();
+    this.announced.clear();
   }
 }
 
@@ -103,7 +121,17 @@ return {#stale, live}`;
 
 type SnapshotCommand = (key: string, cutoff: number) => Promise<[number, string[]]>;
 
+// Compare-and-set of a room's last announced set, in one step across instances.
+// ARGV: the set, force (1/0), ttl ms. Returns 1 when the set is to be announced.
+const CLAIM_SCRIPT = `
+if ARGV[2] ~= '1' and redis.call('GET', KEYS[1]) == ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1`;
+
+type ClaimCommand = (key: string, set: string, force: string, ttlMs: number) => Promise<number>;
+
 export const presenceKey = (roomId: string) => `presence:room:${roomId}`;
+export const announcedKey = (roomId: string) => `presence:announced:${roomId}`;
 
 export class RedisPresence implements Presence {
   constructor(
@@ -111,6 +139,12 @@ export class RedisPresence implements Presence {
     private readonly ttlMs: number,
   ) {
     redis.defineCommand('parleyPresenceSnapshot', { numberOfKeys: 1, lua: SNAPSHOT_SCRIPT });
+    redis.defineCommand('parleyPresenceClaim', { numberOfKeys: 1, lua: CLAIM_SCRIPT });
+  }
+
+  async claimAnnouncement(roomId: string, set: string, force: boolean): Promise<boolean> {
+    const run = (this.redis as unknown as { parleyPresenceClaim: ClaimCommand }).parleyPresenceClaim;
+    return (await run.call(this.redis, announcedKey(roomId), set, force ? '1' : '0', ANNOUNCED_TTL_MS)) === 1;
   }
 
   async put(entries: PresenceEntry[], now: number): Promise<void> {

@@ -75,6 +75,37 @@ describe.runIf(usesRedis)('two instances on one Redis', () => {
     });
   });
 
+  it('does not announce an unchanged set again when a join on the other instance leaves it as it was', async () => {
+    const alice = await one.user();
+    const bob = await one.user();
+    const carol = await one.user();
+    const room = await one.room(alice, bob, carol);
+    const a = await on(one, alice);
+    const b = await on(two, bob);
+    await a.joined(room);
+    expect((await a.next('presence')).users.map((u) => u.id)).toEqual([alice.id]);
+    await b.joined(room);
+    const both = [alice.id, bob.id].sort();
+    expect((await a.next('presence')).users.map((u) => u.id).sort()).toEqual(both);
+    expect((await b.next('presence')).users.map((u) => u.id).sort()).toEqual(both);
+    // Bob's second tab, on the instance that last announced only Alice: the set is unchanged.
+    const b2 = await on(one, bob);
+    expect((await b2.joined(room)).users.map((u) => u.id).sort()).toEqual(both);
+    // Well past the 50 ms announce window, so a repeat would have gone out by now.
+    await new Promise((r) => setTimeout(r, 500));
+    // The next presence anyone gets is the next real change, not a repeat of the same set.
+    const c = await on(two, carol);
+    await c.joined(room);
+    const all = [alice.id, bob.id, carol.id].sort();
+    for (const client of [a, b, b2])
+      expect((await client.next('presence')).users.map((u) => u.id).sort()).toEqual(all);
+    // And that change, too, is announced once, though both instances have sockets in the room.
+    c.close();
+    for (const client of [a, b, b2])
+      expect((await client.next('presence')).users.map((u) => u.id).sort()).toEqual(both);
+    expect([...a.pending('presence'), ...b.pending('presence'), ...b2.pending('presence')]).toEqual([]);
+  });
+
   it('keeps seq gap-free with senders on both instances, and everyone receives every message once', async () => {
     const { room, a, b } = await aliceOnOneBobOnTwo();
     const N = 20;

@@ -19,7 +19,10 @@ export class RoomPresence {
   private degraded = false;
   private readonly pending = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly pruned = new Set<string>();
-  /** The last set this instance announced per room, to skip announcing it again. */
+  /**
+   * The last set this instance announced per room: the fallback while the shared record
+   * (Presence.claimAnnouncement) cannot be reached.
+   */
   private readonly announced = new Map<string, string>();
 
   constructor(
@@ -101,7 +104,7 @@ export class RoomPresence {
       this.failed(err);
       users = this.localUsers(roomId);
     }
-    this.announce(roomId, users, force);
+    await this.announce(roomId, users, force);
   }
 
   /** Rooms with at least one socket of this instance in them. */
@@ -130,7 +133,7 @@ export class RoomPresence {
         if (snap.pruned > 0) presencePruned.inc(snap.pruned);
         // After an outage other instances' users reappear: everyone gets the full picture.
         // Forced: another instance may have announced a set that still held the pruned sockets.
-        if (snap.pruned > 0 || recovering) this.announce(roomId, snap.users, true);
+        if (snap.pruned > 0 || recovering) await this.announce(roomId, snap.users, true);
       }
       this.healthy();
     } catch (err) {
@@ -140,12 +143,24 @@ export class RoomPresence {
     }
   }
 
-  private announce(roomId: string, users: PresentUser[], force = false): void {
+  /**
+   * Unchanged sets are not announced again, by this instance or another: each instance only
+   * sees its own announcements, so the last one is recorded in the shared store (a join on
+   * instance A of a set that B announced would otherwise repeat it to everyone).
+   */
+  private async announce(roomId: string, users: PresentUser[], force = false): Promise<void> {
     const key = users
       .map((u) => u.id)
       .sort()
       .join(',');
-    if (!force && this.announced.get(roomId) === key) return;
+    let due: boolean;
+    try {
+      due = await this.store.claimAnnouncement(roomId, key, force);
+    } catch (err) {
+      this.failed(err);
+      due = force || this.announced.get(roomId) !== key;
+    }
+    if (!due) return;
     this.announced.set(roomId, key);
     if (!this.io.of('/').adapter.rooms.has(roomChannel(roomId))) this.announced.delete(roomId);
     this.io.to(roomChannel(roomId)).emit('presence', { roomId, users });
