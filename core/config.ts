@@ -42,6 +42,10 @@ const EnvSchema = z
     DATABASE_POOL_MAX: int(1, 1000).default(10),
     DATABASE_CONNECT_TIMEOUT_MS: int(100, 120_000).default(5_000),
     DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(15_000),
+    // Client side: a query whose answer never comes (packets dropped) fails after this long.
+    DATABASE_QUERY_TIMEOUT_MS: int(100, 600_000).optional(),
+    // The longest a REST request may take before it is answered 503 unavailable.
+    REQUEST_TIMEOUT_MS: int(500, 600_000).optional(),
     MIGRATE_ON_START: bool.default(true),
 
     REDIS_URL: z
@@ -175,6 +179,8 @@ export interface Config {
     poolMax: number;
     connectTimeoutMs: number;
     statementTimeoutMs: number;
+    /** Client-side bound on one query (default: the statement timeout + 1 s). */
+    queryTimeoutMs: number;
     migrateOnStart: boolean;
   };
   redis: { url: string | undefined; keyPrefix: string };
@@ -202,6 +208,8 @@ export interface Config {
     cookieSecure: boolean;
   };
   corsOrigins: string[];
+  /** Bound on a whole REST request (default: DATABASE_CONNECT_TIMEOUT_MS + 1 s). */
+  requestTimeoutMs: number;
   /** Proxies in front of us that append to X-Forwarded-For; 0: use the socket's address. */
   trustProxyHops: number;
   metricsToken: string | undefined;
@@ -263,6 +271,7 @@ export function loadConfig(source: EnvInput = process.env): Config {
       poolMax: env.DATABASE_POOL_MAX,
       connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
       statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+      queryTimeoutMs: env.DATABASE_QUERY_TIMEOUT_MS ?? env.DATABASE_STATEMENT_TIMEOUT_MS + 1_000,
       migrateOnStart: env.MIGRATE_ON_START,
     },
     redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
@@ -288,6 +297,9 @@ export function loadConfig(source: EnvInput = process.env): Config {
       cookieSecure: env.COOKIE_SECURE ?? production,
     },
     corsOrigins: env.CORS_ORIGINS ?? [`http://localhost:${env.PORT}`, `http://127.0.0.1:${env.PORT}`],
+    // A database that does not answer is noticed by the connect timeout: a request waits at
+    // most that long for a connection, plus a second for its work.
+    requestTimeoutMs: env.REQUEST_TIMEOUT_MS ?? env.DATABASE_CONNECT_TIMEOUT_MS + 1_000,
     trustProxyHops: env.TRUST_PROXY_HOPS,
     metricsToken: env.METRICS_TOKEN,
     limits: {

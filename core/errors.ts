@@ -89,7 +89,7 @@ export function isDatabaseUnavailable(err: unknown): boolean {
       return true;
     if (/^(08|57P0)/.test(code)) return true; // connection_exception, admin/crash shutdown
     // "Unable to start a transaction in the given time" (P2028): every pooled connection is taken or stuck.
-    if (/timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Can't reach database|DatabaseNotReachable|ConnectionClosed|the database system is (starting|shutting) up|Unable to start a transaction in the given time/i.test(message))
+    if (/timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Can't reach database|DatabaseNotReachable|ConnectionClosed|the database system is (starting|shutting) up|Unable to start a transaction in the given time|Query read timeout/i.test(message))
       return true;
     cur = e.cause;
   }

@@ -34,9 +34,13 @@ export function pgPoolConfig(config: DbConfig): pg.PoolConfig {
     max: config.database.poolMax,
     connectionTimeoutMillis: config.database.connectTimeoutMs,
     statement_timeout: config.database.statementTimeoutMs,
+    // The server's statement_timeout cannot fire for a query it never received (a network
+    // black hole): the client gives up by itself, and the pool discards that connection.
+    query_timeout: config.database.queryTimeoutMs,
     idleTimeoutMillis: 30_000,
     // A dead server must not hold a send forever: detect broken TCP connections.
     keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   };
 }
 

@@ -15,7 +15,7 @@ import type { AppContext, AppEnv } from './types.ts';
 export const MAX_JSON_BODY_BYTES = 64 * 1024;
 
 export interface HttpAppDeps {
-  config: Pick<Config, 'trustProxyHops'>;
+  config: Pick<Config, 'trustProxyHops' | 'requestTimeoutMs'>;
   logger: Logger;
   /** The runtime's peer address (Node server or Lambda event). */
   getConnInfo?: GetConnInfo;
@@ -43,6 +43,7 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
       'request',
     );
   });
+  app.use(requestDeadline(deps.config.requestTimeoutMs));
   app.use(async (c, next) => {
     await next();
     c.header('X-Content-Type-Options', 'nosniff');
@@ -52,6 +53,31 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
   app.notFound((c) => c.json({ error: { code: 'not_found', message: 'Not found' } }, 404));
   app.onError((err, c) => respondWithError(c as AppContext, err));
   return app;
+}
+
+/**
+ * A bounded total time per request: past it the client gets `503 unavailable` (and may
+ * retry) instead of waiting on a dependency that does not answer. The handler's own work is
+ * not cancelled; its database queries end by their own timeouts.
+ */
+export function requestDeadline(ms: number): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new AppError('unavailable', 'Service temporarily unavailable, try again')), ms);
+    });
+    const work = next();
+    // Whatever the abandoned handler ends with later is nobody's business any more.
+    work.catch(() => undefined);
+    try {
+      await Promise.race([work, deadline]);
+    } catch (err) {
+      if (!(err instanceof AppError && err.code === 'unavailable')) throw err;
+      c.res = respondWithError(c as AppContext, err);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 }
 
 const bodyWithinLimit = bodyLimit({
