@@ -71,6 +71,34 @@ describe('loadConfig', () => {
     expect(problems({ S3_ACCESS_KEY_ID: 'a' }).length).toBeGreaterThan(0);
   });
 
+  it.each(['S3_REGION', 'S3_ENDPOINT', 'S3_FORCE_PATH_STYLE'])('refuses %s without S3_BUCKET instead of ignoring it', (name) => {
+    const value = name === 'S3_ENDPOINT' ? 'https://s3.example.com' : name === 'S3_FORCE_PATH_STYLE' ? 'true' : 'eu-west-1';
+    const p = problems({ [name]: value });
+    expect(p).toHaveLength(1);
+    expect(p[0]).toMatch(new RegExp(`^S3_BUCKET: is required when any other S3_\\* is set \\(${name} is\\)`));
+    expect(loadConfig({ DATA_DIR: dir, S3_BUCKET: 'bucket', [name]: value }).storage.bucket).toBe('bucket');
+    expect(loadConfig({ DATA_DIR: dir }).storage.region).toBe('us-east-1');
+  });
+
+  it('derives the query and request timeouts from the database timeouts unless set', () => {
+    const c = loadConfig({ DATA_DIR: dir, DATABASE_CONNECT_TIMEOUT_MS: '2000', DATABASE_STATEMENT_TIMEOUT_MS: '4000' });
+    expect(c.database.queryTimeoutMs).toBe(5_000);
+    expect(c.requestTimeoutMs).toBe(3_000);
+    const set = loadConfig({ DATA_DIR: dir, DATABASE_QUERY_TIMEOUT_MS: '900', REQUEST_TIMEOUT_MS: '1500' });
+    expect([set.database.queryTimeoutMs, set.requestTimeoutMs]).toEqual([900, 1_500]);
+  });
+
+  it('has a limit for every socket event and the abuse-prone routes, with the documented defaults', () => {
+    const { limits } = loadConfig({ DATA_DIR: dir });
+    expect(limits.join).toEqual([{ limit: 20, windowMs: 1_000 }, { limit: 100, windowMs: 10_000 }]);
+    expect(limits.leave).toEqual([{ limit: 20, windowMs: 1_000 }, { limit: 100, windowMs: 10_000 }]);
+    expect(limits.unknownEvent).toEqual([{ limit: 5, windowMs: 1_000 }, { limit: 20, windowMs: 10_000 }]);
+    expect(limits.disconnectAfterRefusals).toBe(100);
+    expect(limits.unknownUsernameLookups).toEqual({ limit: 20, windowMs: 900_000 });
+    expect(limits.usernameLookupsPerAddress).toEqual({ limit: 600, windowMs: 3_600_000 });
+    expect(limits.uploadInitPerUser).toEqual({ limit: 120, windowMs: 3_600_000 });
+  });
+
   it('never allows active content types in the upload allow-list', () => {
     expect(problems({ UPLOAD_MIME_TYPES: 'image/png,image/svg+xml' })[0]).toMatch(/^UPLOAD_MIME_TYPES/);
     expect(problems({ UPLOAD_MIME_TYPES: 'text/html' })[0]).toMatch(/^UPLOAD_MIME_TYPES/);

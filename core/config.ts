@@ -58,7 +58,7 @@ const EnvSchema = z
       .default(''),
 
     S3_ENDPOINT: optionalUrl,
-    S3_REGION: z.string().min(1).default('us-east-1'),
+    S3_REGION: z.string().min(1).optional(),
     S3_BUCKET: z.string().min(3).max(63).optional(),
     S3_ACCESS_KEY_ID: z.string().min(1).optional(),
     S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
@@ -144,8 +144,12 @@ const EnvSchema = z
     if (env.NODE_ENV === 'production' && !env.CORS_ORIGINS) {
       ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: 'is required when NODE_ENV=production' });
     }
-    if (!env.S3_BUCKET && (env.S3_ENDPOINT || env.S3_ACCESS_KEY_ID || env.S3_SECRET_ACCESS_KEY)) {
-      ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: 'is required when any other S3_* is set' });
+    // Any S3_* means "use this store": without a bucket it would be ignored, silently.
+    const s3Set = (['S3_ENDPOINT', 'S3_REGION', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'S3_FORCE_PATH_STYLE'] as const).filter(
+      (k) => env[k] !== undefined,
+    );
+    if (!env.S3_BUCKET && s3Set.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: `is required when any other S3_* is set (${s3Set.join(', ')} is)` });
     }
     if (Boolean(env.S3_ACCESS_KEY_ID) !== Boolean(env.S3_SECRET_ACCESS_KEY)) {
       ctx.addIssue({
@@ -278,7 +282,7 @@ export function loadConfig(source: EnvInput = process.env): Config {
     storage: {
       bucket: env.S3_BUCKET,
       endpoint: env.S3_ENDPOINT,
-      region: env.S3_REGION,
+      region: env.S3_REGION ?? 'us-east-1',
       accessKeyId: env.S3_ACCESS_KEY_ID,
       secretAccessKey: env.S3_SECRET_ACCESS_KEY,
       forcePathStyle: env.S3_FORCE_PATH_STYLE,

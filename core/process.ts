@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import type { Logger } from './logger.ts';
+import { describeStartupFailure } from './startup-error.ts';
 
 /** The configuration of a process entry point; a bad one is printed and the process exits 1. */
 export function loadConfigOrExit(): Config {
@@ -42,4 +43,15 @@ export function closeOnSignals(logger: Logger, timeoutMs: number, close: () => P
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/**
+ * Ends a process whose start-up failed, exit code 1: one plain line for what an operator can
+ * fix (port in use, unreachable database or Redis, a DATA_DIR in use), else the error logged.
+ */
+export function exitOnStartupFailure(err: unknown, config: Config, logger: Logger): never {
+  const line = describeStartupFailure(err, { port: config.port, host: config.host });
+  if (line) process.stderr.write(`Parley cannot start: ${line}\n`);
+  else logger.fatal({ err }, 'start-up failed');
+  process.exit(1);
 }

@@ -3,9 +3,11 @@ import { type EventBus, MemoryBus, RedisBus } from './bus.ts';
 import type { Config } from './config.ts';
 import { type CounterStore, FallbackCounterStore, MemoryCounterStore, RedisCounterStore } from './counters.ts';
 import { openDatabase, type Database } from './db/database.ts';
+import { isDatabaseUnavailable } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { MemoryPresence, RedisPresence, type Presence } from './presence.ts';
 import { closeRedis, connectRedis, redisReady } from './redis.ts';
+import { databaseUnreachable, redisUnreachable } from './startup-error.ts';
 import { openObjectStore, type ObjectStore } from './storage/index.ts';
 
 /**
@@ -28,8 +30,16 @@ export interface Services {
   close(): Promise<void>;
 }
 
+/** Unreachable, refused, or not let in (authentication 28xxx, no such database 3D000). */
+const cannotConnect = (err: unknown): boolean => {
+  const code = (err as { code?: unknown })?.code;
+  return isDatabaseUnavailable(err) || (typeof code === 'string' && /^(28|3D)/.test(code));
+};
+
 export async function openServices(config: Config, logger: Logger): Promise<Services> {
-  const db = await openDatabase(config, logger);
+  const db = await openDatabase(config, logger).catch((err: unknown) => {
+    throw config.database.url && cannotConnect(err) ? databaseUnreachable(config.database.url, err) : err;
+  });
   let redis: Redis | undefined;
   let subscriber: Redis | undefined;
   let counters: CounterStore;
@@ -43,7 +53,7 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
       await redisReady(redis);
     } catch (err) {
       await Promise.all([closeRedis(redis), closeRedis(subscriber), db.close()]);
-      throw err;
+      throw redisUnreachable(config.redis.url, err);
     }
     counters = new FallbackCounterStore(new RedisCounterStore(redis), new MemoryCounterStore(), logger);
     bus = new RedisBus(redis, subscriber, config.redis.keyPrefix, logger);

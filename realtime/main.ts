@@ -4,7 +4,7 @@ import { getRequestListener } from '@hono/node-server';
 import { createHttpApp } from '../core/http/app.ts';
 import { opsRoutes, withTimeout } from '../core/http/ops.ts';
 import { createLogger } from '../core/logger.ts';
-import { closeOnSignals, loadConfigOrExit } from '../core/process.ts';
+import { closeOnSignals, exitOnStartupFailure, loadConfigOrExit } from '../core/process.ts';
 import { connectRedis } from '../core/redis.ts';
 import { openServices } from '../core/services.ts';
 import { createRealtime } from './app.ts';
@@ -18,10 +18,9 @@ const config = loadConfigOrExit();
 
 const logger = createLogger(config.logLevel).child({ tier: 'realtime' });
 const started = Date.now();
-const services = await openServices(config, logger).catch((err: unknown) => {
-  logger.fatal({ err }, 'start-up failed');
-  process.exit(1);
-});
+const services = await openServices(config, logger).catch((err: unknown) =>
+  exitOnStartupFailure(err, config, logger),
+);
 
 let stopping = false;
 const app = createHttpApp({ config, logger });
@@ -41,7 +40,10 @@ const realtime = createRealtime(server, {
   ...services,
   connectRedis: (role, options) => connectRedis(config, logger, role, options),
 });
-await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
+await new Promise<void>((resolve, reject) => {
+  server.once('error', reject);
+  server.listen(config.port, config.host, resolve);
+}).catch((err: unknown) => exitOnStartupFailure(err, config, logger));
 const { port } = server.address() as AddressInfo;
 logger.info(
   {

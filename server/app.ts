@@ -48,10 +48,15 @@ export async function startServer(config: Config, logger: Logger, given?: Servic
   // Last: the client's files never shadow an API route.
   app.route('/', await webClientRoutes({ storage: services.storage, config, logger }));
 
-  const server: ServerType = await new Promise((resolve) => {
+  const server: ServerType = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, ...(config.host ? { hostname: config.host } : {}) }, () =>
       resolve(s),
     );
+    // A port in use is an 'error' event: without a listener, an uncaught exception.
+    s.once('error', reject);
+  }).catch(async (err: unknown) => {
+    if (!given) await services.close();
+    throw err;
   });
   const port = (server.address() as AddressInfo).port;
   // Abandoned uploads; deployed, a scheduled function does this instead (UPLOAD_SWEEP_INTERVAL_SECONDS=0).

@@ -1,14 +1,13 @@
 import { createLogger } from '../core/logger.ts';
-import { closeOnSignals, loadConfigOrExit } from '../core/process.ts';
+import { closeOnSignals, exitOnStartupFailure, loadConfigOrExit } from '../core/process.ts';
 import { startServer } from './app.ts';
 
 const config = loadConfigOrExit();
 const logger = createLogger(config.logLevel);
 const started = Date.now();
-const server = await startServer(config, logger).catch((err: unknown) => {
-  logger.fatal({ err }, 'start-up failed');
-  process.exit(1);
-});
+const server = await startServer(config, logger).catch((err: unknown) =>
+  exitOnStartupFailure(err, config, logger),
+);
 logger.info(
   {
     listen: server.url,

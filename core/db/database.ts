@@ -5,6 +5,7 @@ import pg from 'pg';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { PrismaClient } from './generated/client.ts';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { migrate, type SqlSession } from './migrate.ts';
 
 export { PrismaClient };
@@ -89,10 +90,22 @@ async function openPostgres(config: DbConfig): Promise<Database> {
 
 async function openPGlite(config: DbConfig): Promise<Database> {
   let dir: string | undefined;
+  let lock: DataDirLock | undefined;
   if (config.dataDir !== ':memory:') {
     dir = join(config.dataDir, 'pglite');
     mkdirSync(dir, { recursive: true });
+    // One process per directory, or two silently diverge and one's writes are lost.
+    lock = lockDataDir(config.dataDir);
   }
+  try {
+    return await openPGliteIn(dir, lock);
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
+}
+
+async function openPGliteIn(dir: string | undefined, lock: DataDirLock | undefined): Promise<Database> {
   // Loaded only in embedded mode: deployed bundles never start PGlite's WASM.
   const [{ PGlite }, { PrismaPGlite }] = await Promise.all([
     import('@electric-sql/pglite'),
@@ -113,6 +126,7 @@ async function openPGlite(config: DbConfig): Promise<Database> {
     close: async () => {
       await prisma.$disconnect();
       await lite.close();
+      lock?.release();
     },
   };
 }
