@@ -14,6 +14,15 @@ import type { ParleySocket } from './types.ts';
 
 /** Refusals are counted over this window for the disconnect decision and log sampling. */
 const REFUSAL_WINDOW_MS = 10_000;
+/**
+ * After this many refusals in a row, the connection's reading is paused until its budget
+ * refills (at most a second): a flood then waits in the kernel's buffers and the flooder's
+ * TCP window instead of costing this process a parse and an ack per event, and the other
+ * connections' events are not queued behind thousands of refused ones. Nothing is dropped:
+ * the held events are read, and answered, when reading resumes.
+ */
+const PAUSE_AFTER_REFUSALS = 20;
+const MAX_PAUSE_MS = 1_000;
 
 export interface BudgetOptions {
   /** Windows per known event; an event without rules of its own spends from `unknown`. */
@@ -96,6 +105,7 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
   const context = { socketId: socket.id, userId: socket.data.session.userId };
   let lastLogAt = -Infinity;
   let refusedSinceLog = 0;
+  let refusedInARow = 0;
   let closing = false;
 
   socket.use((packet, next) => {
@@ -122,6 +132,10 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
         lastLogAt = now;
         refusedSinceLog = 0;
       }
+      if (++refusedInARow >= PAUSE_AFTER_REFUSALS) {
+        refusedInARow = 0;
+        pauseReading(socket, Math.min(spent.retryAfterMs, MAX_PAUSE_MS));
+      }
       if (spent.overwhelmed) {
         closing = true;
         socketBudgetDisconnects.inc();
@@ -133,6 +147,7 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
       }
       return;
     }
+    refusedInARow = 0;
     if (!known) {
       socketEvents.inc({ event: 'unknown', result: 'invalid_request' });
       answer(ack, new AppError('invalid_request', 'Unknown event'));
@@ -141,6 +156,19 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
     next();
   });
   return budget;
+}
+
+type Pausable = { pause(): void; resume(): void };
+
+/** Stops reading from a websocket connection for `ms` (long polling has no such lever). */
+function pauseReading(socket: ParleySocket, ms: number): void {
+  const transport = (socket.conn as unknown as { transport?: { name?: string; socket?: Partial<Pausable> } })
+    .transport;
+  const ws = transport?.name === 'websocket' ? transport.socket : undefined;
+  if (typeof ws?.pause !== 'function' || typeof ws.resume !== 'function') return;
+  ws.pause();
+  const timer = setTimeout(() => (ws as Pausable).resume(), ms);
+  timer.unref();
 }
 
 function answer(ack: Ack | undefined, error: AppError): void {
