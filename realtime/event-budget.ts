@@ -93,6 +93,16 @@ export const budgetOptions = (limits: Config['limits']): BudgetOptions => ({
 
 type Ack = (response: unknown) => void;
 
+const SERVER_EVENTS = new Set([
+  'error',
+  'connect',
+  'connect_error',
+  'disconnect',
+  'disconnecting',
+  'newListener',
+  'removeListener',
+]);
+
 /**
  * Puts a budget in front of every event of a socket (a Socket.IO middleware, so it runs
  * before any handler), answers events the server does not know (`invalid_request` when an
@@ -110,8 +120,10 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
 
   socket.use((packet, next) => {
     const name = typeof packet[0] === 'string' ? packet[0] : '';
-    // Known = some handler listens to it; no list to keep in step with handlers.ts.
-    const known = (socket as unknown as NodeJS.EventEmitter).listenerCount(name) > 0;
+    // Known = some handler listens to it; no list to keep in step with handlers.ts. The
+    // server's own event names (Socket.IO listens to 'error' itself) are never a client's.
+    const known =
+      !SERVER_EVENTS.has(name) && (socket as unknown as NodeJS.EventEmitter).listenerCount(name) > 0;
     // Metric labels never carry a client-chosen name.
     const kind = known ? name : 'unknown';
     const last: unknown = packet[packet.length - 1];

@@ -116,6 +116,8 @@ function corpus(room: string): SocketCase[] {
   cases.push({ name: 'typing: typing as "true"', event: 'typing', args: [{ roomId: room, typing: 'true' }], expect: bad });
   for (const event of ['no-such-event', 'error', '__proto__', 'constructor', 'toString', 'presence', 'message '.repeat(100)]) {
     cases.push({ name: `unknown event ${event.slice(0, 20)}`, event, args: [{ roomId: room }], expect: undefined });
+    // With an ack, the contract's answer to a name the server does not know.
+    cases.push({ name: `unknown event ${event.slice(0, 20)} with an ack`, event, args: [{ roomId: room }], expect: bad });
   }
   return cases;
 }
@@ -150,7 +152,11 @@ const heapAfterGc = () => {
 
 beforeAll(async () => {
   // Generous limits: this is about malformed input, not throttling.
-  world = await startWorld({ RATE_LIMIT_MESSAGE_PER_SECOND: '100000', RATE_LIMIT_MESSAGE_PER_10_SECONDS: '1000000', RATE_LIMIT_TYPING_PER_SECOND: '100000', RATE_LIMIT_TYPING_PER_10_SECONDS: '1000000' });
+  // Join, leave and unknown names too: every event spends from a budget (realtime/event-budget.ts).
+  const generous = Object.fromEntries(
+    ['MESSAGE', 'TYPING', 'JOIN', 'LEAVE', 'UNKNOWN_EVENT'].flatMap((k) => [[`RATE_LIMIT_${k}_PER_SECOND`, '100000'], [`RATE_LIMIT_${k}_PER_10_SECONDS`, '1000000']]),
+  );
+  world = await startWorld(generous);
   alice = await world.user('hostile');
   roomId = (await world.room(alice)).id;
   a = await alice.connect();
