@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -118,6 +119,13 @@ function flood(url: string, token: string, roomId: string, kind: string, ms: num
   return { started, done };
 }
 
+/** CPU time (user + system) the server process has used so far, in ms (Linux /proc). */
+const serverCpuMs = (pid: number): number => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // utime and stime are fields 14 and 15 of stat, in clock ticks (100 a second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+};
+
 const summary = (xs: number[]) => ({
   p50: +percentile(xs, 50).toFixed(1),
   p99: +percentile(xs, 99).toFixed(1),
@@ -141,19 +149,24 @@ describe('socket floods', () => {
       const quiet = summary(quietLatencies);
       const flooding = flood(server.url, flooderUser!.token, roomId, kind, FLOOD_MS);
       await flooding.started;
+      const cpuBefore = serverCpuMs(server.pid);
       const during = await observe(observer, roomId, FLOOD_MS - 500);
       const result = await flooding.done;
+      const cpuMs = serverCpuMs(server.pid) - cpuBefore;
       const s = summary(during.latencies);
+      // Of what was answered (a paused connection's backlog is still in flight when it stops).
+      const answered = Object.values(result.acks).reduce((a, b) => a + b, 0);
       figures[kind] = {
         quiet,
         flood: s,
         flooderSent: result.sent,
         flooderAcks: result.acks,
         observerErrors: during.errors,
+        // Everything the server did meanwhile (the observer's sends too), per flood event answered.
+        serverCpuMs: cpuMs,
+        serverCpuUsPerFloodEvent: +((cpuMs * 1000) / Math.max(1, answered)).toFixed(1),
       };
       if (during.errors > 0) problems.push(`${kind}: observer got ${during.errors} error acks`);
-      // Of what was answered (a paused connection's backlog is still in flight when it stops).
-      const answered = Object.values(result.acks).reduce((a, b) => a + b, 0);
       if (result.sent < 10_000) problems.push(`${kind}: the flooder only sent ${result.sent}`);
       if (answered < 1_000) problems.push(`${kind}: only ${answered} flood events were answered`);
       if ((result.acks.rate_limited ?? 0) < answered * 0.9)
