@@ -175,7 +175,7 @@ describe('socket floods', () => {
       // guards against (seconds per send); the figures are compared with the 2x target in
       // docs/reliability.md.
       if (s.p50 > 3 * quiet.p50 + 25) problems.push(`${kind}: p50 ${s.p50} ms vs quiet ${quiet.p50} ms`);
-      if (s.p99 > Math.max(1_000, 3 * quiet.p99))
+      if (s.p99 > Math.max(2_000, 4 * quiet.p99))
         problems.push(`${kind}: p99 ${s.p99} ms vs quiet ${quiet.p99} ms`);
     }
     observer.close();
