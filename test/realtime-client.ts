@@ -23,8 +23,8 @@ type Inbound = {
 type InboundEvent = keyof Inbound;
 
 export interface ConnectOptions {
-  /** How to authenticate: the token in `auth`, the cookie header, or nothing. */
-  via?: 'token' | 'cookie' | 'none';
+  /** How to authenticate: the token in `auth`, an `Authorization: Bearer` header, the cookie header, or nothing. */
+  via?: 'token' | 'bearer' | 'cookie' | 'none';
   token?: string;
   origin?: string;
   transports?: ('websocket' | 'polling')[];
@@ -165,12 +165,13 @@ export class ChatClient {
 /** Opens a socket; resolves once connected, rejects with the connect_error. */
 export function openSocket(
   url: string,
-  opts: ConnectOptions & { cookie?: string },
+  opts: ConnectOptions & { cookie?: string; bearer?: string },
   name = 'client',
 ): Promise<ChatClient> {
   const headers: Record<string, string> = {};
   if (opts.origin) headers.origin = opts.origin;
   if (opts.cookie) headers.cookie = opts.cookie;
+  if (opts.bearer) headers.authorization = `Bearer ${opts.bearer}`;
   const socket = connectClient(url, {
     transports: opts.transports ?? ['websocket'],
     auth: opts.token ? { token: opts.token } : {},
@@ -216,6 +217,7 @@ export class TestUser {
         ...opts,
         token: via === 'token' ? (opts.token ?? this.token) : undefined,
         cookie: via === 'cookie' ? `sid=${this.token}` : undefined,
+        bearer: via === 'bearer' ? (opts.token ?? this.token) : undefined,
       },
       this.name,
     );

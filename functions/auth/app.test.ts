@@ -200,6 +200,69 @@ describe('login', () => {
   });
 });
 
+describe('token (native clients)', () => {
+  const token = (c: ApiClient, password = c.password) =>
+    c.request<{ user: { id: string; username: string }; token: string; expiresAt: number }>('POST', '/api/auth/token', {
+      username: c.username,
+      password,
+    });
+
+  it('answers 200 {user, token, expiresAt} and sets no cookie; the token works as Bearer and logout revokes it', async () => {
+    const hana = client();
+    await hana.register();
+    const before = Date.now();
+    const res = await token(new ApiClient(transport, hana.username!.toUpperCase(), hana.password));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('set-cookie')).toBeNull();
+    expect(Object.keys(res.body).sort()).toEqual(['expiresAt', 'token', 'user']);
+    expect(res.body.user).toEqual(hana.user);
+    const ttl = services.config.auth.sessionTtlSeconds * 1000;
+    expect(res.body.expiresAt).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 + ttl);
+    expect(res.body.expiresAt).toBeLessThanOrEqual(Date.now() + ttl);
+    // A new session (its own jti), not the cookie's.
+    expect(res.body.token).not.toBe(hana.jwt);
+
+    const native = new ApiClient(transport);
+    native.token = res.body.token;
+    expect((await native.request('GET', '/api/auth/me')).status).toBe(200);
+    expect((await native.request('POST', '/api/auth/logout')).status).toBe(204);
+    expect((await native.request('GET', '/api/auth/me')).status).toBe(401);
+    // The browser session of the same user is unaffected.
+    expect((await hana.request('GET', '/api/auth/me')).status).toBe(200);
+  });
+
+  it('answers as login does: 401 invalid_credentials identically, 400 for unknown fields', async () => {
+    const ivan = client();
+    await ivan.register();
+    const wrong = await token(ivan, 'wrong password');
+    const viaLogin = await ivan.login('wrong password');
+    expect(wrong.status).toBe(401);
+    expect(wrong.body).toEqual(viaLogin.body);
+    expect(wrong.headers.get('set-cookie')).toBeNull();
+    expect((await token(new ApiClient(transport, 'not a valid name!!'))).status).toBe(401);
+    const extra = await ivan.request('POST', '/api/auth/token', { username: ivan.username, password: ivan.password, admin: true });
+    expect(extra.status).toBe(400);
+    expect(extra.body).toMatchObject({ error: { code: 'invalid_request' } });
+  });
+
+  it('shares the login throttle: failures through either route count for both', async () => {
+    const app = await restApp({
+      ...services,
+      config: testConfig({ RATE_LIMIT_LOGIN_FAILURES_PER_USERNAME: '3', RATE_LIMIT_LOGIN_WINDOW_SECONDS: '60' }),
+    });
+    const t: Transport = (p, i) => app.request(p, i);
+    const jack = new ApiClient(t, uniqueName());
+    await jack.register();
+    expect((await jack.login('wrong password')).status).toBe(401);
+    expect((await token(jack, 'wrong password')).status).toBe(401);
+    expect((await jack.login('wrong password')).status).toBe(401);
+    const blocked = await token(jack);
+    expect(blocked.status).toBe(429);
+    expect(blocked.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect((await jack.login()).status).toBe(429);
+  });
+});
+
 describe('sessions', () => {
   it('accepts the same JWT as a Bearer token', async () => {
     const frank = client();

@@ -16,7 +16,7 @@ export type AuthDeps = Pick<Services, 'config' | 'db' | 'counters' | 'bus' | 'lo
 
 const HOUR_MS = 3_600_000;
 
-/** /api/auth: register, login, logout, me. */
+/** /api/auth: register, login (cookie), token (no cookie), logout, me. */
 export function authRoutes(deps: AuthDeps) {
   const { config, db, counters, bus } = deps;
   const keys = config.auth;
@@ -31,6 +31,24 @@ export function authRoutes(deps: AuthDeps) {
     { key: `login:user:${usernameKey(username).slice(0, 64)}`, windowMs: limits.loginWindowMs, limit: limits.loginFailuresPerUsername },
     { key: `login:addr:${c.get('clientAddress')}`, windowMs: limits.loginWindowMs, limit: limits.loginFailuresPerAddress },
   ];
+
+  /** The one login path of `/login` and `/token`: throttle, then verify the password. */
+  const logIn = async (c: AppContext, { username, password }: LoginBody) => {
+    const rules = loginKeys(c, username);
+    // Throttled users are refused before the password is looked at, even a right one.
+    const windows = await Promise.all(rules.map((r) => counters.peek(r.key)));
+    const blockedFor = Math.max(0, ...windows.map((w, i) => (w.count >= rules[i]!.limit ? w.resetMs : 0)));
+    if (blockedFor > 0) {
+      rateLimitedMetric.inc({ event: 'login' });
+      throw rateLimited(blockedFor);
+    }
+    const user = await authenticate(db, username, password);
+    if (!user) {
+      await counters.hit(rules);
+      throw new AppError('invalid_credentials', 'Wrong username or password');
+    }
+    return user;
+  };
 
   return new Hono<AppEnv>()
     .post('/register', limitBody, validate('json', Credentials), async (c) => {
@@ -47,22 +65,15 @@ export function authRoutes(deps: AuthDeps) {
       return c.json({ user }, 201);
     })
     .post('/login', limitBody, validate('json', LoginBody), async (c) => {
-      const { username, password } = c.req.valid('json');
-      const rules = loginKeys(c, username);
-      // Throttled users are refused before the password is looked at, even a right one.
-      const windows = await Promise.all(rules.map((r) => counters.peek(r.key)));
-      const blockedFor = Math.max(0, ...windows.map((w, i) => (w.count >= rules[i]!.limit ? w.resetMs : 0)));
-      if (blockedFor > 0) {
-        rateLimitedMetric.inc({ event: 'login' });
-        throw rateLimited(blockedFor);
-      }
-      const user = await authenticate(db, username, password);
-      if (!user) {
-        await counters.hit(rules);
-        throw new AppError('invalid_credentials', 'Wrong username or password');
-      }
+      const user = await logIn(c, c.req.valid('json'));
       await startSession(c, user);
       return c.json({ user }, 200);
+    })
+    // Native clients keep the token themselves: the same login, answered with the token and no cookie.
+    .post('/token', limitBody, validate('json', LoginBody), async (c) => {
+      const user = await logIn(c, c.req.valid('json'));
+      const { token, session } = await issueToken(keys, user);
+      return c.json({ user, token, expiresAt: session.exp * 1000 }, 200);
     })
     .post('/logout', async (c) => {
       let session: Session | undefined;

@@ -98,10 +98,13 @@ describe('cross-site socket hijacking', () => {
   it('refuses a foreign Origin carrying a valid session cookie, on websocket and polling', async () => {
     const cookie = `sid=${victim.token}`;
     for (const transports of [['websocket'], ['polling']] as const) {
-      await expect(openSocket(world.url, { cookie, origin: 'https://evil.example', transports: [...transports] })).rejects.toBeDefined();
-      await expect(openSocket(world.url, { cookie, origin: `${APP_ORIGIN}.evil.example`, transports: [...transports] })).rejects.toBeDefined();
-      await expect(openSocket(world.url, { cookie, origin: APP_ORIGIN.replace('https', 'http'), transports: [...transports] })).rejects.toBeDefined();
-      await expect(openSocket(world.url, { cookie, origin: 'null', transports: [...transports] })).rejects.toBeDefined();
+      await expect(openSocket(world.url, { cookie, origin: 'https://evil.example', transports: [...transports] })).rejects.toMatchObject({ message: 'forbidden' });
+      await expect(openSocket(world.url, { cookie, origin: `${APP_ORIGIN}.evil.example`, transports: [...transports] })).rejects.toMatchObject({ message: 'forbidden' });
+      await expect(openSocket(world.url, { cookie, origin: APP_ORIGIN.replace('https', 'http'), transports: [...transports] })).rejects.toMatchObject({ message: 'forbidden' });
+      await expect(openSocket(world.url, { cookie, origin: 'null', transports: [...transports] })).rejects.toMatchObject({ message: 'forbidden' });
+      // A cookie and a token: the token authenticates, the cookie beside it is not what let it in.
+      const withToken = await openSocket(world.url, { cookie, token: victim.token, origin: 'https://evil.example', transports: [...transports] });
+      withToken.close();
       // The configured origin with the same cookie is fine (the refusals above are not vacuous).
       const own = await openSocket(world.url, { cookie, origin: APP_ORIGIN, transports: [...transports] });
       own.close();
