@@ -1,16 +1,16 @@
-import { Hono } from 'hono';
 import type { Session } from '../../core/auth/session.ts';
 import { issueToken, revokeSession, verifySession } from '../../core/auth/session.ts';
 import { consume } from '../../core/counters.ts';
 import { AppError, rateLimited } from '../../core/errors.ts';
 import { limitBody } from '../../core/http/app.ts';
 import { clearSessionCookie, requestToken, requireSession, setSessionCookie } from '../../core/http/session.ts';
-import type { AppContext, AppEnv } from '../../core/http/types.ts';
-import { validate } from '../../core/http/validation.ts';
+import type { AppContext } from '../../core/http/types.ts';
+import { apiRouter } from '../../core/http/openapi.ts';
 import { rateLimited as rateLimitedMetric } from '../../core/metrics.ts';
-import { Credentials, LoginBody } from '../../core/schemas.ts';
+import type { LoginBody } from '../../core/schemas.ts';
 import type { Services } from '../../core/services.ts';
 import { authenticate, findUserById, registerUser, usernameKey } from '../../core/users.ts';
+import * as routes from './routes.ts';
 
 export type AuthDeps = Pick<Services, 'config' | 'db' | 'counters' | 'bus' | 'logger'>;
 
@@ -50,8 +50,8 @@ export function authRoutes(deps: AuthDeps) {
     return user;
   };
 
-  return new Hono<AppEnv>()
-    .post('/register', limitBody, validate('json', Credentials), async (c) => {
+  return apiRouter()
+    .openapi({ ...routes.register, middleware: limitBody }, async (c) => {
       const check = await consume(counters, [
         { key: `register:addr:${c.get('clientAddress')}`, windowMs: HOUR_MS, limit: limits.registerPerHour },
       ]);
@@ -64,18 +64,18 @@ export function authRoutes(deps: AuthDeps) {
       await startSession(c, user);
       return c.json({ user }, 201);
     })
-    .post('/login', limitBody, validate('json', LoginBody), async (c) => {
+    .openapi({ ...routes.login, middleware: limitBody }, async (c) => {
       const user = await logIn(c, c.req.valid('json'));
       await startSession(c, user);
       return c.json({ user }, 200);
     })
     // Native clients keep the token themselves: the same login, answered with the token and no cookie.
-    .post('/token', limitBody, validate('json', LoginBody), async (c) => {
+    .openapi({ ...routes.token, middleware: limitBody }, async (c) => {
       const user = await logIn(c, c.req.valid('json'));
       const { token, session } = await issueToken(keys, user);
       return c.json({ user, token, expiresAt: session.exp * 1000 }, 200);
     })
-    .post('/logout', async (c) => {
+    .openapi(routes.logout, async (c) => {
       let session: Session | undefined;
       try {
         session = await verifySession(keys, db, requestToken(c));
@@ -93,9 +93,9 @@ export function authRoutes(deps: AuthDeps) {
       clearSessionCookie(c, keys.cookieSecure);
       return c.body(null, 204);
     })
-    .get('/me', requireSession(keys, db), async (c) => {
+    .openapi({ ...routes.me, middleware: requireSession(keys, db) }, async (c) => {
       const user = await findUserById(db, c.get('session').userId);
       if (!user) throw new AppError('unauthorized', 'Authentication required');
-      return c.json({ user });
+      return c.json({ user }, 200);
     });
 }
