@@ -8,7 +8,7 @@ import type {
 } from '../core/events.ts';
 import type { Ack } from '../core/events.ts';
 import type { Message, Room } from '../core/schemas.ts';
-import type { ApiClient } from './api-client.ts';
+import type { TestAccount } from './accounts.ts';
 
 /**
  * Socket clients that read like the domain: `await alice.join(room)`, `await bob.next('message')`.
@@ -192,7 +192,7 @@ export function openSocket(
 /** A registered user with a REST client and the ability to open sockets. */
 export class TestUser {
   constructor(
-    readonly api: ApiClient,
+    readonly api: TestAccount,
     readonly url: string,
   ) {}
 

@@ -1,6 +1,6 @@
 import type { Ack, JoinResult, PresenceEvent, TypingEvent } from '../../core/events.ts';
 import type { Attachment, Message, PresentUser, Room, User } from '../../core/schemas.ts';
-import { api } from './api.ts';
+import { client } from './client.ts';
 import { Composer } from './composer.ts';
 import type { Connection } from './connection.ts';
 import { h, icon, replaceChildren, uid } from './dom.ts';
@@ -281,7 +281,7 @@ export class ChatView {
       try {
         while (!this.destroyed && this.wantedSeq > this.timeline.newest) {
           const before = this.timeline.newest;
-          const page = await api.history(this.room.id, { afterSeq: before }, 100);
+          const page = await client.messages.history(this.room.id, { afterSeq: before, limit: 100 });
           this.appendNewer(page.messages);
           if (page.hasMore) this.wantedSeq = Math.max(this.wantedSeq, this.timeline.newest + 1);
           // Nothing new although more was announced: stop rather than spin; the next live
@@ -350,7 +350,7 @@ export class ChatView {
     this.loadingOlder = true;
     this.renderOlderBar();
     try {
-      const page = await api.history(this.room.id, { beforeSeq: this.timeline.oldest }, 50);
+      const page = await client.messages.history(this.room.id, { beforeSeq: this.timeline.oldest, limit: 50 });
       const height = this.scroller.scrollHeight;
       const top = this.scroller.scrollTop;
       for (const m of this.timeline.prepend(page.messages, page.hasMore)) this.place(m);
@@ -436,7 +436,7 @@ export class ChatView {
 
   private async freshAttachmentUrl(seq: number): Promise<string | undefined> {
     try {
-      const page = await api.history(this.room.id, { afterSeq: seq - 1 }, 1);
+      const page = await client.messages.history(this.room.id, { afterSeq: seq - 1, limit: 1 });
       const fresh = page.messages[0];
       return fresh?.seq === seq ? (fresh.attachment?.url ?? undefined) : undefined;
     } catch {
