@@ -1,7 +1,7 @@
 import type { Room, User } from '../../core/schemas.ts';
 import { ApiError, client } from './client.ts';
 import { ChatView } from './chat-view.ts';
-import { Connection, type ConnectionState } from './connection.ts';
+import { browserConnection, type Connection, type ConnectionState } from './connection.ts';
 import { h, icon, replaceChildren, uid } from './dom.ts';
 
 const ROOMS_REFRESH_MS = 30_000;
@@ -31,7 +31,7 @@ export class Shell {
     private readonly me: User,
     private readonly onSignedOut: (notice?: string) => void,
   ) {
-    this.conn = new Connection(() => this.sessionEnded());
+    this.conn = browserConnection(() => this.sessionEnded());
     this.seen = loadSeen(me.id);
 
     const status = h('span', { class: 'conn', role: 'status', 'data-testid': 'connection' });
