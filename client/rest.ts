@@ -75,7 +75,8 @@ export class RestClient {
   /** The user of the session, once known. */
   user: User | undefined;
 
-  private readonly baseUrl: string;
+  /** The API's origin, without a trailing slash. */
+  readonly baseUrl: string;
   private readonly fetchImpl: FetchLike;
   private readonly onUnauthorized: () => void;
 

@@ -10,18 +10,18 @@ export interface RoomSyncDeps {
   /** A history page (the REST client's `messages.history`). */
   history(roomId: string, cursor: HistoryCursor): Promise<HistoryPage>;
   /** The first load (join without sinceSeq): the room's newest page, ascending. */
-  onLoaded(messages: Message[], joined: JoinResult): void;
+  onLoaded?(messages: Message[], joined: JoinResult): void;
   /**
    * Messages at the newer end: `received` as they came (live, join, catch-up, an ack), `added`
    * the ones that extended the gap-free timeline (ascending), to show.
    */
   onNewer(received: Message[], added: Message[]): void;
   /** Every successful join, re-joins included (present users, room). */
-  onJoined(joined: JoinResult): void;
+  onJoined?(joined: JoinResult): void;
   /** The join was refused `forbidden`: not (or no longer) a member. */
-  onForbidden(): void;
+  onForbidden?(): void;
   /** Something the user should know (undefined: nothing any more). */
-  onNotice(text: string | undefined): void;
+  onNotice?(text: string | undefined): void;
   /** After every join, once caught up: e.g. the outbox's flush. */
   afterJoin?(): Promise<void>;
   ackTimeoutMs?: number;
@@ -135,22 +135,22 @@ export class RoomSync {
     if (this.destroyed) return;
     if (!ack.ok) {
       if (ack.error.code === 'forbidden') {
-        this.deps.onForbidden();
+        this.deps.onForbidden?.();
         return;
       }
-      this.deps.onNotice(`Could not open the room: ${ack.error.message}. Retrying…`);
+      this.deps.onNotice?.(`Could not open the room: ${ack.error.message}. Retrying…`);
       this.retryJoin(ack.error.retryAfterMs);
       return;
     }
     this.joinAttempts = 0;
     this.isJoined = true;
-    this.deps.onNotice(undefined);
-    this.deps.onJoined(ack);
+    this.deps.onNotice?.(undefined);
+    this.deps.onJoined?.(ack);
 
     if (!this.loaded) {
       const shown = this.timeline.reset(ack.messages, ack.hasMore, ack.room.lastSeq);
       this.loaded = true;
-      this.deps.onLoaded(shown, ack);
+      this.deps.onLoaded?.(shown, ack);
       const early = this.early;
       this.early = [];
       this.append(early);
@@ -185,7 +185,7 @@ export class RoomSync {
           if (this.timeline.newest === before) break;
         }
       } catch (err) {
-        this.deps.onNotice(
+        this.deps.onNotice?.(
           `Some messages could not be loaded: ${err instanceof Error ? err.message : 'error'}`,
         );
       } finally {
