@@ -22,13 +22,14 @@ export function openSocket(
   auth: SocketAuth = {},
   options: Partial<ManagerOptions & SocketOptions> = {},
 ): ChatSocket {
+  const extraHeaders = { ...(auth.cookie ? { cookie: auth.cookie } : {}), ...options.extraHeaders };
   return io(baseUrl || undefined, {
     path: '/socket.io',
     withCredentials: true,
     reconnectionDelay: 500,
     reconnectionDelayMax: 5_000,
     ...(auth.token ? { auth: { token: auth.token } } : {}),
-    ...(auth.cookie ? { extraHeaders: { cookie: auth.cookie } } : {}),
     ...options,
+    ...(Object.keys(extraHeaders).length > 0 ? { extraHeaders } : {}),
   });
 }

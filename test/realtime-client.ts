@@ -1,11 +1,6 @@
-import { io as connectClient, type Socket as ClientSocket } from 'socket.io-client';
-import type {
-  ClientToServerEvents,
-  JoinResult,
-  PresenceEvent,
-  ServerToClientEvents,
-  TypingEvent,
-} from '../core/events.ts';
+import type { Socket as ClientSocket } from 'socket.io-client';
+import { openSocket as openClientSocket, type ChatSocket } from '../client/socket.ts';
+import type { ClientToServerEvents, JoinResult, PresenceEvent, TypingEvent } from '../core/events.ts';
 import type { Ack } from '../core/events.ts';
 import type { Message, Room } from '../core/schemas.ts';
 import type { TestAccount } from './accounts.ts';
@@ -42,7 +37,7 @@ export class ChatClient {
   readonly seen = new Map<string, Map<number, Message>>();
 
   constructor(
-    readonly socket: ClientSocket<ServerToClientEvents, ClientToServerEvents>,
+    readonly socket: ChatSocket,
     readonly name: string,
   ) {
     for (const event of ['message', 'presence', 'typing'] as const) {
@@ -170,15 +165,17 @@ export function openSocket(
 ): Promise<ChatClient> {
   const headers: Record<string, string> = {};
   if (opts.origin) headers.origin = opts.origin;
-  if (opts.cookie) headers.cookie = opts.cookie;
   if (opts.bearer) headers.authorization = `Bearer ${opts.bearer}`;
-  const socket = connectClient(url, {
-    transports: opts.transports ?? ['websocket'],
-    auth: opts.token ? { token: opts.token } : {},
-    extraHeaders: headers,
-    reconnection: false,
-    forceNew: true,
-  }) as ClientSocket<ServerToClientEvents, ClientToServerEvents>;
+  const socket = openClientSocket(
+    url,
+    { token: opts.token, cookie: opts.cookie },
+    {
+      transports: opts.transports ?? ['websocket'],
+      extraHeaders: headers,
+      reconnection: false,
+      forceNew: true,
+    },
+  );
   const client = new ChatClient(socket, name);
   return new Promise((resolve, reject) => {
     socket.once('connect', () => resolve(client));
