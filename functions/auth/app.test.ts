@@ -200,6 +200,19 @@ describe('login', () => {
   });
 });
 
+describe('request bodies', () => {
+  it('refuses a body not sent as JSON with 400 invalid_request, before looking at it', async () => {
+    const c = client();
+    for (const headers of [{ 'content-type': 'text/plain' }, { 'content-type': 'application/x-www-form-urlencoded' }]) {
+      const res = await c.request('POST', '/api/auth/register', { username: c.username, password: c.password }, headers);
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ error: { code: 'invalid_request', message: 'Send the body as application/json' } });
+    }
+    const malformed = await c.request('POST', '/api/auth/login', '{"username":');
+    expect(malformed.body).toEqual({ error: { code: 'invalid_request', message: 'Malformed request body' } });
+  });
+});
+
 describe('token (native clients)', () => {
   const token = (c: TestAccount, password = c.password) =>
     c.request<{ user: { id: string; username: string }; token: string; expiresAt: number }>('POST', '/api/auth/token', {
