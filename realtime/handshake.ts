@@ -20,7 +20,12 @@ export interface HandshakeCredential {
 function headerContext(headers: IncomingHttpHeaders): AppContext {
   const h = new Headers();
   for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined) h.set(name, Array.isArray(value) ? value.join(', ') : value);
+    if (value === undefined) continue;
+    try {
+      h.set(name, Array.isArray(value) ? value.join(', ') : value);
+    } catch {
+      // A value fetch's Headers will not hold (Node's parser is laxer): not a credential header we can read.
+    }
   }
   return new Context(new Request('http://handshake.invalid/', { headers: h })) as AppContext;
 }
