@@ -157,23 +157,17 @@ export type PresentUser = z.infer<typeof PresentUser>;
 export const HistoryPage = z.object({ messages: z.array(Message), hasMore: z.boolean() });
 export type HistoryPage = z.infer<typeof HistoryPage>;
 
-// REST response bodies.
-export const UserBody = z.object({ user: User });
-export type UserBody = z.infer<typeof UserBody>;
+// REST response bodies (the others are built in core/http/openapi.ts).
 /** A native client's session: the token it keeps and sends as Bearer; `expiresAt` in epoch ms. */
 export const TokenBody = z.object({ user: User, token: z.string(), expiresAt: z.number().int() });
 export type TokenBody = z.infer<typeof TokenBody>;
-export const RoomBody = z.object({ room: Room });
-export const RoomList = z.object({ rooms: z.array(Room) });
-export const MemberBody = z.object({ member: Member });
-export const MemberList = z.object({ members: z.array(Member) });
-export const AttachmentBody = z.object({ attachment: Attachment });
 /** Where and how to send an upload's bytes: a presigned POST form, or a presigned PUT. */
 export const UploadTarget = z.discriminatedUnion('method', [
   z.object({
     key: z.string(),
     method: z.literal('POST'),
     url: z.string(),
+    /** Every form field to send, in order, before the file (sent last, as `file`). */
     fields: z.record(z.string(), z.string()),
     expiresAt: z.number().int(),
   }),
@@ -181,6 +175,7 @@ export const UploadTarget = z.discriminatedUnion('method', [
     key: z.string(),
     method: z.literal('PUT'),
     url: z.string(),
+    /** Exactly the headers to send with the body. */
     headers: z.record(z.string(), z.string()),
     expiresAt: z.number().int(),
   }),

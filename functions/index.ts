@@ -1,5 +1,11 @@
 import type { Hono } from 'hono';
-import { apiRouter, documentInfo, documentRoute, registerDocumentComponents } from '../core/http/openapi.ts';
+import {
+  apiRouter,
+  documentInfo,
+  documentRoute,
+  OPENAPI_PATH,
+  registerDocumentComponents,
+} from '../core/http/openapi.ts';
 import type { AppEnv } from '../core/http/types.ts';
 import type { Services } from '../core/services.ts';
 import { authRoutes } from './auth/app.ts';
@@ -7,7 +13,7 @@ import { messagesRoutes } from './messages/app.ts';
 import { roomsRoutes } from './rooms/app.ts';
 import { uploadsRoutes } from './uploads/app.ts';
 
-export const OPENAPI_PATH = '/api/openapi.json';
+export { OPENAPI_PATH };
 
 /**
  * The whole REST API, mounted by chained `.route()` so its type (`AppType`, for `hc`)

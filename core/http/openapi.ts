@@ -133,10 +133,12 @@ export function registerDocumentComponents(app: OpenAPIHono<AppEnv>): void {
   });
 }
 
+export const OPENAPI_PATH = '/api/openapi.json';
+
 /** `GET /api/openapi.json` itself, so the document lists every REST route. */
 export const documentRoute = {
   method: 'get' as const,
-  path: '/api/openapi.json',
+  path: OPENAPI_PATH,
   summary: 'This document',
   tags: ['meta'],
   responses: {
