@@ -15,7 +15,7 @@ export type ErrorCode =
   | 'not_joined'
   | 'attachment_invalid';
 
-const STATUS: Record<ErrorCode, number> = {
+const STATUS = {
   invalid_request: 400,
   unauthorized: 401,
   invalid_credentials: 401,
@@ -30,7 +30,11 @@ const STATUS: Record<ErrorCode, number> = {
   rate_limited: 429,
   internal: 500,
   unavailable: 503,
-};
+} as const satisfies Record<ErrorCode, number>;
+
+/** The HTTP status of a code (a literal type, so typed route declarations can group by it). */
+export type StatusOf<C extends ErrorCode> = (typeof STATUS)[C];
+export const statusOf = <C extends ErrorCode>(code: C): StatusOf<C> => STATUS[code];
 
 export interface ErrorIssue {
   path: string;
@@ -46,7 +50,7 @@ export interface ErrorBody {
 
 /** An error whose code and message are safe to show to a client. */
 export class AppError extends Error {
-  readonly status: number;
+  readonly status: StatusOf<ErrorCode>;
   constructor(
     readonly code: ErrorCode,
     message: string,

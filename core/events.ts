@@ -21,12 +21,21 @@ export interface JoinResult {
   hasMore: boolean;
 }
 
-export interface ClientToServerEvents {
-  join: (payload: JoinPayload, ack: AckCallback<JoinResult>) => void;
-  leave: (payload: LeavePayload, ack: AckCallback) => void;
-  message: (payload: MessagePayload, ack: AckCallback<{ message: Message }>) => void;
-  typing: (payload: TypingPayload, ack: AckCallback) => void;
+/** Each client event: the payload it carries and what its ack answers besides `ok: true`. */
+export interface ClientEvents {
+  join: { payload: JoinPayload; result: JoinResult };
+  leave: { payload: LeavePayload; result: object };
+  message: { payload: MessagePayload; result: { message: Message } };
+  typing: { payload: TypingPayload; result: object };
 }
+export type ClientEventName = keyof ClientEvents;
+/** What the ack of `E` carries besides `ok: true`. */
+export type AckResult<E extends ClientEventName> = ClientEvents[E]['result'];
+
+/** Client → server: every event takes its payload and an ack callback. */
+export type ClientToServerEvents = {
+  [E in ClientEventName]: (payload: ClientEvents[E]['payload'], ack: AckCallback<AckResult<E>>) => void;
+};
 
 export interface PresenceEvent {
   roomId: string;

@@ -166,3 +166,28 @@ export const PresentUser = z.object({ id: z.string(), name: z.string() });
 export type PresentUser = z.infer<typeof PresentUser>;
 export const HistoryPage = z.object({ messages: z.array(Message), hasMore: z.boolean() });
 export type HistoryPage = z.infer<typeof HistoryPage>;
+
+// REST response bodies (the others are built in core/http/openapi.ts).
+/** A native client's session: the token it keeps and sends as Bearer; `expiresAt` in epoch ms. */
+export const TokenBody = z.object({ user: User, token: z.string(), expiresAt: z.number().int() });
+export type TokenBody = z.infer<typeof TokenBody>;
+/** Where and how to send an upload's bytes: a presigned POST form, or a presigned PUT. */
+export const UploadTarget = z.discriminatedUnion('method', [
+  z.object({
+    key: z.string(),
+    method: z.literal('POST'),
+    url: z.string(),
+    /** Every form field to send, in order, before the file (sent last, as `file`). */
+    fields: z.record(z.string(), z.string()),
+    expiresAt: z.number().int(),
+  }),
+  z.object({
+    key: z.string(),
+    method: z.literal('PUT'),
+    url: z.string(),
+    /** Exactly the headers to send with the body. */
+    headers: z.record(z.string(), z.string()),
+    expiresAt: z.number().int(),
+  }),
+]);
+export type UploadTarget = z.infer<typeof UploadTarget>;

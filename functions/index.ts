@@ -1,4 +1,11 @@
 import type { Hono } from 'hono';
+import {
+  apiRouter,
+  documentInfo,
+  documentRoute,
+  OPENAPI_PATH,
+  registerDocumentComponents,
+} from '../core/http/openapi.ts';
 import type { AppEnv } from '../core/http/types.ts';
 import type { Services } from '../core/services.ts';
 import { authRoutes } from './auth/app.ts';
@@ -6,14 +13,27 @@ import { messagesRoutes } from './messages/app.ts';
 import { roomsRoutes } from './rooms/app.ts';
 import { uploadsRoutes } from './uploads/app.ts';
 
-/** Every REST concern and the path it serves; each is also deployed as its own function. */
-export const functionRoutes = {
-  '/api/auth': authRoutes,
-  '/api/rooms': roomsRoutes,
-  '/api/messages': messagesRoutes,
-  '/api/upload': uploadsRoutes,
-} as const satisfies Record<string, (services: Services) => Hono<AppEnv>>;
+export { OPENAPI_PATH };
+
+/**
+ * The whole REST API, mounted by chained `.route()` so its type (`AppType`, for `hc`)
+ * keeps every route, and `GET /api/openapi.json`: the OpenAPI 3.1 document generated from
+ * the same route declarations.
+ */
+export function createApi(services: Services) {
+  const api = apiRouter()
+    .route('/api/auth', authRoutes(services))
+    .route('/api/rooms', roomsRoutes(services))
+    .route('/api/messages', messagesRoutes(services))
+    .route('/api/upload', uploadsRoutes(services));
+  registerDocumentComponents(api);
+  api.openAPIRegistry.registerPath(documentRoute);
+  return api.doc31(OPENAPI_PATH, documentInfo);
+}
+
+/** The REST API's type: `hc<AppType>(baseUrl)` is a typed client of every route. */
+export type AppType = ReturnType<typeof createApi>;
 
 export function mountFunctions(app: Hono<AppEnv>, services: Services): void {
-  for (const [path, routes] of Object.entries(functionRoutes)) app.route(path, routes(services));
+  app.route('/', createApi(services));
 }

@@ -90,23 +90,44 @@ describe('handshake', () => {
     await expect(alice.connect({ token })).rejects.toMatchObject({ message: 'unauthorized' });
   });
 
-  it('refuses a foreign Origin on websocket and polling, and allows the configured one', async () => {
+  it('accepts an Authorization: Bearer header, on websocket and polling', async () => {
+    const alice = await world.user();
+    for (const transports of [['websocket'], ['polling']] as const) {
+      const byBearer = await connect(alice, { via: 'bearer', transports: [...transports] });
+      expect(byBearer.socket.connected).toBe(true);
+    }
+    await expect(alice.connect({ via: 'bearer', token: 'garbage' })).rejects.toMatchObject({
+      message: 'unauthorized',
+    });
+  });
+
+  it('refuses a cookie from a foreign Origin (websocket and polling), allows the configured one', async () => {
     const alice = await world.user();
     for (const transports of [['websocket'], ['polling']] as const) {
       await expect(
-        alice.connect({ origin: 'http://evil.example', transports: [...transports] }),
-      ).rejects.toBeTruthy();
+        alice.connect({ via: 'cookie', origin: 'http://evil.example', transports: [...transports] }),
+      ).rejects.toMatchObject({ message: 'forbidden', data: { code: 'forbidden' } });
       const ok = await connect(alice, {
+        via: 'cookie',
         origin: world.server.services.config.corsOrigins[0],
         transports: [...transports],
       });
       expect(ok.socket.connected).toBe(true);
     }
-    // The refusal is the server's answer at the HTTP level, before any handshake.
-    const polling = await fetch(`${world.url}/socket.io/?EIO=4&transport=polling`, {
-      headers: { origin: 'http://evil.example' },
+  });
+
+  it('accepts auth.token and Bearer handshakes whatever their Origin (no ambient credential)', async () => {
+    const alice = await world.user();
+    for (const via of ['token', 'bearer'] as const) {
+      for (const transports of [['websocket'], ['polling']] as const) {
+        const s = await connect(alice, { via, origin: 'http://native.example', transports: [...transports] });
+        expect(s.socket.connected).toBe(true);
+      }
+    }
+    // A foreign Origin does not make a bad token good.
+    await expect(alice.connect({ token: 'garbage', origin: 'http://native.example' })).rejects.toMatchObject({
+      message: 'unauthorized',
     });
-    expect(polling.status).toBe(403);
   });
 });
 

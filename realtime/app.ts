@@ -14,7 +14,7 @@ import { closeRedis } from '../core/redis.ts';
 import type { ObjectStore } from '../core/storage/index.ts';
 import { budgetOptions, guardEvents } from './event-budget.ts';
 import { leaveRoom, registerHandlers, socketGone } from './handlers.ts';
-import { authenticateHandshake, connectError, originAllowed } from './handshake.ts';
+import { authenticateHandshake, connectError, HandshakeRefused, logRefusal } from './handshake.ts';
 import { RoomPresence } from './room-presence.ts';
 import { sweep } from './sweep.ts';
 import { roomChannel, sessionChannel, userChannel, type ParleyServer, type ParleySocket } from './types.ts';
@@ -53,7 +53,8 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
 
   const io: ParleyServer = new Server(httpServer, {
     maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES,
-    allowRequest: originAllowed(config.corsOrigins),
+    // No allowRequest Origin check: it cannot tell a cookie from a token (auth.token arrives
+    // after it), so the handshake middleware below applies it to cookie handshakes only.
     cors: { origin: config.corsOrigins, credentials: true },
     // A dead peer (or a frozen laptop) is disconnected, and leaves presence, within ~40 s.
     pingInterval: 20_000,
@@ -88,25 +89,41 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
   // Disconnect clean-ups in flight: shutdown waits for them so presence is left tidy.
   const cleanups = new Set<Promise<void>>();
 
+  const allowedOrigins = new Set(config.corsOrigins);
   io.use((socket, next) => {
-    authenticateHandshake(
-      config.auth,
-      db,
-      logger,
-      socket.handshake.auth,
-      socket.handshake.headers.cookie,
-    ).then(
-      (session) => {
+    const req = {
+      auth: socket.handshake.auth,
+      headers: socket.handshake.headers,
+      address: socket.handshake.address,
+    };
+    authenticateHandshake(config.auth, db, allowedOrigins, req).then(
+      ({ session, via }) => {
         const open = io.of('/').adapter.rooms.get(userChannel(session.userId))?.size ?? 0;
         if (open >= config.limits.maxSocketsPerUser) {
-          return next(connectError(new AppError('rate_limited', 'Too many connections for this user')));
+          const refusal = new HandshakeRefused(
+            'too_many_connections',
+            new AppError('rate_limited', 'Too many connections for this user'),
+          );
+          logRefusal(logger, refusal, req, via);
+          return next(connectError(refusal.error));
         }
         socket.data.session = session;
         socket.data.joined = new Set();
         socket.data.typing = new Set();
         next();
       },
-      (err: Error) => next(err),
+      (err: unknown) => {
+        const refusal =
+          err instanceof HandshakeRefused
+            ? err
+            : new HandshakeRefused(
+                'internal',
+                new AppError('internal', 'Internal error'),
+                (err as Error)?.message,
+              );
+        logRefusal(logger, refusal, req);
+        next(connectError(refusal.error));
+      },
     );
   });
 

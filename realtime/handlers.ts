@@ -3,7 +3,14 @@ import type { Config } from '../core/config.ts';
 import { consume, type CounterStore } from '../core/counters.ts';
 import type { Database } from '../core/db/database.ts';
 import { AppError, invalid, rateLimited as rateLimitedError, toPublicError } from '../core/errors.ts';
-import type { JoinResult } from '../core/events.ts';
+import type {
+  Ack,
+  AckCallback,
+  AckResult,
+  ClientEventName,
+  ClientToServerEvents,
+  JoinResult,
+} from '../core/events.ts';
 import type { Logger } from '../core/logger.ts';
 import { readHistory, toWireMessages, type AttachmentUrlSigner } from '../core/messages.ts';
 import { messageAck, rateLimited, socketEvents } from '../core/metrics.ts';
@@ -26,8 +33,10 @@ export interface HandlerDeps {
   accepting: () => boolean;
 }
 
-type Ack = (response: unknown) => void;
-type EventName = 'join' | 'leave' | 'message' | 'typing';
+/** The payload of a client event, as the published contract types it. */
+type PayloadOf<E extends ClientEventName> = Parameters<ClientToServerEvents[E]>[0];
+/** A client event's handler: its validated payload in, exactly what its ack carries out. */
+export type EventHandler<E extends ClientEventName> = (payload: PayloadOf<E>) => Promise<AckResult<E>>;
 
 const JOIN_PAGE = 50;
 const CATCH_UP_PAGE = 100;
@@ -43,16 +52,22 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
   const { io, config, db, counters, writer, presence, sign } = deps;
   const session = socket.data.session;
 
-  const listen = <S extends z.ZodType, R extends object>(
-    event: EventName,
-    schema: S,
-    handler: (payload: z.output<S>) => Promise<R>,
+  /**
+   * Typed from the event contract: `schema` must parse into the event's payload and `handler`
+   * must resolve to exactly what its ack carries, so a wrong ack does not compile. The
+   * listener itself takes what a client really sends (anything, with or without an ack).
+   */
+  const listen = <E extends ClientEventName>(
+    event: E,
+    schema: z.ZodType<PayloadOf<E>>,
+    handler: EventHandler<E>,
   ) => {
-    (socket as unknown as { on(e: string, l: (...args: unknown[]) => void): void }).on(event, (...args) => {
-      const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Ack) : undefined;
+    socket.on<ClientEventName>(event, (...args: unknown[]) => {
+      const ack =
+        typeof args[args.length - 1] === 'function' ? (args.pop() as AckCallback<AckResult<E>>) : undefined;
       const started = performance.now();
       void (async () => {
-        let response: unknown;
+        let response: Ack<AckResult<E>>;
         let result = 'ok';
         try {
           const parsed = schema.safeParse(args[0]);

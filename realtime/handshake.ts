@@ -1,53 +1,64 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Context } from 'hono';
+import { getCookie } from 'hono/cookie';
 import { verifySession, type Session, type SessionKeys } from '../core/auth/session.ts';
 import type { Database } from '../core/db/database.ts';
-import type { AppError } from '../core/errors.ts';
-import { toPublicError } from '../core/errors.ts';
+import { AppError, toPublicError } from '../core/errors.ts';
+import { requestToken, SESSION_COOKIE } from '../core/http/session.ts';
+import type { AppContext } from '../core/http/types.ts';
 import type { Logger } from '../core/logger.ts';
 
-const SESSION_COOKIE = 'sid';
+/** Which credential a handshake presented: only the cookie is ambient (a browser adds it by itself). */
+export type HandshakeVia = 'auth.token' | 'authorization' | 'cookie' | 'none';
+
+export interface HandshakeCredential {
+  token: string | undefined;
+  via: HandshakeVia;
+}
+
+/** The handshake's headers as a Hono context, so REST's own token rules read them. */
+function headerContext(headers: IncomingHttpHeaders): AppContext {
+  const h = new Headers();
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    try {
+      h.set(name, Array.isArray(value) ? value.join(', ') : value);
+    } catch {
+      // A value fetch's Headers will not hold (Node's parser is laxer): not a credential header we can read.
+    }
+  }
+  return new Context(new Request('http://handshake.invalid/', { headers: h })) as AppContext;
+}
 
 /**
- * Cross-site websocket hijacking guard: a browser always sends Origin, so a page from a
- * foreign origin is refused before any session cookie is looked at. Clients that send no
- * Origin (native apps, servers) are not browsers riding on a cookie, and are allowed.
+ * `auth.token` wins (anything but a non-empty string there counts as absent); then what
+ * REST reads from the request: an `Authorization: Bearer` header, then the `sid` cookie.
  */
-export function originAllowed(allowed: readonly string[]) {
-  const set = new Set(allowed);
-  return (
-    req: IncomingMessage,
-    callback: (err: string | null | undefined, success: boolean) => void,
-  ): void => {
-    const origin = req.headers.origin;
-    callback(null, origin === undefined || set.has(origin));
+export function handshakeCredential(auth: unknown, headers: IncomingHttpHeaders): HandshakeCredential {
+  const token = typeof auth === 'object' && auth !== null ? (auth as { token?: unknown }).token : undefined;
+  if (typeof token === 'string' && token.length > 0) return { token, via: 'auth.token' };
+  const c = headerContext(headers);
+  const fromRequest = requestToken(c);
+  if (fromRequest === undefined) return { token: undefined, via: 'none' };
+  return {
+    token: fromRequest,
+    via: fromRequest === getCookie(c, SESSION_COOKIE) ? 'cookie' : 'authorization',
   };
 }
 
-/** The `sid` cookie's value from a Cookie header, if any. */
-export function sessionCookie(header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq < 0) continue;
-    if (part.slice(0, eq).trim() !== SESSION_COOKIE) continue;
-    const raw = part
-      .slice(eq + 1)
-      .trim()
-      .replace(/^"(.*)"$/, '$1');
-    try {
-      return decodeURIComponent(raw);
-    } catch {
-      return raw;
-    }
-  }
-  return undefined;
-}
-
-/** `auth.token` wins over the cookie; anything but a string there counts as absent. */
-export function handshakeToken(auth: unknown, cookieHeader: string | undefined): string | undefined {
-  const token = typeof auth === 'object' && auth !== null ? (auth as { token?: unknown }).token : undefined;
-  if (typeof token === 'string' && token.length > 0) return token;
-  return sessionCookie(cookieHeader);
+/**
+ * Cross-site websocket hijacking guard. A browser adds the cookie on its own and always
+ * sends Origin, so a cookie handshake from a foreign Origin is refused before the cookie is
+ * looked at. A token (auth.token or Bearer) is no ambient credential: whoever sends it holds
+ * it, and native socket libraries send an Origin of their own, so no Origin check applies.
+ * Requests without an Origin are not browsers and are allowed.
+ */
+export function originRefused(
+  allowed: ReadonlySet<string>,
+  via: HandshakeVia,
+  origin: string | undefined,
+): boolean {
+  return via === 'cookie' && origin !== undefined && !allowed.has(origin);
 }
 
 /** An Error whose message and data a client reads from `connect_error`. */
@@ -55,20 +66,79 @@ export function connectError(err: AppError): Error & { data: { code: string; mes
   return Object.assign(new Error(err.code), { data: { code: err.code, message: err.message } });
 }
 
-/** The session behind a handshake, or the connect error to refuse it with. */
+/** Why a handshake was refused, as logged (never the token). */
+export type RefusalReason =
+  | 'origin_not_allowed'
+  | 'no_credentials'
+  | 'invalid_token'
+  | 'too_many_connections'
+  | 'unavailable'
+  | 'internal';
+
+export interface HandshakeRequest {
+  auth: unknown;
+  headers: IncomingHttpHeaders;
+  address: string;
+}
+
+/** A refused handshake: what the client reads, and what the log says. */
+export class HandshakeRefused extends Error {
+  constructor(
+    readonly reason: RefusalReason,
+    readonly error: AppError,
+    /** What went wrong underneath (for the log only). */
+    readonly detail?: string,
+  ) {
+    super(reason);
+  }
+}
+
+/** The session behind a handshake, or a HandshakeRefused saying why not. */
 export async function authenticateHandshake(
   keys: SessionKeys,
   db: Database,
-  logger: Logger,
-  auth: unknown,
-  cookieHeader: string | undefined,
-): Promise<Session> {
+  allowedOrigins: ReadonlySet<string>,
+  req: HandshakeRequest,
+): Promise<{ session: Session; via: HandshakeVia }> {
+  const { token, via } = handshakeCredential(req.auth, req.headers);
+  if (originRefused(allowedOrigins, via, req.headers.origin)) {
+    throw new HandshakeRefused('origin_not_allowed', new AppError('forbidden', 'Origin not allowed'));
+  }
   try {
-    return await verifySession(keys, db, handshakeToken(auth, cookieHeader));
+    return { session: await verifySession(keys, db, token), via };
   } catch (err) {
     const pub = toPublicError(err);
-    if (pub.code !== 'unauthorized')
-      logger.warn({ err: { message: (err as Error).message } }, 'handshake failed');
-    throw connectError(pub);
+    const reason: RefusalReason =
+      pub.code === 'unauthorized'
+        ? via === 'none'
+          ? 'no_credentials'
+          : 'invalid_token'
+        : pub.code === 'unavailable'
+          ? 'unavailable'
+          : 'internal';
+    throw new HandshakeRefused(
+      reason,
+      pub,
+      reason === 'invalid_token' || reason === 'no_credentials' ? undefined : (err as Error).message,
+    );
   }
+}
+
+/** Logs a refusal with its reason: expected ones (a stale token) at info, the others at warn. */
+export function logRefusal(
+  logger: Logger,
+  refusal: HandshakeRefused,
+  req: HandshakeRequest,
+  via?: HandshakeVia,
+): void {
+  const fields = {
+    reason: refusal.reason,
+    via: via ?? handshakeCredential(req.auth, req.headers).via,
+    origin: req.headers.origin,
+    address: req.address,
+    ...(refusal.detail ? { detail: refusal.detail } : {}),
+  };
+  if (refusal.reason === 'invalid_token' || refusal.reason === 'no_credentials')
+    logger.info(fields, 'handshake refused');
+  else logger.warn(fields, 'handshake refused');
 }

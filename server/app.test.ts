@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, overHttp } from '../test/api-client.ts';
+import { TestAccount } from '../test/accounts.ts';
 import { sharedServices, silentLogger, testConfig, uniqueName } from '../test/support.ts';
 import { startServer, type RunningServer } from './app.ts';
 
@@ -22,7 +22,7 @@ describe('the local server over real HTTP', () => {
   });
 
   it('serves the REST API with cookies over a real socket', async () => {
-    const alice = new ApiClient(overHttp(server.url), uniqueName('http'));
+    const alice = new TestAccount((server.url), uniqueName('http'));
     await alice.register();
     const room = await alice.createRoom('over http');
     expect((await alice.request('GET', `/api/rooms/${room.id}/members`)).status).toBe(200);

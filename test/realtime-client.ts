@@ -1,14 +1,9 @@
-import { io as connectClient, type Socket as ClientSocket } from 'socket.io-client';
-import type {
-  ClientToServerEvents,
-  JoinResult,
-  PresenceEvent,
-  ServerToClientEvents,
-  TypingEvent,
-} from '../core/events.ts';
+import type { Socket as ClientSocket } from 'socket.io-client';
+import { openSocket as openClientSocket, type ChatSocket } from '../client/socket.ts';
+import type { ClientToServerEvents, JoinResult, PresenceEvent, TypingEvent } from '../core/events.ts';
 import type { Ack } from '../core/events.ts';
 import type { Message, Room } from '../core/schemas.ts';
-import type { ApiClient } from './api-client.ts';
+import type { TestAccount } from './accounts.ts';
 
 /**
  * Socket clients that read like the domain: `await alice.join(room)`, `await bob.next('message')`.
@@ -23,8 +18,8 @@ type Inbound = {
 type InboundEvent = keyof Inbound;
 
 export interface ConnectOptions {
-  /** How to authenticate: the token in `auth`, the cookie header, or nothing. */
-  via?: 'token' | 'cookie' | 'none';
+  /** How to authenticate: the token in `auth`, an `Authorization: Bearer` header, the cookie header, or nothing. */
+  via?: 'token' | 'bearer' | 'cookie' | 'none';
   token?: string;
   origin?: string;
   transports?: ('websocket' | 'polling')[];
@@ -42,7 +37,7 @@ export class ChatClient {
   readonly seen = new Map<string, Map<number, Message>>();
 
   constructor(
-    readonly socket: ClientSocket<ServerToClientEvents, ClientToServerEvents>,
+    readonly socket: ChatSocket,
     readonly name: string,
   ) {
     for (const event of ['message', 'presence', 'typing'] as const) {
@@ -165,19 +160,22 @@ export class ChatClient {
 /** Opens a socket; resolves once connected, rejects with the connect_error. */
 export function openSocket(
   url: string,
-  opts: ConnectOptions & { cookie?: string },
+  opts: ConnectOptions & { cookie?: string; bearer?: string },
   name = 'client',
 ): Promise<ChatClient> {
   const headers: Record<string, string> = {};
   if (opts.origin) headers.origin = opts.origin;
-  if (opts.cookie) headers.cookie = opts.cookie;
-  const socket = connectClient(url, {
-    transports: opts.transports ?? ['websocket'],
-    auth: opts.token ? { token: opts.token } : {},
-    extraHeaders: headers,
-    reconnection: false,
-    forceNew: true,
-  }) as ClientSocket<ServerToClientEvents, ClientToServerEvents>;
+  if (opts.bearer) headers.authorization = `Bearer ${opts.bearer}`;
+  const socket = openClientSocket(
+    url,
+    { token: opts.token, cookie: opts.cookie },
+    {
+      transports: opts.transports ?? ['websocket'],
+      extraHeaders: headers,
+      reconnection: false,
+      forceNew: true,
+    },
+  );
   const client = new ChatClient(socket, name);
   return new Promise((resolve, reject) => {
     socket.once('connect', () => resolve(client));
@@ -191,7 +189,7 @@ export function openSocket(
 /** A registered user with a REST client and the ability to open sockets. */
 export class TestUser {
   constructor(
-    readonly api: ApiClient,
+    readonly api: TestAccount,
     readonly url: string,
   ) {}
 
@@ -216,6 +214,7 @@ export class TestUser {
         ...opts,
         token: via === 'token' ? (opts.token ?? this.token) : undefined,
         cookie: via === 'cookie' ? `sid=${this.token}` : undefined,
+        bearer: via === 'bearer' ? (opts.token ?? this.token) : undefined,
       },
       this.name,
     );

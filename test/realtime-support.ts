@@ -1,7 +1,7 @@
 import type { Room } from '../core/schemas.ts';
 import type { Services } from '../core/services.ts';
 import { startServer, type RunningServer } from '../server/app.ts';
-import { ApiClient, overHttp } from './api-client.ts';
+import { TestAccount } from './accounts.ts';
 import { TestUser } from './realtime-client.ts';
 import { sharedServices, silentLogger, testConfig, uniqueName } from './support.ts';
 
@@ -28,7 +28,7 @@ export async function startWorld(env: Record<string, string> = {}, services?: Se
     url,
     services: base,
     async user(prefix = 'rt') {
-      const api = new ApiClient(overHttp(url), uniqueName(prefix));
+      const api = new TestAccount((url), uniqueName(prefix));
       await api.register();
       return new TestUser(api, url);
     },

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { MemoryCounterStore, type CounterStore } from '../counters.ts';
 import type { AppError } from '../errors.ts';
 import type { Services } from '../services.ts';
-import { ApiClient, type Transport } from '../../test/api-client.ts';
+import { TestAccount, type FetchLike } from '../../test/accounts.ts';
 import { restApp, sharedServices, testConfig, uniqueName, usesRedis } from '../../test/support.ts';
 import { loginThrottle } from './login-throttle.ts';
 
@@ -86,14 +86,14 @@ describe('POST /api/auth/login under a concurrent burst', () => {
   it('answers at most the limit 401s of 100 concurrent wrong logins, 429 with Retry-After for the rest, and refuses the right password', async () => {
     const app = await restApp({ ...services, config: testConfig({ TRUST_PROXY_HOPS: '1' }) });
     const ip = `10.4.${Math.floor(Math.random() * 250)}.9`;
-    const t: Transport = (p, i) =>
+    const t: FetchLike = (p, i) =>
       app.request(p, { ...i, headers: { ...(i?.headers as object), 'x-forwarded-for': ip } });
-    const victim = new ApiClient(t, uniqueName('victim'));
+    const victim = new TestAccount(t, uniqueName('victim'));
     await victim.register();
     const answers = await Promise.all(
       Array.from({ length: 100 }, (_, i) =>
         // The right password among them, last: it must not slip through the burst.
-        i === 99 ? victim.login() : new ApiClient(t, victim.username, 'wrong password').login(),
+        i === 99 ? victim.login() : new TestAccount(t, victim.username, 'wrong password').login(),
       ),
     );
     const statuses = answers.map((a) => a.status);

@@ -115,7 +115,9 @@ export function respondWithError(c: AppContext, err: unknown): Response {
   if (err instanceof HTTPException) {
     // Hono's own refusals, e.g. a body that is not valid JSON.
     const code = err.status === 413 ? 'payload_too_large' : err.status === 401 ? 'unauthorized' : 'invalid_request';
-    error = err.status < 500 ? new AppError(code, err.status === 400 ? 'Malformed request body' : err.message) : toPublicError(err);
+    const message =
+      err.status === 400 ? 'Malformed request body' : err.status === 415 ? 'Send the body as application/json' : err.message;
+    error = err.status < 500 ? new AppError(code, message) : toPublicError(err);
   } else {
     error = toPublicError(err);
   }

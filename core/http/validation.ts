@@ -1,20 +1,20 @@
-import { zValidator } from '@hono/zod-validator';
-import type { ZodType } from 'zod';
+import type { ZodError } from 'zod';
 import { AppError } from '../errors.ts';
 
-type Target = 'json' | 'query' | 'param';
-
 /**
- * Strict request validation answering with the contract's `invalid_request` and the
- * offending paths. JSON bodies must be JSON objects sent as application/json.
+ * The validation hook of every route (see openapi.ts): a request that fails its schema is
+ * answered `400 invalid_request` with the offending paths. Unknown fields fail too, as every
+ * request schema is strict.
  */
-export const validate = <T extends ZodType, K extends Target>(target: K, schema: T) =>
-  zValidator(target, schema, (result) => {
-    if (!result.success) {
-      const issues = result.error.issues.map((i) => ({
-        path: i.path.map(String).join('.') || '(root)',
-        message: i.message,
-      }));
-      throw new AppError('invalid_request', `Invalid ${target === 'json' ? 'body' : target}`, { issues });
-    }
+export function refuseInvalid(
+  result: { target: string } & ({ success: true } | { success: false; error: Pick<ZodError, 'issues'> }),
+): void {
+  if (result.success) return;
+  const issues = result.error.issues.map((i) => ({
+    path: i.path.map(String).join('.') || '(root)',
+    message: i.message,
+  }));
+  throw new AppError('invalid_request', `Invalid ${result.target === 'json' ? 'body' : result.target}`, {
+    issues,
   });
+}

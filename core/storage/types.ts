@@ -1,21 +1,7 @@
-/** What a client needs to upload one object straight to the store. */
-export type UploadTarget =
-  | {
-      key: string;
-      method: 'POST';
-      url: string;
-      /** Every form field to send, in order, before the file (sent last, as `file`). */
-      fields: Record<string, string>;
-      expiresAt: number;
-    }
-  | {
-      key: string;
-      method: 'PUT';
-      url: string;
-      /** Exactly the headers to send with the body. */
-      headers: Record<string, string>;
-      expiresAt: number;
-    };
+import type { UploadTarget } from '../schemas.ts';
+
+/** What a client needs to upload one object straight to the store (the wire shape, defined once). */
+export type { UploadTarget };
 
 export interface UploadRequest {
   key: string;

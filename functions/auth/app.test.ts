@@ -1,11 +1,11 @@
 import { sign } from 'hono/jwt';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Services } from '../../core/services.ts';
-import { ApiClient, type Transport } from '../../test/api-client.ts';
+import { TestAccount, type FetchLike } from '../../test/accounts.ts';
 import { restApp, sharedServices, TEST_JWT_SECRET, testConfig, uniqueName } from '../../test/support.ts';
 
 let services: Services;
-let transport: Transport;
+let transport: FetchLike;
 
 beforeAll(async () => {
   services = await sharedServices();
@@ -13,7 +13,7 @@ beforeAll(async () => {
   transport = (path, init) => app.request(path, init);
 });
 
-const client = (name = uniqueName()) => new ApiClient(transport, name);
+const client = (name = uniqueName()) => new TestAccount(transport, name);
 
 describe('register', () => {
   it('creates the user, sets an httpOnly session cookie and answers 201 {user}', async () => {
@@ -66,7 +66,7 @@ describe('register', () => {
   });
 
   it('counts password length in code points (8 emoji are a valid password)', async () => {
-    const c = new ApiClient(transport, uniqueName(), '😀'.repeat(8));
+    const c = new TestAccount(transport, uniqueName(), '😀'.repeat(8));
     await c.register();
     expect((await c.login()).status).toBe(200);
   });
@@ -104,7 +104,7 @@ describe('login', () => {
     const alice = client(uniqueName('Alice'));
     await alice.register();
     const first = alice.jwt;
-    const other = new ApiClient(transport, alice.username!.toLowerCase(), alice.password);
+    const other = new TestAccount(transport, alice.username!.toLowerCase(), alice.password);
     const res = await other.login();
     expect(res.status).toBe(200);
     expect(res.body.user.id).toBe(alice.user!.id);
@@ -118,9 +118,9 @@ describe('login', () => {
     await bob.register();
     const attempts = [
       await bob.login('wrong password'),
-      await new ApiClient(transport, uniqueName('ghost')).login(),
-      await new ApiClient(transport, 'not a valid name!!').login(),
-      await new ApiClient(transport, '').login(),
+      await new TestAccount(transport, uniqueName('ghost')).login(),
+      await new TestAccount(transport, 'not a valid name!!').login(),
+      await new TestAccount(transport, '').login(),
     ];
     for (const res of attempts) {
       expect(res.status).toBe(401);
@@ -142,7 +142,7 @@ describe('login', () => {
     const unknown: number[] = [];
     for (let i = 0; i < 9; i++) {
       wrong.push(await time(() => carol.login('wrong password')));
-      unknown.push(await time(() => new ApiClient(transport, uniqueName('nobody')).login()));
+      unknown.push(await time(() => new TestAccount(transport, uniqueName('nobody')).login()));
     }
     // Both pay for one argon2id verification; without the dummy hash an unknown user costs one
     // index lookup, well over 10x faster. The bounds are wide because CI machines are noisy.
@@ -156,8 +156,8 @@ describe('login', () => {
       ...services,
       config: testConfig({ RATE_LIMIT_LOGIN_FAILURES_PER_USERNAME: '3', RATE_LIMIT_LOGIN_WINDOW_SECONDS: '60' }),
     });
-    const t: Transport = (p, i) => app.request(p, i);
-    const dave = new ApiClient(t, uniqueName());
+    const t: FetchLike = (p, i) => app.request(p, i);
+    const dave = new TestAccount(t, uniqueName());
     await dave.register();
     for (let i = 0; i < 3; i++) expect((await dave.login('wrong password')).status).toBe(401);
     const blocked = await dave.login();
@@ -168,7 +168,7 @@ describe('login', () => {
     expect(retryAfter).toBeGreaterThan(0);
     expect(retryAfter).toBeLessThanOrEqual(60);
     // Another spelling of the same username is the same account.
-    expect((await new ApiClient(t, dave.username!.toUpperCase(), dave.password).login()).status).toBe(429);
+    expect((await new TestAccount(t, dave.username!.toUpperCase(), dave.password).login()).status).toBe(429);
   });
 
   it('throttles failures per client address across usernames', async () => {
@@ -176,22 +176,22 @@ describe('login', () => {
       ...services,
       config: testConfig({ RATE_LIMIT_LOGIN_FAILURES_PER_ADDRESS: '4', TRUST_PROXY_HOPS: '1' }),
     });
-    const from = (ip: string): Transport => (p, i) => app.request(p, { ...i, headers: { ...(i?.headers as object), 'x-forwarded-for': ip } });
+    const from = (ip: string): FetchLike => (p, i) => app.request(p, { ...i, headers: { ...(i?.headers as object), 'x-forwarded-for': ip } });
     const ip = `10.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.7`;
-    for (let i = 0; i < 4; i++) expect((await new ApiClient(from(ip), uniqueName()).login()).status).toBe(401);
-    const erin = new ApiClient(from(ip), uniqueName());
+    for (let i = 0; i < 4; i++) expect((await new TestAccount(from(ip), uniqueName()).login()).status).toBe(401);
+    const erin = new TestAccount(from(ip), uniqueName());
     await erin.register();
     expect((await erin.login()).status).toBe(429);
     // A different address is not affected.
-    expect((await new ApiClient(from('10.255.255.1'), erin.username, erin.password).login()).status).toBe(200);
+    expect((await new TestAccount(from('10.255.255.1'), erin.username, erin.password).login()).status).toBe(200);
   });
 
   it('throttles registrations per client address', async () => {
     const app = await restApp({ ...services, config: testConfig({ RATE_LIMIT_REGISTER_PER_HOUR: '2', TRUST_PROXY_HOPS: '1' }) });
-    const t: Transport = (p, i) => app.request(p, { ...i, headers: { ...(i?.headers as object), 'x-forwarded-for': '10.9.8.7' } });
-    await new ApiClient(t, uniqueName()).register();
-    await new ApiClient(t, uniqueName()).register();
-    const third = await new ApiClient(t, uniqueName()).request('POST', '/api/auth/register', {
+    const t: FetchLike = (p, i) => app.request(p, { ...i, headers: { ...(i?.headers as object), 'x-forwarded-for': '10.9.8.7' } });
+    await new TestAccount(t, uniqueName()).register();
+    await new TestAccount(t, uniqueName()).register();
+    const third = await new TestAccount(t, uniqueName()).request('POST', '/api/auth/register', {
       username: uniqueName(),
       password: 'long enough',
     });
@@ -200,11 +200,87 @@ describe('login', () => {
   });
 });
 
+describe('request bodies', () => {
+  it('refuses a body not sent as JSON with 400 invalid_request, before looking at it', async () => {
+    const c = client();
+    for (const headers of [{ 'content-type': 'text/plain' }, { 'content-type': 'application/x-www-form-urlencoded' }]) {
+      const res = await c.request('POST', '/api/auth/register', { username: c.username, password: c.password }, headers);
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ error: { code: 'invalid_request', message: 'Send the body as application/json' } });
+    }
+    const malformed = await c.request('POST', '/api/auth/login', '{"username":');
+    expect(malformed.body).toEqual({ error: { code: 'invalid_request', message: 'Malformed request body' } });
+  });
+});
+
+describe('token (native clients)', () => {
+  const token = (c: TestAccount, password = c.password) =>
+    c.request<{ user: { id: string; username: string }; token: string; expiresAt: number }>('POST', '/api/auth/token', {
+      username: c.username,
+      password,
+    });
+
+  it('answers 200 {user, token, expiresAt} and sets no cookie; the token works as Bearer and logout revokes it', async () => {
+    const hana = client();
+    await hana.register();
+    const before = Date.now();
+    const res = await token(new TestAccount(transport, hana.username!.toUpperCase(), hana.password));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('set-cookie')).toBeNull();
+    expect(Object.keys(res.body).sort()).toEqual(['expiresAt', 'token', 'user']);
+    expect(res.body.user).toEqual(hana.user);
+    const ttl = services.config.auth.sessionTtlSeconds * 1000;
+    expect(res.body.expiresAt).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 + ttl);
+    expect(res.body.expiresAt).toBeLessThanOrEqual(Date.now() + ttl);
+    // A new session (its own jti), not the cookie's.
+    expect(res.body.token).not.toBe(hana.jwt);
+
+    const native = new TestAccount(transport);
+    native.token = res.body.token;
+    expect((await native.request('GET', '/api/auth/me')).status).toBe(200);
+    expect((await native.request('POST', '/api/auth/logout')).status).toBe(204);
+    expect((await native.request('GET', '/api/auth/me')).status).toBe(401);
+    // The browser session of the same user is unaffected.
+    expect((await hana.request('GET', '/api/auth/me')).status).toBe(200);
+  });
+
+  it('answers as login does: 401 invalid_credentials identically, 400 for unknown fields', async () => {
+    const ivan = client();
+    await ivan.register();
+    const wrong = await token(ivan, 'wrong password');
+    const viaLogin = await ivan.login('wrong password');
+    expect(wrong.status).toBe(401);
+    expect(wrong.body).toEqual(viaLogin.body);
+    expect(wrong.headers.get('set-cookie')).toBeNull();
+    expect((await token(new TestAccount(transport, 'not a valid name!!'))).status).toBe(401);
+    const extra = await ivan.request('POST', '/api/auth/token', { username: ivan.username, password: ivan.password, admin: true });
+    expect(extra.status).toBe(400);
+    expect(extra.body).toMatchObject({ error: { code: 'invalid_request' } });
+  });
+
+  it('shares the login throttle: failures through either route count for both', async () => {
+    const app = await restApp({
+      ...services,
+      config: testConfig({ RATE_LIMIT_LOGIN_FAILURES_PER_USERNAME: '3', RATE_LIMIT_LOGIN_WINDOW_SECONDS: '60' }),
+    });
+    const t: FetchLike = (p, i) => app.request(p, i);
+    const jack = new TestAccount(t, uniqueName());
+    await jack.register();
+    expect((await jack.login('wrong password')).status).toBe(401);
+    expect((await token(jack, 'wrong password')).status).toBe(401);
+    expect((await jack.login('wrong password')).status).toBe(401);
+    const blocked = await token(jack);
+    expect(blocked.status).toBe(429);
+    expect(blocked.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect((await jack.login()).status).toBe(429);
+  });
+});
+
 describe('sessions', () => {
   it('accepts the same JWT as a Bearer token', async () => {
     const frank = client();
     await frank.register();
-    const native = new ApiClient(transport);
+    const native = new TestAccount(transport);
     native.token = frank.jwt;
     const me = await native.request<{ user: { id: string } }>('GET', '/api/auth/me');
     expect(me.status).toBe(200);
@@ -218,14 +294,14 @@ describe('sessions', () => {
     const res = await gina.request('POST', '/api/auth/logout');
     expect(res.status).toBe(204);
     expect(res.headers.get('set-cookie')).toMatch(/^sid=;.*Max-Age=0/i);
-    const reuse = new ApiClient(transport);
+    const reuse = new TestAccount(transport);
     reuse.cookie = `sid=${token}`;
     expect((await reuse.request('GET', '/api/auth/me')).status).toBe(401);
     reuse.cookie = undefined;
     reuse.token = token;
     expect((await reuse.request('GET', '/api/rooms')).status).toBe(401);
     // Another session of the same user is unaffected.
-    const again = new ApiClient(transport, gina.username, gina.password);
+    const again = new TestAccount(transport, gina.username, gina.password);
     expect((await again.login()).status).toBe(200);
     expect((await again.request('GET', '/api/auth/me')).status).toBe(200);
   });
@@ -252,7 +328,7 @@ describe('sessions', () => {
 });
 
 describe('token forgery', () => {
-  let victim: ApiClient;
+  let victim: TestAccount;
   let claims: Record<string, unknown>;
 
   beforeAll(async () => {
@@ -263,7 +339,7 @@ describe('token forgery', () => {
 
   const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
   const withToken = async (token: string) => {
-    const c = new ApiClient(transport);
+    const c = new TestAccount(transport);
     c.token = token;
     const bearer = await c.request<{ error: { code: string } }>('GET', '/api/auth/me');
     c.token = undefined;

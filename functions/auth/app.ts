@@ -1,4 +1,3 @@
-import { Hono } from 'hono';
 import { loginThrottle } from '../../core/auth/login-throttle.ts';
 import type { Session } from '../../core/auth/session.ts';
 import { issueToken, revokeSession, verifySession } from '../../core/auth/session.ts';
@@ -6,18 +5,19 @@ import { consume } from '../../core/counters.ts';
 import { AppError, rateLimited } from '../../core/errors.ts';
 import { limitBody } from '../../core/http/app.ts';
 import { clearSessionCookie, requestToken, requireSession, setSessionCookie } from '../../core/http/session.ts';
-import type { AppContext, AppEnv } from '../../core/http/types.ts';
-import { validate } from '../../core/http/validation.ts';
+import type { AppContext } from '../../core/http/types.ts';
+import { apiRouter } from '../../core/http/openapi.ts';
 import { rateLimited as rateLimitedMetric } from '../../core/metrics.ts';
-import { Credentials, LoginBody } from '../../core/schemas.ts';
+import type { LoginBody } from '../../core/schemas.ts';
 import type { Services } from '../../core/services.ts';
 import { authenticate, findUserById, registerUser } from '../../core/users.ts';
+import * as routes from './routes.ts';
 
 export type AuthDeps = Pick<Services, 'config' | 'db' | 'counters' | 'bus' | 'logger'>;
 
 const HOUR_MS = 3_600_000;
 
-/** /api/auth: register, login, logout, me. */
+/** /api/auth: register, login (cookie), token (no cookie), logout, me. */
 export function authRoutes(deps: AuthDeps) {
   const { config, db, counters, bus } = deps;
   const keys = config.auth;
@@ -30,8 +30,13 @@ export function authRoutes(deps: AuthDeps) {
 
   const throttle = loginThrottle(counters, limits);
 
-  return new Hono<AppEnv>()
-    .post('/register', limitBody, validate('json', Credentials), async (c) => {
+  /** The one login path of `/login` and `/token`: throttle, then verify the password. */
+  // Throttled users are refused before the password is looked at, even a right one.
+  const logIn = (c: AppContext, { username, password }: LoginBody) =>
+    throttle.guard({ address: c.get('clientAddress'), username }, () => authenticate(db, username, password));
+
+  return apiRouter()
+    .openapi({ ...routes.register, middleware: limitBody }, async (c) => {
       const check = await consume(counters, [
         { key: `register:addr:${c.get('clientAddress')}`, windowMs: HOUR_MS, limit: limits.registerPerHour },
       ]);
@@ -44,16 +49,18 @@ export function authRoutes(deps: AuthDeps) {
       await startSession(c, user);
       return c.json({ user }, 201);
     })
-    .post('/login', limitBody, validate('json', LoginBody), async (c) => {
-      const { username, password } = c.req.valid('json');
-      // Throttled users are refused before the password is looked at, even a right one.
-      const user = await throttle.guard({ address: c.get('clientAddress'), username }, () =>
-        authenticate(db, username, password),
-      );
+    .openapi({ ...routes.login, middleware: limitBody }, async (c) => {
+      const user = await logIn(c, c.req.valid('json'));
       await startSession(c, user);
       return c.json({ user }, 200);
     })
-    .post('/logout', async (c) => {
+    // Native clients keep the token themselves: the same login, answered with the token and no cookie.
+    .openapi({ ...routes.token, middleware: limitBody }, async (c) => {
+      const user = await logIn(c, c.req.valid('json'));
+      const { token, session } = await issueToken(keys, user);
+      return c.json({ user, token, expiresAt: session.exp * 1000 }, 200);
+    })
+    .openapi(routes.logout, async (c) => {
       let session: Session | undefined;
       try {
         session = await verifySession(keys, db, requestToken(c));
@@ -71,9 +78,9 @@ export function authRoutes(deps: AuthDeps) {
       clearSessionCookie(c, keys.cookieSecure);
       return c.body(null, 204);
     })
-    .get('/me', requireSession(keys, db), async (c) => {
+    .openapi({ ...routes.me, middleware: requireSession(keys, db) }, async (c) => {
       const user = await findUserById(db, c.get('session').userId);
       if (!user) throw new AppError('unauthorized', 'Authentication required');
-      return c.json({ user });
+      return c.json({ user }, 200);
     });
 }

@@ -2,11 +2,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { appendMessages } from '../../core/messages.ts';
 import type { Message, Room } from '../../core/schemas.ts';
 import type { Services } from '../../core/services.ts';
-import { ApiClient, type Transport } from '../../test/api-client.ts';
+import { TestAccount, type FetchLike } from '../../test/accounts.ts';
 import { restApp, sharedServices, uniqueName } from '../../test/support.ts';
 
 let services: Services;
-let alice: ApiClient;
+let alice: TestAccount;
 let room: Room;
 const TOTAL = 137;
 const BURST_TS = 1_700_000_000_000;
@@ -30,11 +30,13 @@ async function seed(roomId: string, userId: string, name: string) {
   }
 }
 
+let transport: FetchLike;
+
 beforeAll(async () => {
   services = await sharedServices();
   const app = await restApp(services);
-  const transport: Transport = (path, init) => app.request(path, init);
-  alice = new ApiClient(transport, uniqueName('alice'));
+  transport = (path, init) => app.request(path, init);
+  alice = new TestAccount(transport, uniqueName('alice'));
   await alice.register();
   room = await alice.createRoom('history');
   await seed(room.id, alice.user!.id, alice.username!);
@@ -151,7 +153,7 @@ describe('GET /api/messages', () => {
   });
 
   it('answers 404 to a non-member', async () => {
-    const eve = new ApiClient((p, i) => alice['transport'](p, i), uniqueName('eve'));
+    const eve = new TestAccount(transport, uniqueName('eve'));
     await eve.register();
     const res = await eve.history({ roomId: room.id });
     expect(res.status).toBe(404);

@@ -1,15 +1,15 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, type Transport } from '../../test/api-client.ts';
+import { TestAccount, type FetchLike } from '../../test/accounts.ts';
 import { restApp, uniqueName } from '../../test/support.ts';
 
 /** Integers in query strings are plain decimal digits; anything `Number()` would bend is a 400. */
-let alice: ApiClient;
+let alice: TestAccount;
 let roomId: string;
 
 beforeAll(async () => {
   const app = await restApp();
-  const t: Transport = (p, i) => app.request(p, i);
-  alice = new ApiClient(t, uniqueName('ints'));
+  const t: FetchLike = (p, i) => app.request(p, i);
+  alice = new TestAccount(t, uniqueName('ints'));
   await alice.register();
   roomId = (await alice.createRoom('ints')).id;
 });

@@ -1,22 +1,22 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Room } from '../../core/schemas.ts';
 import type { Services } from '../../core/services.ts';
-import { ApiClient, type Transport } from '../../test/api-client.ts';
+import { TestAccount, type FetchLike } from '../../test/accounts.ts';
 import { restApp, sharedServices, uniqueName } from '../../test/support.ts';
 
 let services: Services;
-let transport: Transport;
-let alice: ApiClient;
-let bob: ApiClient;
-let mallory: ApiClient;
+let transport: FetchLike;
+let alice: TestAccount;
+let bob: TestAccount;
+let mallory: TestAccount;
 
 beforeAll(async () => {
   services = await sharedServices();
   const app = await restApp(services);
   transport = (path, init) => app.request(path, init);
   [alice, bob, mallory] = [uniqueName('alice'), uniqueName('bob'), uniqueName('mallory')].map(
-    (n) => new ApiClient(transport, n),
-  ) as [ApiClient, ApiClient, ApiClient];
+    (n) => new TestAccount(transport, n),
+  ) as [TestAccount, TestAccount, TestAccount];
   await Promise.all([alice.register(), bob.register(), mallory.register()]);
 });
 
@@ -97,7 +97,7 @@ describe('rooms', () => {
   });
 
   it('requires authentication on every route', async () => {
-    const anon = new ApiClient(transport);
+    const anon = new TestAccount(transport);
     const room = await alice.createRoom('auth');
     for (const [method, path, body] of [
       ['POST', '/api/rooms', { name: 'x' }],
@@ -115,7 +115,7 @@ describe('rooms', () => {
   });
 
   it('authentication is checked before the body: an anonymous oversized body is 401, not 413', async () => {
-    const anon = new ApiClient(transport);
+    const anon = new TestAccount(transport);
     const res = await anon.request('POST', '/api/rooms', { name: 'x'.repeat(100_000) });
     expect(res.status).toBe(401);
   });

@@ -1,13 +1,18 @@
-import { Hono } from 'hono';
 import { limitBody } from '../../core/http/app.ts';
 import { requireSession } from '../../core/http/session.ts';
-import type { AppEnv } from '../../core/http/types.ts';
-import { validate } from '../../core/http/validation.ts';
-import { addMember, createRoom, getRoomForMember, leaveRoom, listMembers, listRooms } from '../../core/rooms.ts';
-import { AddMemberBody, CreateRoomBody } from '../../core/schemas.ts';
+import { apiRouter } from '../../core/http/openapi.ts';
+import {
+  addMember,
+  createRoom,
+  getRoomForMember,
+  leaveRoom,
+  listMembers,
+  listRooms,
+} from '../../core/rooms.ts';
 import type { Services } from '../../core/services.ts';
 import { usernameLookupThrottle } from '../../core/username-lookup-throttle.ts';
 import { findUserByUsername } from '../../core/users.ts';
+import * as routes from './routes.ts';
 
 export type RoomsDeps = Pick<Services, 'config' | 'db' | 'bus' | 'counters'>;
 
@@ -15,25 +20,28 @@ export type RoomsDeps = Pick<Services, 'config' | 'db' | 'bus' | 'counters'>;
 export function roomsRoutes(deps: RoomsDeps) {
   const { config, db, bus } = deps;
   const lookups = usernameLookupThrottle(deps.counters, config.limits);
-  return new Hono<AppEnv>()
-    .use(requireSession(config.auth, db), limitBody)
-    .post('/', validate('json', CreateRoomBody), async (c) => {
+  const app = apiRouter();
+  app.use(requireSession(config.auth, db), limitBody);
+  return app
+    .openapi(routes.create, async (c) => {
       const room = await createRoom(db, c.get('session').userId, c.req.valid('json').name);
       return c.json({ room }, 201);
     })
-    .get('/', async (c) => c.json({ rooms: await listRooms(db, c.get('session').userId) }))
-    .get('/:roomId', async (c) => c.json({ room: await getRoomForMember(db, c.req.param('roomId'), c.get('session').userId) }))
-    .post('/:roomId/members', validate('json', AddMemberBody), async (c) => {
+    .openapi(routes.list, async (c) => c.json({ rooms: await listRooms(db, c.get('session').userId) }, 200))
+    .openapi(routes.get, async (c) =>
+      c.json({ room: await getRoomForMember(db, c.req.param('roomId'), c.get('session').userId) }, 200),
+    )
+    .openapi(routes.addMember, async (c) => {
       const caller = { userId: c.get('session').userId, address: c.get('clientAddress') };
       const { member, created } = await addMember(db, c.req.param('roomId'), caller.userId, c.req.valid('json').username, (name) =>
         lookups.lookup(caller, () => findUserByUsername(db, name)),
       );
       return c.json({ member }, created ? 201 : 200);
     })
-    .get('/:roomId/members', async (c) =>
-      c.json({ members: await listMembers(db, c.req.param('roomId'), c.get('session').userId) }),
+    .openapi(routes.members, async (c) =>
+      c.json({ members: await listMembers(db, c.req.param('roomId'), c.get('session').userId) }, 200),
     )
-    .delete('/:roomId/members/me', async (c) => {
+    .openapi(routes.leave, async (c) => {
       const roomId = c.req.param('roomId');
       const { userId } = c.get('session');
       await leaveRoom(db, roomId, userId);

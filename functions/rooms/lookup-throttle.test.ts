@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Services } from '../../core/services.ts';
-import { ApiClient, type Transport } from '../../test/api-client.ts';
+import { TestAccount, type FetchLike } from '../../test/accounts.ts';
 import { restApp, sharedServices, testConfig, uniqueName } from '../../test/support.ts';
 
 /**
@@ -18,13 +18,13 @@ const randomIp = () =>
 
 async function appWith(env: Record<string, string>) {
   const app = await restApp({ ...services, config: testConfig({ TRUST_PROXY_HOPS: '1', ...env }) });
-  return (ip: string): Transport =>
+  return (ip: string): FetchLike =>
     (p, i) =>
       app.request(p, { ...i, headers: { ...(i?.headers as object), 'x-forwarded-for': ip } });
 }
 
-async function owner(t: Transport) {
-  const c = new ApiClient(t, uniqueName('owner'));
+async function owner(t: FetchLike) {
+  const c = new TestAccount(t, uniqueName('owner'));
   await c.register();
   return { client: c, room: await c.createRoom('lookups') };
 }
@@ -34,7 +34,7 @@ describe('POST /api/rooms/:roomId/members throttling', () => {
     const from = await appWith({});
     const t = from(randomIp());
     const { client, room } = await owner(t);
-    const real = new ApiClient(t, uniqueName('real'));
+    const real = new TestAccount(t, uniqueName('real'));
     await real.register();
     for (let i = 0; i < 19; i++)
       expect((await client.addMember(room.id, uniqueName('ghost'))).status).toBe(404);
@@ -71,7 +71,7 @@ describe('POST /api/rooms/:roomId/members throttling', () => {
     const ip = randomIp();
     const a = await owner(from(ip));
     const b = await owner(from(ip));
-    const real = new ApiClient(from(randomIp()), uniqueName('real'));
+    const real = new TestAccount(from(randomIp()), uniqueName('real'));
     await real.register();
     const statuses: number[] = [];
     for (let i = 0; i < 3; i++) statuses.push((await a.client.addMember(a.room.id, real.username!)).status);

@@ -7,7 +7,7 @@ import type { Attachment, Message, Room } from '../../core/schemas.ts';
 import type { Services } from '../../core/services.ts';
 import { openObjectStore, type UploadTarget } from '../../core/storage/index.ts';
 import { startUploadSweeper, sweepOrphanUploads, sweepOptionsFrom } from '../../core/uploads.ts';
-import { ApiClient, type ApiResponse, type Transport } from '../../test/api-client.ts';
+import { TestAccount, type RawResponse, type FetchLike } from '../../test/accounts.ts';
 import { restApp, sharedServices, silentLogger, testConfig, uniqueName } from '../../test/support.ts';
 
 /**
@@ -17,8 +17,8 @@ import { restApp, sharedServices, silentLogger, testConfig, uniqueName } from '.
  */
 
 let services: Services;
-let transport: Transport;
-let putTransport: Transport;
+let transport: FetchLike;
+let putTransport: FetchLike;
 
 beforeAll(async () => {
   services = await sharedServices();
@@ -28,8 +28,8 @@ beforeAll(async () => {
   putTransport = (path, init) => putApp.request(path, init);
 });
 
-async function user(prefix: string, via = transport): Promise<ApiClient> {
-  const c = new ApiClient(via, uniqueName(prefix));
+async function user(prefix: string, via = transport): Promise<TestAccount> {
+  const c = new TestAccount(via, uniqueName(prefix));
   await c.register();
   return c;
 }
@@ -37,9 +37,9 @@ async function user(prefix: string, via = transport): Promise<ApiClient> {
 type InitBody = { roomId: string; filename: string; mime: string; bytes: number };
 type InitResponse = UploadTarget;
 
-const init = (c: ApiClient, body: InitBody | Record<string, unknown>) =>
+const init = (c: TestAccount, body: InitBody | Record<string, unknown>) =>
   c.request<InitResponse & { error?: { code: string } }>('POST', '/api/upload/init', body);
-const complete = (c: ApiClient, roomId: string, key: string) =>
+const complete = (c: TestAccount, roomId: string, key: string) =>
   c.request<{ attachment: Attachment; error?: { code: string } }>('POST', '/api/upload/complete', {
     roomId,
     key,
@@ -69,7 +69,7 @@ const png = (n: number) => {
 
 /** init → upload → complete; returns the attachment. */
 async function uploadFile(
-  c: ApiClient,
+  c: TestAccount,
   roomId: string,
   body = png(2048),
   mime = 'image/png',
@@ -89,11 +89,11 @@ async function fetchBytes(url: string): Promise<{ res: Response; bytes: Uint8Arr
   return { res, bytes: new Uint8Array(await res.arrayBuffer()) };
 }
 
-const errorCode = (r: ApiResponse<unknown>) => (r.body as { error?: { code?: string } }).error?.code;
+const errorCode = (r: RawResponse<unknown>) => (r.body as { error?: { code?: string } }).error?.code;
 
 describe('uploads with presigned POST (the S3 default)', () => {
-  let alice: ApiClient;
-  let bob: ApiClient;
+  let alice: TestAccount;
+  let bob: TestAccount;
   let room: Room;
 
   beforeAll(async () => {
@@ -353,7 +353,7 @@ describe('complete under concurrency and failure', () => {
     );
     try {
       const app = await restApp({ ...services, storage: down });
-      const viaDown = new ApiClient((p, i) => app.request(p, i));
+      const viaDown = new TestAccount((p, i) => app.request(p, i));
       viaDown.cookie = alice.cookie;
       const started = await init(alice, { roomId: room.id, filename: 'd.png', mime: 'image/png', bytes: 20 });
       await sendFile(started.body, png(20), 'image/png');
@@ -432,8 +432,8 @@ describe('uploads with presigned PUT (UPLOAD_METHOD=put, as for R2)', () => {
 });
 
 describe('request shape and the order of checks', () => {
-  let alice: ApiClient;
-  let outsider: ApiClient;
+  let alice: TestAccount;
+  let outsider: TestAccount;
   let room: Room;
 
   beforeAll(async () => {
@@ -445,7 +445,7 @@ describe('request shape and the order of checks', () => {
   const good = (roomId: string) => ({ roomId, filename: 'a.png', mime: 'image/png', bytes: 10 });
 
   it('requires a session before anything else (401)', async () => {
-    const anon = new ApiClient(transport);
+    const anon = new TestAccount(transport);
     expect((await anon.request('POST', '/api/upload/init', { nonsense: true })).status).toBe(401);
     expect((await anon.request('POST', '/api/upload/complete', good(room.id))).status).toBe(401);
   });
@@ -490,7 +490,7 @@ describe('request shape and the order of checks', () => {
       ...services,
       config: testConfig({ UPLOAD_MIME_TYPES: 'text/plain', MAX_UPLOAD_BYTES: '100' }),
     });
-    const c = new ApiClient((p, i) => app.request(p, i));
+    const c = new TestAccount((p, i) => app.request(p, i));
     c.cookie = alice.cookie;
     expect((await init(c, good(room.id))).status).toBe(400);
     expect((await init(c, { ...good(room.id), mime: 'text/plain', bytes: 101 })).status).toBe(413);

@@ -1,23 +1,22 @@
-import { Hono } from 'hono';
 import { consume } from '../../core/counters.ts';
 import { rateLimited } from '../../core/errors.ts';
 import { limitBody } from '../../core/http/app.ts';
 import { requireSession } from '../../core/http/session.ts';
-import type { AppEnv } from '../../core/http/types.ts';
-import { validate } from '../../core/http/validation.ts';
-import { UploadCompleteBody, UploadInitBody } from '../../core/schemas.ts';
+import { apiRouter } from '../../core/http/openapi.ts';
 import { rateLimited as rateLimitedMetric } from '../../core/metrics.ts';
 import type { Services } from '../../core/services.ts';
 import { completeUpload, initUpload } from '../../core/uploads.ts';
+import * as routes from './routes.ts';
 
 export type UploadsDeps = Pick<Services, 'config' | 'db' | 'storage' | 'counters'>;
 
 /** /api/upload: presigned uploads straight to the object store, verified at complete. */
 export function uploadsRoutes(deps: UploadsDeps) {
   const { config, db } = deps;
-  return new Hono<AppEnv>()
-    .use(requireSession(config.auth, db), limitBody)
-    .post('/init', validate('json', UploadInitBody), async (c) => {
+  const app = apiRouter();
+  app.use(requireSession(config.auth, db), limitBody);
+  return app
+    .openapi(routes.init, async (c) => {
       const userId = c.get('session').userId;
       // Each init writes a pending row and signs a URL: bounded per user.
       const check = await consume(deps.counters, [
@@ -27,9 +26,9 @@ export function uploadsRoutes(deps: UploadsDeps) {
         rateLimitedMetric.inc({ event: 'upload_init' });
         throw rateLimited(check.retryAfterMs);
       }
-      return c.json(await initUpload(deps, userId, c.req.valid('json')));
+      return c.json(await initUpload(deps, userId, c.req.valid('json')), 200);
     })
-    .post('/complete', validate('json', UploadCompleteBody), async (c) => {
+    .openapi(routes.complete, async (c) => {
       const { attachment, created } = await completeUpload(
         { ...deps, logger: c.get('log') },
         c.get('session').userId,

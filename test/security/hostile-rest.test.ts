@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient } from '../api-client.ts';
+import { TestAccount } from '../accounts.ts';
 import { restApp, uniqueName } from '../support.ts';
 import { restCorpus, type RestCase } from './rest-corpus.ts';
 
@@ -9,14 +9,14 @@ import { restCorpus, type RestCase } from './rest-corpus.ts';
  */
 type App = Awaited<ReturnType<typeof restApp>>;
 let app: App;
-let alice: ApiClient;
+let alice: TestAccount;
 let cases: RestCase[];
 
 beforeAll(async () => {
   app = await restApp();
   const transport = (path: string, init?: RequestInit) => app.request(path, init);
-  alice = new ApiClient(transport, uniqueName('alice'));
-  const bob = new ApiClient(transport, uniqueName('bob'));
+  alice = new TestAccount(transport, uniqueName('alice'));
+  const bob = new TestAccount(transport, uniqueName('bob'));
   await alice.register();
   await bob.register();
   const room = await alice.createRoom('hostile');

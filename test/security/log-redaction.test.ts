@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/logger.ts';
 import type { UploadTarget } from '../../core/storage/index.ts';
 import { startServer, type RunningServer } from '../../server/app.ts';
-import { ApiClient, overHttp } from '../api-client.ts';
+import { TestAccount } from '../accounts.ts';
 import { openSocket } from '../realtime-support.ts';
 import { sharedServices, testConfig, uniqueName } from '../support.ts';
 
@@ -31,7 +31,7 @@ beforeAll(async () => {
   server = await startServer(config, logger, { ...base, config, logger });
   secrets.push(password, 'metrics-token-0123456789abcdef');
 
-  const alice = new ApiClient(overHttp(server.url), uniqueName('logs'), password);
+  const alice = new TestAccount((server.url), uniqueName('logs'), password);
   await alice.register();
   const jwt = alice.jwt!;
   secrets.push(jwt, ...jwt.split('.').slice(1));
@@ -40,7 +40,7 @@ beforeAll(async () => {
   const wrong = 'wrong-password-Xy7-unique';
   secrets.push(wrong);
   expect((await alice.login(wrong)).status).toBe(401);
-  expect((await new ApiClient(overHttp(server.url), 'nobody_here', wrong).login()).status).toBe(401);
+  expect((await new TestAccount((server.url), 'nobody_here', wrong).login()).status).toBe(401);
 
   const forged = `${jwt.split('.').slice(0, 2).join('.')}.forgedsignatureAAAAAAAAAAAAAAAAAAAAAAAAAAA`;
   secrets.push('forgedsignatureAAAAAAAAAAAAAAAAAAAAAAAAAAA');

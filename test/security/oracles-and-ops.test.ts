@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, overHttp, type ApiResponse } from '../api-client.ts';
+import { TestAccount, type RawResponse } from '../accounts.ts';
 import { openSocket, startWorld, type TestUser, type TestWorld } from '../realtime-support.ts';
 import { uniqueName } from '../support.ts';
 
@@ -26,7 +26,7 @@ beforeAll(async () => {
 afterAll(() => world?.close());
 
 /** What an observer can compare between two answers: status, body, and which headers came back. */
-const shape = (r: ApiResponse<unknown>) => ({
+const shape = (r: RawResponse<unknown>) => ({
   status: r.status,
   body: r.body,
   headers: [...r.headers.keys()].filter((h) => !['date', 'x-request-id', 'content-length', 'retry-after'].includes(h)).sort(),
@@ -34,8 +34,8 @@ const shape = (r: ApiResponse<unknown>) => ({
 
 describe('no username oracle', () => {
   it('answers an existing and an unknown username identically, failure after failure, into the same throttle', async () => {
-    const ghost = new ApiClient(overHttp(world.url), uniqueName('ghost'), 'whatever password');
-    const known = new ApiClient(overHttp(world.url), victim.name, 'wrong password!!');
+    const ghost = new TestAccount((world.url), uniqueName('ghost'), 'whatever password');
+    const known = new TestAccount((world.url), victim.name, 'wrong password!!');
     for (let i = 0; i < 3; i++) {
       const a = await known.login();
       const b = await ghost.login();
@@ -50,7 +50,7 @@ describe('no username oracle', () => {
     expect(Number(a.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(Number(b.headers.get('retry-after'))).toBeGreaterThan(0);
     // Throttled means throttled: the right password is refused too, and no cookie is set.
-    const right = await new ApiClient(overHttp(world.url), victim.name.toUpperCase(), victim.api.password).login();
+    const right = await new TestAccount((world.url), victim.name.toUpperCase(), victim.api.password).login();
     expect(right.status).toBe(429);
     expect(right.headers.get('set-cookie')).toBeNull();
   });
@@ -98,10 +98,13 @@ describe('cross-site socket hijacking', () => {
   it('refuses a foreign Origin carrying a valid session cookie, on websocket and polling', async () => {
     const cookie = `sid=${victim.token}`;
     for (const transports of [['websocket'], ['polling']] as const) {
-      await expect(openSocket(world.url, { cookie, origin: 'https://evil.example', transports: [...transports] })).rejects.toBeDefined();
-      await expect(openSocket(world.url, { cookie, origin: `${APP_ORIGIN}.evil.example`, transports: [...transports] })).rejects.toBeDefined();
-      await expect(openSocket(world.url, { cookie, origin: APP_ORIGIN.replace('https', 'http'), transports: [...transports] })).rejects.toBeDefined();
-      await expect(openSocket(world.url, { cookie, origin: 'null', transports: [...transports] })).rejects.toBeDefined();
+      await expect(openSocket(world.url, { cookie, origin: 'https://evil.example', transports: [...transports] })).rejects.toMatchObject({ message: 'forbidden' });
+      await expect(openSocket(world.url, { cookie, origin: `${APP_ORIGIN}.evil.example`, transports: [...transports] })).rejects.toMatchObject({ message: 'forbidden' });
+      await expect(openSocket(world.url, { cookie, origin: APP_ORIGIN.replace('https', 'http'), transports: [...transports] })).rejects.toMatchObject({ message: 'forbidden' });
+      await expect(openSocket(world.url, { cookie, origin: 'null', transports: [...transports] })).rejects.toMatchObject({ message: 'forbidden' });
+      // A cookie and a token: the token authenticates, the cookie beside it is not what let it in.
+      const withToken = await openSocket(world.url, { cookie, token: victim.token, origin: 'https://evil.example', transports: [...transports] });
+      withToken.close();
       // The configured origin with the same cookie is fine (the refusals above are not vacuous).
       const own = await openSocket(world.url, { cookie, origin: APP_ORIGIN, transports: [...transports] });
       own.close();

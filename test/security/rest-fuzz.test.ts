@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient } from '../api-client.ts';
+import { TestAccount } from '../accounts.ts';
 import { restApp, uniqueName } from '../support.ts';
 
 /**
@@ -10,12 +10,12 @@ import { restApp, uniqueName } from '../support.ts';
  */
 type App = Awaited<ReturnType<typeof restApp>>;
 let app: App;
-let alice: ApiClient;
+let alice: TestAccount;
 let roomId: string;
 
 beforeAll(async () => {
   app = await restApp();
-  alice = new ApiClient((p, i) => app.request(p, i), uniqueName('fuzz'));
+  alice = new TestAccount((p, i) => app.request(p, i), uniqueName('fuzz'));
   await alice.register();
   roomId = (await alice.createRoom('fuzz')).id;
 });

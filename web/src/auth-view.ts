@@ -1,5 +1,5 @@
 import type { User } from '../../core/schemas.ts';
-import { api, ApiError } from './api.ts';
+import { ApiError, client } from './client.ts';
 import { h, uid } from './dom.ts';
 
 /** Log in / create account. The server sets the httpOnly session cookie on success. */
@@ -79,10 +79,10 @@ export function authView(onSignedIn: (user: User) => void, notice?: string): HTM
       error.textContent = '';
       submit.disabled = true;
       try {
-        const { user } =
+        const user =
           mode === 'login'
-            ? await api.login(username.value.trim(), password.value)
-            : await api.register(username.value.trim(), password.value);
+            ? await client.auth.login(username.value.trim(), password.value)
+            : await client.auth.register(username.value.trim(), password.value);
         onSignedIn(user);
       } catch (err) {
         error.textContent = explain(err, mode);

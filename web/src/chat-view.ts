@@ -1,13 +1,14 @@
-import type { Ack, JoinResult, PresenceEvent, TypingEvent } from '../../core/events.ts';
+import { Outbox } from '../../client/outbox.ts';
+import { RoomSync } from '../../client/room-sync.ts';
+import type { JoinResult, PresenceEvent, TypingEvent } from '../../core/events.ts';
 import type { Attachment, Message, PresentUser, Room, User } from '../../core/schemas.ts';
-import { api } from './api.ts';
+import { client } from './client.ts';
 import { Composer } from './composer.ts';
 import type { Connection } from './connection.ts';
 import { h, icon, replaceChildren, uid } from './dom.ts';
 import { MembersPanel } from './members-panel.ts';
 import { messageItem } from './message-item.ts';
-import { Outbox } from './outbox.ts';
-import { Timeline } from './timeline.ts';
+import { pendingListView } from './outbox.ts';
 
 const ACK_TIMEOUT_MS = 10_000;
 /** A remote typing indicator we never hear the end of (lost event) fades after this. */
@@ -35,18 +36,9 @@ export interface ChatViewDeps {
 export class ChatView {
   readonly element: HTMLElement;
   private readonly room: Room;
-  private readonly timeline = new Timeline();
+  private readonly sync: RoomSync;
   private readonly typers = new Map<string, { name: string; timer: ReturnType<typeof setTimeout> }>();
   private present: PresentUser[] = [];
-  private loaded = false;
-  private joined = false;
-  private joining: Promise<void> | undefined;
-  private joinRetry: ReturnType<typeof setTimeout> | undefined;
-  private joinAttempts = 0;
-  private early: Message[] = [];
-  private catchingUp: Promise<void> | undefined;
-  /** The highest seq any live event announced: catch-up runs until the timeline has it. */
-  private wantedSeq = 0;
   private loadingOlder = false;
   private unseenBelow = 0;
   /** Messages from others that arrived while the tab was in the background. */
@@ -128,7 +120,7 @@ export class ChatView {
       roomId: this.room.id,
       roomName: this.room.name,
       dropTarget: this.element,
-      canType: () => this.joined,
+      canType: () => this.sync.joined,
       onTyping: (typing) => {
         if (this.deps.conn.connected) {
           this.deps.conn.socket.emit('typing', { roomId: this.room.id, typing }, () => undefined);
@@ -141,23 +133,18 @@ export class ChatView {
     this.outbox = new Outbox({
       roomId: this.room.id,
       me: deps.me,
-      list: this.pendingList,
-      canSend: () => this.joined && !this.destroyed,
+      onChange: pendingListView(this.pendingList, deps.me.username, () => this.outbox),
+      canSend: () => this.sync.joined && !this.destroyed,
       connected: () => deps.conn.connected,
       emit: (payload) => deps.conn.socket.timeout(ACK_TIMEOUT_MS).emitWithAck('message', payload),
-      onCommitted: (message) => this.appendNewer([message]),
-      onNotJoined: () => {
-        this.joined = false;
-        void this.join();
-      },
+      onCommitted: (message) => this.sync.append([message]),
+      onNotJoined: () => this.sync.rejoin(),
     });
 
     this.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
 
     const { socket } = deps.conn;
-    socket.on('connect', this.onConnect);
     socket.on('disconnect', this.onDisconnect);
-    socket.on('message', this.onMessage);
     socket.on('presence', this.onPresence);
     socket.on('typing', this.onTyping);
 
@@ -165,7 +152,18 @@ export class ChatView {
     this.renderTitle();
     this.renderOlderBar();
     this.renderPresence();
-    if (socket.connected) void this.join();
+    this.sync = new RoomSync({
+      roomId: this.room.id,
+      socket,
+      history: (roomId, cursor) => client.messages.history(roomId, cursor),
+      ackTimeoutMs: ACK_TIMEOUT_MS,
+      onLoaded: (messages) => this.onLoaded(messages),
+      onNewer: (received, added) => this.onNewer(received, added),
+      onJoined: (joined) => this.onJoined(joined),
+      onForbidden: () => deps.onLeft(this.room.id),
+      onNotice: (text) => (text === undefined ? this.hideNotice() : this.showNotice(text)),
+      afterJoin: () => this.outbox.flush(),
+    });
     void this.members.load();
   }
 
@@ -177,15 +175,12 @@ export class ChatView {
     this.destroyed = true;
     document.removeEventListener('visibilitychange', this.onVisibility);
     document.title = 'Parley';
-    clearTimeout(this.joinRetry);
     this.composer.destroy();
     const { socket } = this.deps.conn;
-    socket.off('connect', this.onConnect);
     socket.off('disconnect', this.onDisconnect);
-    socket.off('message', this.onMessage);
     socket.off('presence', this.onPresence);
     socket.off('typing', this.onTyping);
-    if (socket.connected) socket.emit('leave', { roomId: this.room.id }, () => undefined);
+    this.sync.destroy();
     this.outbox.destroy();
     for (const t of this.typers.values()) clearTimeout(t.timer);
   }
@@ -201,12 +196,9 @@ export class ChatView {
     document.title = `${unseen}${this.room.name} · Parley`;
   }
 
-  // ---- joining and catching up ----
-
-  private readonly onConnect = () => void this.join();
+  // ---- joining and catching up (RoomSync), shown here ----
 
   private readonly onDisconnect = () => {
-    this.joined = false;
     // Who is here is unknown until the next join answers.
     this.present = [];
     this.renderPresence();
@@ -216,124 +208,41 @@ export class ChatView {
     this.renderTyping();
   };
 
-  private join(): Promise<void> {
-    this.joining ??= this.doJoin().finally(() => (this.joining = undefined));
-    return this.joining;
-  }
-
-  private async doJoin(): Promise<void> {
-    const roomId = this.room.id;
-    const payload = this.loaded ? { roomId, sinceSeq: this.timeline.newest } : { roomId };
-    let ack: Ack<JoinResult>;
-    try {
-      ack = await this.deps.conn.socket.timeout(ACK_TIMEOUT_MS).emitWithAck('join', payload);
-    } catch {
-      // No answer in time: try again while connected (a reconnect re-joins by itself).
-      this.retryJoin();
-      return;
-    }
-    if (this.destroyed) return;
-    if (!ack.ok) {
-      if (ack.error.code === 'forbidden') {
-        this.deps.onLeft(roomId);
-        return;
-      }
-      this.showNotice(`Could not open the room: ${ack.error.message}. Retrying…`);
-      this.retryJoin(ack.error.retryAfterMs);
-      return;
-    }
-    this.joinAttempts = 0;
-    this.joined = true;
-    this.hideNotice();
-    this.present = ack.users;
+  private onJoined(joined: JoinResult): void {
+    this.present = joined.users;
     this.renderPresence();
-
-    if (!this.loaded) {
-      const shown = this.timeline.reset(ack.messages, ack.hasMore, ack.room.lastSeq);
-      for (const m of shown) this.place(m);
-      this.loaded = true;
-      const early = this.early;
-      this.early = [];
-      this.appendNewer(early);
-      this.renderOlderBar();
-      this.scrollToBottom();
-      void this.fillViewport();
-    } else {
-      this.appendNewer(ack.messages);
-      if (ack.hasMore) this.wantedSeq = Math.max(this.wantedSeq, this.timeline.newest + 1);
-    }
-    if (this.wantedSeq > this.timeline.newest) await this.catchUp();
-    await this.outbox.flush();
   }
 
-  private retryJoin(afterMs?: number): void {
-    clearTimeout(this.joinRetry);
-    if (this.destroyed || !this.deps.conn.connected) return;
-    const delay = afterMs ?? Math.min(15_000, 1_000 * 2 ** this.joinAttempts++);
-    this.joinRetry = setTimeout(() => {
-      if (!this.joined && this.deps.conn.connected) void this.join();
-    }, delay);
+  private onLoaded(messages: Message[]): void {
+    for (const m of messages) this.place(m);
+    this.renderOlderBar();
+    this.scrollToBottom();
+    void this.fillViewport();
   }
 
-  /** Fetches afterSeq pages until the timeline holds everything announced so far. */
-  private catchUp(): Promise<void> {
-    this.catchingUp ??= (async () => {
-      try {
-        while (!this.destroyed && this.wantedSeq > this.timeline.newest) {
-          const before = this.timeline.newest;
-          const page = await api.history(this.room.id, { afterSeq: before }, 100);
-          this.appendNewer(page.messages);
-          if (page.hasMore) this.wantedSeq = Math.max(this.wantedSeq, this.timeline.newest + 1);
-          // Nothing new although more was announced: stop rather than spin; the next live
-          // message or reconnect triggers another attempt.
-          if (this.timeline.newest === before) break;
-        }
-      } catch (err) {
-        this.showNotice(`Some messages could not be loaded: ${err instanceof Error ? err.message : 'error'}`);
-      } finally {
-        this.catchingUp = undefined;
-      }
-    })();
-    return this.catchingUp;
-  }
-
-  private appendNewer(messages: Message[]): void {
-    if (messages.length === 0) return;
+  private onNewer(received: Message[], added: Message[]): void {
     const stick = this.nearBottom();
-    const { added, gap } = this.timeline.append(messages);
-    for (const m of messages) this.wantedSeq = Math.max(this.wantedSeq, m.seq);
-    for (const m of messages) this.outbox.settle(m);
+    for (const m of received) this.outbox.settle(m);
     let foreign = 0;
     for (const m of added) {
       this.place(m);
       if (m.userId !== this.deps.me.id) foreign++;
     }
-    if (added.length > 0) {
-      // The first messages of an empty room replace its "say hello" line.
-      if (this.timeline.size === added.length) this.renderOlderBar();
-      this.deps.onSeen(this.room.id, this.timeline.newest);
-      if (foreign > 0 && document.hidden) {
-        this.unseenHidden += foreign;
-        this.renderTitle();
-      }
-      if (stick) this.scrollToBottom();
-      else if (foreign > 0) {
-        this.unseenBelow += foreign;
-        this.jumpButton.textContent = `${this.unseenBelow} new message${this.unseenBelow === 1 ? '' : 's'} ↓`;
-        this.jumpButton.hidden = false;
-      }
+    if (added.length === 0) return;
+    // The first messages of an empty room replace its "say hello" line.
+    if (this.sync.timeline.size === added.length) this.renderOlderBar();
+    this.deps.onSeen(this.room.id, this.sync.timeline.newest);
+    if (foreign > 0 && document.hidden) {
+      this.unseenHidden += foreign;
+      this.renderTitle();
     }
-    if (gap) void this.catchUp();
+    if (stick) this.scrollToBottom();
+    else if (foreign > 0) {
+      this.unseenBelow += foreign;
+      this.jumpButton.textContent = `${this.unseenBelow} new message${this.unseenBelow === 1 ? '' : 's'} ↓`;
+      this.jumpButton.hidden = false;
+    }
   }
-
-  private readonly onMessage = (m: Message) => {
-    if (m.roomId !== this.room.id) return;
-    if (!this.loaded) {
-      this.early.push(m);
-      return;
-    }
-    this.appendNewer([m]);
-  };
 
   // ---- older history ----
 
@@ -346,14 +255,14 @@ export class ChatView {
   }
 
   private async loadOlder(): Promise<void> {
-    if (this.loadingOlder || !this.loaded || !this.timeline.hasOlder) return;
+    if (this.loadingOlder || !this.sync.ready || !this.sync.timeline.hasOlder) return;
     this.loadingOlder = true;
     this.renderOlderBar();
     try {
-      const page = await api.history(this.room.id, { beforeSeq: this.timeline.oldest }, 50);
+      const older = await this.sync.older(50);
       const height = this.scroller.scrollHeight;
       const top = this.scroller.scrollTop;
-      for (const m of this.timeline.prepend(page.messages, page.hasMore)) this.place(m);
+      for (const m of older) this.place(m);
       // Keep what the reader was looking at in place while content grows above it.
       this.scroller.scrollTop = top + (this.scroller.scrollHeight - height);
     } catch (err) {
@@ -368,21 +277,21 @@ export class ChatView {
   private async fillViewport(): Promise<void> {
     while (
       !this.destroyed &&
-      this.timeline.hasOlder &&
+      this.sync.timeline.hasOlder &&
       this.scroller.scrollHeight <= this.scroller.clientHeight
     ) {
-      const before = this.timeline.size;
+      const before = this.sync.timeline.size;
       await this.loadOlder();
-      if (this.timeline.size === before) break;
+      if (this.sync.timeline.size === before) break;
     }
   }
 
   private renderOlderBar(): void {
-    if (!this.loaded) {
+    if (!this.sync?.ready) {
       replaceChildren(this.olderBar, h('span', { class: 'muted' }, 'Loading messages…'));
     } else if (this.loadingOlder) {
       replaceChildren(this.olderBar, h('span', { class: 'muted' }, 'Loading older messages…'));
-    } else if (this.timeline.hasOlder) {
+    } else if (this.sync.timeline.hasOlder) {
       replaceChildren(
         this.olderBar,
         h(
@@ -397,7 +306,7 @@ export class ChatView {
         h(
           'span',
           { class: 'muted' },
-          this.timeline.size === 0
+          this.sync.timeline.size === 0
             ? `No messages in ${this.room.name} yet. Say hello!`
             : `This is the beginning of ${this.room.name}.`,
         ),
@@ -436,7 +345,7 @@ export class ChatView {
 
   private async freshAttachmentUrl(seq: number): Promise<string | undefined> {
     try {
-      const page = await api.history(this.room.id, { afterSeq: seq - 1 }, 1);
+      const page = await client.messages.history(this.room.id, { afterSeq: seq - 1, limit: 1 });
       const fresh = page.messages[0];
       return fresh?.seq === seq ? (fresh.attachment?.url ?? undefined) : undefined;
     } catch {
@@ -529,7 +438,7 @@ export class ChatView {
 
   private renderPresence(): void {
     const n = this.present.length;
-    this.onlineCount.textContent = this.joined || n > 0 ? `${n} online` : '';
+    this.onlineCount.textContent = this.sync?.joined || n > 0 ? `${n} online` : '';
     this.members.setPresent(this.present);
   }
 }

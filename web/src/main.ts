@@ -1,5 +1,5 @@
 import type { User } from '../../core/schemas.ts';
-import { api, ApiError, setUnauthorizedHandler } from './api.ts';
+import { ApiError, client, setUnauthorizedHandler } from './client.ts';
 import { authView } from './auth-view.ts';
 import { h, replaceChildren } from './dom.ts';
 import { Shell } from './shell.ts';
@@ -25,7 +25,7 @@ setUnauthorizedHandler(() => {
 
 async function boot(): Promise<void> {
   try {
-    const { user } = await api.me();
+    const user = await client.auth.me();
     showApp(user);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {

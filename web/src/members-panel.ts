@@ -1,5 +1,5 @@
 import type { Member, PresentUser, Room, User } from '../../core/schemas.ts';
-import { api, ApiError } from './api.ts';
+import { ApiError, client } from './client.ts';
 import { h, replaceChildren, uid } from './dom.ts';
 
 export interface MembersPanelDeps {
@@ -86,7 +86,7 @@ export class MembersPanel {
   load(): Promise<void> {
     this.loading ??= (async () => {
       try {
-        const { members } = await api.members(this.deps.room.id);
+        const members = await client.rooms.members(this.deps.room.id);
         this.members = members;
         this.render();
       } catch (err) {
@@ -124,7 +124,7 @@ export class MembersPanel {
     if (!username) return;
     this.status.textContent = 'Adding…';
     try {
-      const { member } = await api.addMember(this.deps.room.id, username);
+      const { member } = await client.rooms.addMember(this.deps.room.id, username);
       this.status.textContent = `${member.username} is a member.`;
       input.value = '';
       await this.load();
@@ -140,7 +140,7 @@ export class MembersPanel {
     const { room } = this.deps;
     if (!window.confirm(`Leave ${room.name}? You will need a member to add you again.`)) return;
     try {
-      await api.leaveRoom(room.id);
+      await client.rooms.leave(room.id);
       this.deps.onLeft(room.id);
     } catch (err) {
       this.status.textContent = `Could not leave: ${err instanceof Error ? err.message : 'error'}`;

@@ -1,7 +1,7 @@
 import type { Room, User } from '../../core/schemas.ts';
-import { api, ApiError } from './api.ts';
+import { ApiError, client } from './client.ts';
 import { ChatView } from './chat-view.ts';
-import { Connection, type ConnectionState } from './connection.ts';
+import { browserConnection, type Connection, type ConnectionState } from './connection.ts';
 import { h, icon, replaceChildren, uid } from './dom.ts';
 
 const ROOMS_REFRESH_MS = 30_000;
@@ -31,7 +31,7 @@ export class Shell {
     private readonly me: User,
     private readonly onSignedOut: (notice?: string) => void,
   ) {
-    this.conn = new Connection(() => this.sessionEnded());
+    this.conn = browserConnection(() => this.sessionEnded());
     this.seen = loadSeen(me.id);
 
     const status = h('span', { class: 'conn', role: 'status', 'data-testid': 'connection' });
@@ -120,7 +120,7 @@ export class Shell {
 
   private async refreshRooms(): Promise<void> {
     try {
-      const { rooms } = await api.rooms();
+      const rooms = await client.rooms.list();
       this.rooms = rooms.sort((a, b) => a.name.localeCompare(b.name));
       this.renderRooms();
     } catch {
@@ -163,9 +163,9 @@ export class Shell {
     const room = id ? this.rooms.find((r) => r.id === id) : undefined;
     if (id && !room) {
       // Not (or no longer) one of our rooms: maybe just added; check once more.
-      void api
-        .rooms()
-        .then(({ rooms }) => {
+      void client.rooms
+        .list()
+        .then((rooms) => {
           this.rooms = rooms.sort((a, b) => a.name.localeCompare(b.name));
           if (rooms.some((r) => r.id === id)) this.route();
           else history.replaceState(null, '', location.pathname);
@@ -222,7 +222,7 @@ export class Shell {
     if (!name) return;
     this.createStatus.textContent = '';
     try {
-      const { room } = await api.createRoom(name);
+      const room = await client.rooms.create(name);
       input.value = '';
       this.rooms = [...this.rooms, room].sort((a, b) => a.name.localeCompare(b.name));
       location.hash = `room/${encodeURIComponent(room.id)}`;
@@ -232,7 +232,7 @@ export class Shell {
   }
 
   private async logout(): Promise<void> {
-    await api.logout().catch(() => undefined);
+    await client.auth.logout().catch(() => undefined);
     history.replaceState(null, '', location.pathname);
     this.onSignedOut();
   }

@@ -1,5 +1,6 @@
 import type { Attachment } from '../../core/schemas.ts';
-import { api, ApiError, type UploadTarget } from './api.ts';
+import type { UploadTarget } from '../../core/schemas.ts';
+import { ApiError, client } from './client.ts';
 import { formatBytes } from './dom.ts';
 
 /**
@@ -31,7 +32,7 @@ export function uploadFile(roomId: string, file: File, onProgress: (fraction: nu
     const mime = file.type || 'application/octet-stream';
     let target: UploadTarget;
     try {
-      target = await api.uploadInit({ roomId, filename: file.name || 'file', mime, bytes: file.size });
+      target = await client.uploads.init({ roomId, filename: file.name || 'file', mime, bytes: file.size });
     } catch (err) {
       throw new UploadError(explainRefusal(err, file, mime));
     }
@@ -44,8 +45,7 @@ export function uploadFile(roomId: string, file: File, onProgress: (fraction: nu
       () => cancelled,
     );
     try {
-      const { attachment } = await api.uploadComplete(roomId, target.key);
-      return attachment;
+      return await client.uploads.complete(roomId, target.key);
     } catch (err) {
       if (err instanceof ApiError && err.code === 'upload_mismatch') {
         throw new UploadError('The stored file did not match what was announced; please try again.');

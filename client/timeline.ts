@@ -1,4 +1,4 @@
-import type { Message } from '../../core/schemas.ts';
+import type { Message } from '../core/schemas.ts';
 
 /**
  * One room's loaded history: always a contiguous run of seqs [oldest..newest], so the view

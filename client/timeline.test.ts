@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Message } from '../../core/schemas.ts';
+import type { Message } from '../core/schemas.ts';
 import { Timeline } from './timeline.ts';
 
 const msg = (seq: number): Message => ({

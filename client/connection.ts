@@ -1,0 +1,83 @@
+import type { ChatSocket } from './socket.ts';
+
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline';
+
+/** What the platform knows about the network (browser: navigator.onLine; RN: NetInfo). */
+export interface NetworkSignal {
+  online(): boolean;
+  /** Calls back on every change; returns the unsubscribe. */
+  subscribe(onChange: (online: boolean) => void): () => void;
+}
+
+const alwaysOnline: NetworkSignal = { online: () => true, subscribe: () => () => undefined };
+
+/**
+ * The realtime connection and its state. Socket.IO reconnects by itself with backoff; a
+ * server-side disconnect (which it does not retry) is retried here, and a handshake refused
+ * as `unauthorized` ends the connection and tells the app (the session is over). When the
+ * network comes back the remaining backoff is skipped. Views re-join on every `connect`.
+ */
+export class Connection {
+  state: ConnectionState = 'connecting';
+  private readonly listeners = new Set<(state: ConnectionState) => void>();
+  private everConnected = false;
+  private readonly unsubscribeNetwork: () => void;
+
+  constructor(
+    readonly socket: ChatSocket,
+    options: { onUnauthorized: () => void; network?: NetworkSignal },
+  ) {
+    const network = options.network ?? alwaysOnline;
+    this.socket.on('connect', () => {
+      this.everConnected = true;
+      this.set('connected');
+    });
+    this.socket.on('disconnect', (reason) => {
+      this.set(network.online() ? 'reconnecting' : 'offline');
+      // A server-side disconnect is not retried by Socket.IO; a revoked session then fails
+      // the next handshake with `unauthorized`, anything else (a restart) gets back in.
+      if (reason === 'io server disconnect') this.socket.connect();
+    });
+    this.socket.on('connect_error', (err) => {
+      if (err.message === 'unauthorized') {
+        this.socket.disconnect();
+        options.onUnauthorized();
+        return;
+      }
+      this.set(!network.online() ? 'offline' : this.everConnected ? 'reconnecting' : 'connecting');
+    });
+    this.unsubscribeNetwork = network.subscribe((online) => {
+      if (this.socket.connected) return;
+      if (!online) {
+        this.set('offline');
+        return;
+      }
+      // Skip the remaining backoff: the network is back now.
+      this.set('reconnecting');
+      this.socket.connect();
+    });
+  }
+
+  get connected(): boolean {
+    return this.socket.connected;
+  }
+
+  onState(listener: (state: ConnectionState) => void): () => void {
+    this.listeners.add(listener);
+    listener(this.state);
+    return () => this.listeners.delete(listener);
+  }
+
+  close(): void {
+    this.unsubscribeNetwork();
+    this.listeners.clear();
+    this.socket.removeAllListeners();
+    this.socket.disconnect();
+  }
+
+  private set(state: ConnectionState): void {
+    if (this.state === state) return;
+    this.state = state;
+    for (const l of this.listeners) l(state);
+  }
+}
