@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { loadConfig } from '../core/config.ts';
+import { loadMigrationConfig } from '../core/config.ts';
 import { MIGRATIONS_DIR, migrate, readMigrations, type SqlSession } from '../core/db/migrate.ts';
 import { createLogger } from '../core/logger.ts';
 
@@ -27,13 +27,14 @@ function migrationsDir(): string {
 }
 
 export async function runMigrations(): Promise<MigrateResult> {
-  const config = loadConfig();
+  // Only the database settings: a migration needs no session secret and writes no DATA_DIR
+  // (its Lambda gets neither, and its task root is read-only).
+  const config = loadMigrationConfig();
   const logger = createLogger(config.logLevel);
-  if (!config.database.url) throw new Error('DATABASE_URL is required to run migrations');
   const migrations = await readMigrations(migrationsDir());
   const client = new pg.Client({
-    connectionString: config.database.url,
-    connectionTimeoutMillis: config.database.connectTimeoutMs,
+    connectionString: config.databaseUrl,
+    connectionTimeoutMillis: config.connectTimeoutMs,
   });
   await client.connect();
   try {
