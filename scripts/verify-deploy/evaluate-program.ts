@@ -31,6 +31,7 @@ const mocks = await load('@pulumi/pulumi/runtime/mocks.js');
 const region = cloud.region;
 const account = '123456789012';
 const resources: RegisteredResource[] = [];
+const SLOW_CREATE_MS = 1500;
 
 // The mocks interface does not see dependencies: record them from each registration request.
 interface RegisterRequest {
@@ -69,6 +70,9 @@ function cloudState(type: string, name: string, inputs: Record<string, unknown>)
       return { endpoint: cloud.postgres.host };
     case 'aws:elasticache/replicationGroup:ReplicationGroup':
       return { primaryEndpointAddress: cloud.redis.host, port: cloud.redis.port, clusterEnabled: false };
+    case 'random:index/randomBytes:RandomBytes':
+      // SST's key for the functions' encrypted resource file (SST_KEY).
+      return { base64: Buffer.from(`${name}-mock-bytes-0123456789abcdef`).toString('base64') };
     case 'random:index/randomPassword:RandomPassword':
       // Redis auth tokens take specials (the URL must encode them); database passwords do not.
       return { result: inputs.special ? cloud.redis.password : cloud.postgres.password };
@@ -83,7 +87,7 @@ function cloudState(type: string, name: string, inputs: Record<string, unknown>)
 
 pulumi.runtime.setMocks(
   {
-    newResource(a: { type: string; name: string; inputs: Record<string, unknown>; custom: boolean }) {
+    async newResource(a: { type: string; name: string; inputs: Record<string, unknown>; custom: boolean }) {
       resources.push({
         type: a.type,
         name: a.name,
@@ -92,6 +96,11 @@ pulumi.runtime.setMocks(
         dependsOn: [],
         parent: '',
       });
+      // The engine answers a registration once the resource exists. Registering a database
+      // behind RDS Proxy takes minutes on AWS: answering late here lets a resource that does
+      // not really wait for it (an implicit, timing-dependent dependency) register first.
+      if (a.type === 'aws:rds/proxyTarget:ProxyTarget')
+        await new Promise((r) => setTimeout(r, SLOW_CREATE_MS));
       const n = a.name;
       return {
         id: `${n}-id`,
@@ -223,7 +232,7 @@ try {
     return returned;
   });
   // Outputs resolve asynchronously; give the mock engine time to register what they create.
-  await new Promise((r) => setTimeout(r, 3000));
+  await new Promise((r) => setTimeout(r, 2000 + SLOW_CREATE_MS));
 } catch (err) {
   fail(err);
 }
