@@ -107,6 +107,14 @@ async function main(): Promise<void> {
   await checkRealtime(production, { workDir: work, runtimeCa: tls.caFile, session, roomId });
 }
 
+// Interrupted (Ctrl-C, CI timeout): stop the servers and remove the directory all the same.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stdout.write(`\n${signal}: cleaning up\n`);
+    void runCleanups().finally(() => process.exit(130));
+  });
+}
+
 let exitCode = 0;
 try {
   await main();

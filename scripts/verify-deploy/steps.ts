@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -56,6 +56,18 @@ export function assert(cond: unknown, message: string): asserts cond {
   if (!cond) throw new Error(message);
 }
 
+const running = new Set<ChildProcess>();
+// Commands still running when the verification ends (an interrupt, a failed sibling step).
+onCleanup(() => {
+  for (const child of running) {
+    try {
+      if (child.pid) process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+});
+
 /** Runs a command to completion; rejects with the tail of its output on failure. */
 export function run(
   cmd: string,
@@ -64,11 +76,15 @@ export function run(
   cwd = root,
 ): Promise<string> {
   return new Promise((resolvePromise, reject) => {
+    // Its own process group, so that an interrupted run stops npx's children too.
     const child = spawn(cmd, args, {
       cwd,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
+    running.add(child);
+    child.on('exit', () => running.delete(child));
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
