@@ -118,6 +118,7 @@ pulumi.runtime.setMocks(
           ...a.inputs,
           ...cloudState(a.type, n, a.inputs),
           arn: `arn:aws:mock:${region}:${account}:${n}`,
+          qualifiedArn: `arn:aws:mock:${region}:${account}:${n}:1`,
         },
       };
     },

@@ -146,6 +146,32 @@ const router: Check = (p) => {
     );
   if (socket.host !== 'realtimeloadbalancer.elb.mock.internal')
     problems.push(`/socket.io routes to ${String(socket.host)}, not the realtime load balancer`);
+  const distribution = p.find('aws:cloudfront/distribution:Distribution', 'RouterCdnDistribution');
+  const behavior = distribution?.inputs.defaultCacheBehavior as
+    | {
+        functionAssociations?: { eventType: string; functionArn: string }[];
+        lambdaFunctionAssociations?: { eventType: string; includeBody?: boolean; lambdaArn?: string }[];
+        originRequestPolicyId?: string;
+      }
+    | undefined;
+  if (
+    !behavior?.functionAssociations?.some(
+      (f) => f.eventType === 'viewer-response' && f.functionArn.endsWith(':RouterCloudfrontFunctionResponse'),
+    )
+  )
+    problems.push('the distribution does not run the viewer-response function');
+  if (
+    !behavior?.lambdaFunctionAssociations?.some(
+      (f) => f.eventType === 'origin-request' && f.includeBody && f.lambdaArn,
+    )
+  )
+    problems.push('no origin-request Lambda@Edge hashing bodies for OAC');
+  // Managed-AllViewerExceptHostHeader: every viewer header (X-Parley-Authorization, cookies)
+  // and CloudFront-Viewer-Address reach the origins.
+  if (behavior?.originRequestPolicyId !== 'b689b0a8-53d0-40ab-baf2-68738e2966ac')
+    problems.push(
+      `origin request policy ${String(behavior?.originRequestPolicyId)}: viewer headers may not reach the functions`,
+    );
   const response = p.find('aws:cloudfront/function:Function', 'RouterCloudfrontFunctionResponse');
   const bucket = p.lambdaEnvironment('UploadsFunction').S3_BUCKET;
   if (!response) problems.push('the router has no viewer-response function: the web client gets no CSP');
