@@ -6,7 +6,10 @@ import type { AddressInfo } from 'node:net';
  * What CloudFront does to a route with a read timeout, in front of the realtime container:
  * an origin that sends nothing for `readTimeoutMs` (no response yet, or no new bytes) is
  * cut, and a viewer still waiting for a response gets `504`. WebSocket connections are
- * piped and cut the same way when the origin stays silent that long.
+ * piped and cut the same way when the origin stays silent that long. HTTP requests and
+ * responses cross an origin-leg latency, as between an edge and the origin's region: a
+ * long-poll the server answers exactly `pingInterval` after it arrived then takes slightly
+ * longer than that as CloudFront measures it.
  */
 export class ReadTimeoutProxy {
   private server: http.Server | undefined;
@@ -18,10 +21,27 @@ export class ReadTimeoutProxy {
   constructor(
     private readonly upstreamPort: number,
     private readonly readTimeoutMs: number,
+    /** One way, CloudFront edge ↔ origin region: edges are not next to the origin. */
+    private readonly originLatencyMs = 40,
   ) {}
 
   async start(): Promise<void> {
+    const latency = this.originLatencyMs;
+    const later = (fn: () => void) => setTimeout(fn, latency);
     const server = http.createServer((req, res) => {
+      let timer: NodeJS.Timeout;
+      let cut = false;
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          cut = true;
+          this.timeouts++;
+          upstream.destroy();
+          if (!res.headersSent)
+            res.writeHead(504, { 'content-type': 'text/plain' }).end('origin read timeout');
+          else res.destroy();
+        }, this.readTimeoutMs);
+      };
       const upstream = http.request(
         {
           host: '127.0.0.1',
@@ -31,36 +51,41 @@ export class ReadTimeoutProxy {
           headers: req.headers,
         },
         (up) => {
-          arm();
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.on('data', (chunk: Buffer) => {
+          // What CloudFront receives, one origin-leg latency after the origin sent it.
+          later(() => {
+            if (cut) return;
             arm();
-            res.write(chunk);
+            res.writeHead(up.statusCode ?? 502, up.headers);
           });
-          up.on('end', () => {
-            clearTimeout(timer);
-            res.end();
-          });
+          up.on('data', (chunk: Buffer) =>
+            later(() => {
+              if (cut) return;
+              arm();
+              res.write(chunk);
+            }),
+          );
+          up.on('end', () =>
+            later(() => {
+              if (cut) return;
+              clearTimeout(timer);
+              res.end();
+            }),
+          );
         },
       );
-      let timer: NodeJS.Timeout;
-      const arm = () => {
-        clearTimeout(timer);
-        timer = setTimeout(() => {
-          this.timeouts++;
-          upstream.destroy();
-          if (!res.headersSent)
-            res.writeHead(504, { 'content-type': 'text/plain' }).end('origin read timeout');
-          else res.destroy();
-        }, this.readTimeoutMs);
-      };
       upstream.on('error', () => {
         clearTimeout(timer);
+        if (cut) return;
         if (!res.headersSent) res.writeHead(502).end();
         else res.destroy();
       });
-      req.pipe(upstream);
-      req.on('end', arm);
+      // The request reaches the origin one latency after CloudFront sent it (and started waiting).
+      const body: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => body.push(chunk));
+      req.on('end', () => {
+        arm();
+        later(() => upstream.end(Buffer.concat(body)));
+      });
     });
     server.on('upgrade', (req: http.IncomingMessage, client: Socket, head: Buffer) => {
       const upstream = connect(this.upstreamPort, '127.0.0.1');

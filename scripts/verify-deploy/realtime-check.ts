@@ -140,7 +140,7 @@ export async function checkRealtime(
       return { cmd: stage.cmd.join(' '), readTimeoutS, ...timings };
     },
     (r) =>
-      `\`${r.cmd}\` as uid ${NOBODY} over a read-only app dir; via a ${r.readTimeoutS} s read-timeout proxy: websocket (cookie, token) and a polling client across a ${r.pingInterval / 1000} s ping (needs ≥ ${(r.pingInterval + r.pingTimeout) / 1000} s); foreign Origin refused; exit 0 on SIGTERM`,
+      `\`${r.cmd}\` as uid ${NOBODY} over a read-only app dir; via a ${r.readTimeoutS} s read-timeout proxy: websocket (cookie, token) and a polling client across two ${r.pingInterval / 1000} s ping intervals (needs ≥ ${(r.pingInterval + r.pingTimeout) / 1000} s); foreign Origin refused; exit 0 on SIGTERM`,
   );
 }
 
@@ -209,12 +209,25 @@ async function clientsThroughRouter(
     );
     let disconnected: string | undefined;
     polling.socket.on('disconnect', (reason) => (disconnected = reason));
+    // Two pings: the first poll starts right after the handshake and ends before the first
+    // ping is due; the poll sent after answering a ping waits a full interval from the pong.
     await new Promise<void>((resolve, reject) => {
       const limit = setTimeout(
-        () => reject(new Error(`no ping within ${pingInterval + 10_000} ms`)),
-        pingInterval + 10_000,
+        () =>
+          reject(
+            new Error(
+              `no second ping within ${2 * pingInterval + 10_000} ms (disconnected: ${disconnected ?? 'no'})`,
+            ),
+          ),
+        2 * pingInterval + 10_000,
       );
-      polling.socket.io.engine.once('ping', () => {
+      polling.socket.once('disconnect', (reason) => {
+        clearTimeout(limit);
+        reject(new Error(`the polling client was disconnected (${reason}) while its GET waited for a ping`));
+      });
+      let pings = 0;
+      polling.socket.io.engine.on('ping', () => {
+        if (++pings < 2) return;
         clearTimeout(limit);
         resolve();
       });
