@@ -33,7 +33,9 @@ export const database = new sst.aws.Postgres('Database', {
         ...((args.parameters ?? []) as { name: string; value: string }[]).filter(
           (p) => p.name !== 'rds.force_ssl',
         ),
-        { name: 'rds.force_ssl', value: '1' },
+        // pending-reboot is accepted whether the engine treats it as static or dynamic: new
+        // instances start with it; an existing one enforces it after its next reboot.
+        { name: 'rds.force_ssl', value: '1', applyMethod: 'pending-reboot' },
       ];
     },
   },
