@@ -157,6 +157,41 @@ export async function checkLambdas(
         'X-Parley-Authorization 200, direct Authorization: Bearer 200, forged 401, OAC signature alone 401',
     );
 
+    await step(
+      'Client addresses: CloudFront-Viewer-Address, not the forgeable X-Forwarded-For or the edge',
+      async () => {
+        const auth = routed('Auth');
+        // Two viewers behind the same edge server, both writing the same X-Forwarded-For.
+        const spoof = '198.51.100.1';
+        const a: Viewer = { address: '192.0.2.10', forwardedFor: spoof };
+        const b: Viewer = { address: '192.0.2.11', forwardedFor: spoof };
+        const failLogin = (viewer: Viewer, i: number) =>
+          call(auth, 'POST', '/api/auth/login', {
+            body: { username: `nobody_${i}_${randomBytes(3).toString('hex')}`, password: 'wrong-password' },
+            viewer,
+          });
+        // Distinct usernames, so only the per-address limit can trip.
+        let failures = 0;
+        for (; failures < 1000; failures++) {
+          const res = await failLogin(a, failures);
+          if (res.status === 429) break;
+          assert(res.status === 401, `failed login → ${res.status} ${JSON.stringify(res.json)}`);
+        }
+        assert(
+          failures > 0 && failures < 1000,
+          `viewer A was never throttled per address (${failures} failures)`,
+        );
+        const other = await failLogin(b, 0);
+        assert(
+          other.status === 401,
+          `viewer B (another address, same edge, same X-Forwarded-For) → ${other.status}: the limit keys on the wrong address`,
+        );
+        return failures;
+      },
+      (n) =>
+        `viewer A throttled after ${n} failures; viewer B behind the same edge with the same X-Forwarded-For still 401`,
+    );
+
     const roomId = await step(
       'Rooms, Messages, Uploads behind the router with the cookie',
       async () => {
