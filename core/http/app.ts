@@ -15,7 +15,7 @@ import type { AppContext, AppEnv } from './types.ts';
 export const MAX_JSON_BODY_BYTES = 64 * 1024;
 
 export interface HttpAppDeps {
-  config: Pick<Config, 'trustProxyHops' | 'clientAddressHeader'>;
+  config: Pick<Config, 'trustProxyHops'> & Partial<Pick<Config, 'clientAddressHeader'>>;
   logger: Logger;
   /** The runtime's peer address (Node server or Lambda event). */
   getConnInfo?: GetConnInfo;
