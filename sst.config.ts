@@ -19,7 +19,7 @@ export default $config({
   async run() {
     const { router, publicOrigin } = await import('./infra/router');
     await import('./infra/secrets');
-    await import('./infra/storage');
+    await import('./infra/storage-cors');
     await import('./infra/storage-sweep');
     const { functions } = await import('./infra/functions');
     const { realtime } = await import('./infra/realtime');

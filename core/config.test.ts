@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, loadMigrationConfig } from './config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'parley-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -110,5 +110,24 @@ describe('loadConfig', () => {
 
   it('treats empty variables as unset', () => {
     expect(loadConfig({ DATA_DIR: dir, DATABASE_URL: '', REDIS_URL: '' }).database.url).toBeUndefined();
+  });
+});
+
+describe('loadMigrationConfig', () => {
+  it('needs only DATABASE_URL: no secret, no DATA_DIR, nothing written', () => {
+    const config = loadMigrationConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgresql://u:p@db:5432/app?sslmode=verify-full' });
+    expect(config).toEqual({ databaseUrl: 'postgresql://u:p@db:5432/app?sslmode=verify-full', connectTimeoutMs: 5000, logLevel: 'info' });
+  });
+
+  it('names a missing or bad variable', () => {
+    expect(() => loadMigrationConfig({})).toThrow(/DATABASE_URL/);
+    expect(() => loadMigrationConfig({ DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL: must be a postgres/);
+  });
+});
+
+describe('CLIENT_ADDRESS_HEADER', () => {
+  it('is a header name, lower-cased', () => {
+    expect(loadConfig({ DATA_DIR: ':memory:', CLIENT_ADDRESS_HEADER: 'CloudFront-Viewer-Address' }).clientAddressHeader).toBe('cloudfront-viewer-address');
+    expect(() => loadConfig({ DATA_DIR: ':memory:', CLIENT_ADDRESS_HEADER: 'a b' })).toThrow(/CLIENT_ADDRESS_HEADER/);
   });
 });

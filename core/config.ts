@@ -108,6 +108,11 @@ const EnvSchema = z
       .pipe(z.array(z.url().transform((u) => new URL(u).origin)).min(1))
       .optional(),
     TRUST_PROXY_HOPS: int(0, 10).default(0),
+    CLIENT_ADDRESS_HEADER: z
+      .string()
+      .regex(/^[A-Za-z0-9-]+$/, 'a header name')
+      .transform((h) => h.toLowerCase())
+      .optional(),
     METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 
     RATE_LIMIT_REGISTER_PER_HOUR: int(1, 1_000_000).default(300),
@@ -216,6 +221,8 @@ export interface Config {
   requestTimeoutMs: number;
   /** Proxies in front of us that append to X-Forwarded-For; 0: use the socket's address. */
   trustProxyHops: number;
+  /** A header a trusted proxy sets to the client's address (`ip` or `ip:port`); wins over hops. */
+  clientAddressHeader: string | undefined;
   metricsToken: string | undefined;
   limits: {
     registerPerHour: number;
@@ -305,6 +312,7 @@ export function loadConfig(source: EnvInput = process.env): Config {
     // most that long for a connection, plus a second for its work.
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS ?? env.DATABASE_CONNECT_TIMEOUT_MS + 1_000,
     trustProxyHops: env.TRUST_PROXY_HOPS,
+    clientAddressHeader: env.CLIENT_ADDRESS_HEADER,
     metricsToken: env.METRICS_TOKEN,
     limits: {
       registerPerHour: env.RATE_LIMIT_REGISTER_PER_HOUR,
@@ -343,6 +351,33 @@ export function loadConfig(source: EnvInput = process.env): Config {
     },
     presence: { heartbeatMs: env.PRESENCE_HEARTBEAT_MS, ttlMs: env.PRESENCE_TTL_MS },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+  };
+}
+
+/** What the deploy-time migration runner needs: the database, nothing else (no secret, no DATA_DIR). */
+export interface MigrationConfig {
+  databaseUrl: string;
+  connectTimeoutMs: number;
+  logLevel: Env['LOG_LEVEL'];
+}
+
+const MigrationEnvSchema = z.object({
+  DATABASE_URL: EnvSchema.shape.DATABASE_URL.unwrap(),
+  DATABASE_CONNECT_TIMEOUT_MS: EnvSchema.shape.DATABASE_CONNECT_TIMEOUT_MS,
+  LOG_LEVEL: EnvSchema.shape.LOG_LEVEL,
+});
+
+/** Parses only the migration runner's variables, with the same rules and messages as loadConfig. */
+export function loadMigrationConfig(source: EnvInput = process.env): MigrationConfig {
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = MigrationEnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${String(i.path[0] ?? '(environment)')}: ${i.message}`));
+  }
+  return {
+    databaseUrl: parsed.data.DATABASE_URL,
+    connectTimeoutMs: parsed.data.DATABASE_CONNECT_TIMEOUT_MS,
+    logLevel: parsed.data.LOG_LEVEL,
   };
 }
 

@@ -1,5 +1,5 @@
 import { databaseUrl } from './database';
-import { redis, redisUrl } from './redis';
+import { redisUrl } from './redis';
 import { publicOrigin } from './router';
 import { secrets } from './secrets';
 import { storageEnvironment } from './storage';
@@ -26,11 +26,10 @@ export function appEnvironment(
     METRICS_TOKEN: secrets.metricsToken.value,
     CORS_ORIGINS: publicOrigin,
     COOKIE_SECURE: 'true',
-    // CloudFront appends the viewer's address, and the Function URL or ALB appends CloudFront's.
-    TRUST_PROXY_HOPS: '2',
+    // The viewer's address as CloudFront saw it. Not X-Forwarded-For: a Function URL keeps
+    // only that header's leftmost entry, which the client writes (docs/deploy.md).
+    CLIENT_ADDRESS_HEADER: 'cloudfront-viewer-address',
     ...storageEnvironment(),
     ...extra,
   };
 }
-
-export { redis };

@@ -1,10 +1,8 @@
-import { database } from './database';
-import { appEnvironment, redis } from './environment';
+import { appEnvironment } from './environment';
 import { nodejsInstall, restFunctions } from './lambdas';
 import { schemaVersion } from './migrations';
 import { vpc } from './network';
 import { router } from './router';
-import { secrets } from './secrets';
 import { lambdaRuntime, sizing } from './stage';
 import { storageLinks } from './storage';
 
@@ -22,11 +20,10 @@ export const functions = restFunctions.map(
       memory: '1024 MB',
       timeout: '20 seconds',
       vpc,
-      link: [database, redis, secrets.jwtSecret, ...(usesStorage.has(entry.name) ? storageLinks : [])],
+      // Links only for IAM permissions: the app reads its settings from the environment
+      // (docs/decisions/0002-configuration-in-environment.md).
+      link: usesStorage.has(entry.name) ? storageLinks : [],
       nodejs: { install: nodejsInstall },
-      concurrency: sizing.lambdaReservedConcurrency
-        ? { reserved: sizing.lambdaReservedConcurrency }
-        : undefined,
       url: { router: { instance: router, path: entry.path }, cors: false },
       environment: appEnvironment({
         DATABASE_POOL_MAX: String(sizing.lambdaPoolMax),

@@ -1,9 +1,7 @@
-import { database } from './database';
-import { appEnvironment, redis } from './environment';
+import { appEnvironment } from './environment';
 import { schemaVersion } from './migrations';
 import { vpc } from './network';
 import { router } from './router';
-import { secrets } from './secrets';
 import { sizing } from './stage';
 import { storageLinks } from './storage';
 
@@ -20,7 +18,11 @@ export const realtime = new sst.aws.Service('Realtime', {
   image: { context: '.', dockerfile: 'realtime/Dockerfile' },
   cpu: '0.25 vCPU',
   memory: '0.5 GB',
-  link: [database, redis, secrets.jwtSecret, ...storageLinks],
+  // Links only for IAM permissions (docs/decisions/0002-configuration-in-environment.md).
+  link: storageLinks,
+  // `sst deploy` waits for the service to be stable: a task that crash-loops or never
+  // passes its health check fails the deploy instead of reporting success.
+  wait: true,
   environment: appEnvironment({
     PORT: String(PORT),
     HOST: '0.0.0.0',
@@ -59,4 +61,13 @@ export const realtime = new sst.aws.Service('Realtime', {
   },
 });
 
-router.route('/socket.io', realtime.url);
+/**
+ * CloudFront's read timeout bounds how long an origin may stay silent. A long-polling GET
+ * is held open until the server has something to send, at the latest its next ping
+ * (pingInterval 20 s, realtime/app.ts), and the client waits pingTimeout (20 s) more
+ * before giving up: the route's 20 s default would cut polls with 504s. 60 s is
+ * CloudFront's maximum without a quota increase.
+ */
+export const realtimeRouteTimeouts = { readTimeout: '60 seconds', keepAliveTimeout: '60 seconds' } as const;
+
+router.route('/socket.io', realtime.url, realtimeRouteTimeouts);

@@ -11,8 +11,9 @@ export const sizing = {
   databaseProxy: isProduction,
   /** A Lambda instance serves one request at a time: 2 leaves room for a query beside a transaction. */
   lambdaPoolMax: 2,
-  /** Reserved concurrency per REST function; undefined leaves the account's unreserved pool. */
-  lambdaReservedConcurrency: isProduction ? undefined : 5,
+  // No reserved concurrency on any stage: AWS refuses a reservation that leaves fewer than
+  // 100 unreserved executions, and new accounts start with a limit of 10 in all
+  // (docs/deploy.md, "Connections").
   realtimeTasks: { min: 2, max: isProduction ? 10 : 4 },
   realtimePoolMax: 5,
 } as const;

@@ -1,4 +1,3 @@
-import { database } from './database';
 import { appEnvironment } from './environment';
 import { nodejsInstall, sweepUploadsFunction } from './lambdas';
 import { schemaVersion } from './migrations';
@@ -15,7 +14,7 @@ export const uploadSweep = new sst.aws.Cron('SweepUploadsSchedule', {
     timeout: '5 minutes',
     memory: '512 MB',
     vpc,
-    link: [database, ...storageLinks],
+    link: storageLinks,
     // Same bundling as every function (scripts/build-functions.ts verifies exactly this).
     nodejs: { install: nodejsInstall },
     environment: appEnvironment({

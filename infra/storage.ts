@@ -1,22 +1,14 @@
-import { publicOrigin } from './router';
 import { r2, useR2 } from './secrets';
+import { endpointOrigins, s3Origins } from './web-headers';
 
 /**
  * Attachments. On AWS: a private S3 bucket; browsers upload with presigned POST straight to
- * it (hence CORS from the public origin) and download through short-lived signed GET URLs.
- * The functions and tasks reach it with their IAM role: no static keys.
+ * it and download through short-lived signed GET URLs. The functions and tasks reach it
+ * with their IAM role: no static keys. Its CORS rule names the public origin, so it is a
+ * resource of its own (infra/storage-cors.ts), created after the router: the router's
+ * header function needs the bucket's name first.
  */
-export const bucket = useR2
-  ? undefined
-  : new sst.aws.Bucket('Uploads', {
-      cors: {
-        allowOrigins: [publicOrigin],
-        allowMethods: ['GET', 'HEAD', 'POST', 'PUT'],
-        allowHeaders: ['*'],
-        exposeHeaders: ['ETag'],
-        maxAge: '1 hour',
-      },
-    });
+export const bucket = useR2 ? undefined : new sst.aws.Bucket('Uploads', { cors: false });
 
 // Completed-but-never-sent uploads are swept by the app (UPLOAD_UNSENT_TTL_SECONDS); the
 // bucket itself drops multipart uploads a client started and abandoned.
@@ -33,6 +25,13 @@ if (bucket) {
     ],
   });
 }
+
+/** Where browsers upload to and load attachments from: the only non-self CSP sources. */
+export const storeOrigins: $util.Output<string[]> = r2
+  ? r2.endpoint.value.apply(endpointOrigins)
+  : $util
+      .all([bucket!.name, aws.getRegionOutput().region])
+      .apply(([name, region]) => s3Origins(name, region));
 
 /** The S3_* variables of core/config.ts for the chosen object store. */
 export function storageEnvironment(): Record<string, $util.Input<string>> {

@@ -15,7 +15,7 @@ import type { AppContext, AppEnv } from './types.ts';
 export const MAX_JSON_BODY_BYTES = 64 * 1024;
 
 export interface HttpAppDeps {
-  config: Pick<Config, 'trustProxyHops' | 'requestTimeoutMs'>;
+  config: Pick<Config, 'trustProxyHops' | 'requestTimeoutMs'> & Partial<Pick<Config, 'clientAddressHeader'>>;
   logger: Logger;
   /** The runtime's peer address (Node server or Lambda event). */
   getConnInfo?: GetConnInfo;
@@ -32,7 +32,7 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
   app.use(async (c, next) => {
     const started = performance.now();
     c.set('log', deps.logger.child({ requestId: c.get('requestId') }));
-    c.set('clientAddress', clientAddress(c, deps.getConnInfo, deps.config.trustProxyHops));
+    c.set('clientAddress', clientAddress(c, deps.getConnInfo, deps.config.trustProxyHops, deps.config.clientAddressHeader));
     await next();
     const route = routeOf(c);
     const seconds = (performance.now() - started) / 1000;

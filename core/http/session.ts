@@ -6,14 +6,27 @@ import type { AppContext, AppEnv } from './types.ts';
 
 export const SESSION_COOKIE = 'sid';
 
-/** The token of a request: a Bearer header wins over the cookie. */
+/**
+ * The header native clients send their token in when they reach the REST API through the
+ * CloudFront router: Origin Access Control signs every request to a Function URL with its
+ * own `Authorization` header, replacing the client's (docs/deploy.md).
+ */
+export const TOKEN_HEADER = 'x-parley-authorization';
+
+/** The JWT of a `Bearer <jwt>` header; '' for a malformed Bearer; undefined for other schemes. */
+function bearerToken(header: string | undefined): string | undefined {
+  if (!header || !/^Bearer(\s|$)/i.test(header)) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match ? match[1] : '';
+}
+
+/**
+ * The token of a request: a Bearer token (in X-Parley-Authorization, else in Authorization)
+ * wins over the cookie. An Authorization header of another scheme (CloudFront's
+ * `AWS4-HMAC-SHA256 …` signature) is not ours and does not hide the `sid` cookie.
+ */
 export function requestToken(c: AppContext): string | undefined {
-  const header = c.req.header('authorization');
-  if (header) {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    return match ? match[1] : '';
-  }
-  return getCookie(c, SESSION_COOKIE);
+  return bearerToken(c.req.header(TOKEN_HEADER)) ?? bearerToken(c.req.header('authorization')) ?? getCookie(c, SESSION_COOKIE);
 }
 
 /** Requires a valid, unrevoked session; sets `session` for the handler. */
