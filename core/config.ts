@@ -115,6 +115,8 @@ const EnvSchema = z
     RATE_LIMIT_TYPING_PER_SECOND: int(1, 1_000_000).default(5),
     RATE_LIMIT_TYPING_PER_10_SECONDS: int(1, 10_000_000).default(20),
     RATE_LIMIT_USER_MULTIPLIER: int(1, 1000).default(2),
+    RATE_LIMIT_REACT_PER_SECOND: int(1, 1_000_000).default(5),
+    RATE_LIMIT_REACT_PER_10_SECONDS: int(1, 10_000_000).default(20),
     MAX_SOCKETS_PER_USER: int(1, 10_000).default(20),
 
     PRESENCE_HEARTBEAT_MS: int(500, 600_000).default(15_000),
@@ -200,6 +202,8 @@ export interface Config {
     loginWindowMs: number;
     message: RateRule[];
     typing: RateRule[];
+    /** `react`; `edit` and `delete` count toward `message`. */
+    react: RateRule[];
     userMultiplier: number;
     maxSocketsPerUser: number;
   };
@@ -280,6 +284,10 @@ export function loadConfig(source: EnvInput = process.env): Config {
       typing: [
         { limit: env.RATE_LIMIT_TYPING_PER_SECOND, windowMs: 1_000 },
         { limit: env.RATE_LIMIT_TYPING_PER_10_SECONDS, windowMs: 10_000 },
+      ],
+      react: [
+        { limit: env.RATE_LIMIT_REACT_PER_SECOND, windowMs: 1_000 },
+        { limit: env.RATE_LIMIT_REACT_PER_10_SECONDS, windowMs: 10_000 },
       ],
       userMultiplier: env.RATE_LIMIT_USER_MULTIPLIER,
       maxSocketsPerUser: env.MAX_SOCKETS_PER_USER,

@@ -1,10 +1,13 @@
 import type { ErrorBody } from './errors.ts';
 import type {
+  DeletePayload,
+  EditPayload,
   JoinPayload,
   LeavePayload,
   Message,
   MessagePayload,
   PresentUser,
+  ReactPayload,
   Room,
   TypingPayload,
 } from './schemas.ts';
@@ -19,6 +22,9 @@ export interface JoinResult {
   users: PresentUser[];
   messages: Message[];
   hasMore: boolean;
+  /** With `sinceVersion`: messages with seq <= sinceSeq changed since, ascending version. */
+  changes: Message[];
+  hasMoreChanges: boolean;
 }
 
 export interface ClientToServerEvents {
@@ -26,6 +32,9 @@ export interface ClientToServerEvents {
   leave: (payload: LeavePayload, ack: AckCallback) => void;
   message: (payload: MessagePayload, ack: AckCallback<{ message: Message }>) => void;
   typing: (payload: TypingPayload, ack: AckCallback) => void;
+  edit: (payload: EditPayload, ack: AckCallback<{ message: Message }>) => void;
+  delete: (payload: DeletePayload, ack: AckCallback<{ message: Message }>) => void;
+  react: (payload: ReactPayload, ack: AckCallback<{ message: Message }>) => void;
 }
 
 export interface PresenceEvent {
@@ -44,4 +53,6 @@ export interface ServerToClientEvents {
   message: (message: Message) => void;
   presence: (event: PresenceEvent) => void;
   typing: (event: TypingEvent) => void;
+  /** A message after an edit, a delete or a reaction change: its whole current state. */
+  message_updated: (message: Message) => void;
 }

@@ -5,10 +5,11 @@ import type { Database } from '../core/db/database.ts';
 import { AppError, invalid, rateLimited as rateLimitedError, toPublicError } from '../core/errors.ts';
 import type { JoinResult } from '../core/events.ts';
 import type { Logger } from '../core/logger.ts';
-import { readHistory, toWireMessages, type AttachmentUrlSigner } from '../core/messages.ts';
+import { readHistory, readJoinChanges, toWireMessages, type AttachmentUrlSigner } from '../core/messages.ts';
 import { messageAck, rateLimited, socketEvents } from '../core/metrics.ts';
 import { getRoomForMember, isMember } from '../core/rooms.ts';
 import { JoinPayload, LeavePayload, MessagePayload, TypingPayload } from '../core/schemas.ts';
+import { registerChangeHandlers } from './lifecycle-handlers.ts';
 import type { RoomPresence } from './room-presence.ts';
 import { roomChannel, type ParleyServer, type ParleySocket } from './types.ts';
 import type { MessageWriter } from './writer.ts';
@@ -27,7 +28,7 @@ export interface HandlerDeps {
 }
 
 type Ack = (response: unknown) => void;
-type EventName = 'join' | 'leave' | 'message' | 'typing';
+type EventName = 'join' | 'leave' | 'message' | 'typing' | 'edit' | 'delete' | 'react';
 
 const JOIN_PAGE = 50;
 const CATCH_UP_PAGE = 100;
@@ -96,7 +97,7 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
     }
   };
 
-  const limit = async (event: 'message' | 'typing'): Promise<void> => {
+  const limit = async (event: 'message' | 'typing' | 'react'): Promise<void> => {
     const rules = config.limits[event];
     const check = await consume(counters, [
       ...rules.map((r) => ({
@@ -116,7 +117,7 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
     }
   };
 
-  listen('join', JoinPayload, async ({ roomId, sinceSeq }): Promise<JoinResult> => {
+  listen('join', JoinPayload, async ({ roomId, sinceSeq, sinceVersion }): Promise<JoinResult> => {
     if (!deps.accepting()) throw unavailable();
     const room = await getRoomForMember(db, roomId, session.userId).catch((err: unknown) => {
       throw err instanceof AppError && err.code === 'not_found'
@@ -135,7 +136,17 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
     );
     const messages = await toWireMessages(page.messages, sign);
     const lastSeq = Math.max(room.lastSeq, messages.at(-1)?.seq ?? 0);
-    return { room: { ...room, lastSeq }, users, messages, hasMore: page.hasMore };
+    const catchUp = await readJoinChanges(db, roomId, page, { sinceSeq, sinceVersion, limit: CATCH_UP_PAGE });
+    const changes = await toWireMessages(catchUp.messages, sign);
+    const lastVersion = Math.max(room.lastVersion, ...messages.map((m) => m.version), ...changes.map((m) => m.version));
+    return {
+      room: { ...room, lastSeq, lastVersion },
+      users,
+      messages,
+      hasMore: page.hasMore,
+      changes,
+      hasMoreChanges: catchUp.hasMore,
+    };
   });
 
   listen('leave', LeavePayload, async ({ roomId }) => {
@@ -154,6 +165,7 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
       text: p.text,
       clientMsgId: p.clientMsgId ?? null,
       attachmentId: p.attachmentId ?? null,
+      replyToId: p.replyTo ?? null,
     });
     if (!outcome.ok) throw outcome.error;
     return { message: outcome.message };
@@ -169,6 +181,8 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
       .emit('typing', { roomId, userId: session.userId, name: session.name, typing });
     return {};
   });
+
+  registerChangeHandlers(socket, deps, { listen, authorize, limit });
 }
 
 /** Ends a socket's typing in a room, telling the others. */
