@@ -289,9 +289,9 @@ async function writeBatch(
         WHERE r.message_id = d.message_id AND r.user_id = d.user_id AND r.emoji = d.emoji
        RETURNING 1
      ), reacted AS (
-       INSERT INTO reactions (message_id, user_id, emoji, version)
-       SELECT * FROM unnest($21::text[], $22::text[], $23::text[], $24::int[])
-       ON CONFLICT (message_id, user_id, emoji) DO UPDATE SET version = EXCLUDED.version
+       INSERT INTO reactions (message_id, user_id, emoji, version, emoji_since)
+       SELECT * FROM unnest($21::text[], $22::text[], $23::text[], $24::int[], $29::int[])
+       ON CONFLICT (message_id, user_id, emoji) DO UPDATE SET version = EXCLUDED.version, emoji_since = EXCLUDED.emoji_since
        RETURNING 1
      ), discarded AS (
        UPDATE attachments SET discarded_at = now() WHERE id = ANY($25::text[])
@@ -326,5 +326,6 @@ async function writeBatch(
     last.seq,
     BigInt(last.ts),
     last.version,
+    changes.addedReactions.map((r) => r.emojiSince),
   );
 }

@@ -72,7 +72,9 @@ export function applyChange(state: ChangeState, c: Change): { ok: true; changed:
     return { ok: false, error: new AppError('conflict', `A message has at most ${MAX_DISTINCT_EMOJI} different emoji`) };
   }
   const version = state.nextVersion();
-  row.reactions.push({ userId: c.userId, emoji: c.emoji, version });
+  // An emoji keeps its place while anyone still reacts with it.
+  const emojiSince = row.reactions.find((r) => r.emoji === c.emoji)?.emojiSince ?? version;
+  row.reactions.push({ userId: c.userId, emoji: c.emoji, version, emojiSince });
   row.version = version;
   state.changed.add(row.id);
   return { ok: true, changed: true };
@@ -94,7 +96,7 @@ export function snapshotReactions(rows: Iterable<MessageRow>): Map<string, Set<s
 export interface ChangeWrites {
   messages: { id: string; text: string; version: number; editedAt: string | null; deletedAt: string | null; attachmentId: string | null }[];
   removedReactions: { messageId: string; userId: string; emoji: string }[];
-  addedReactions: { messageId: string; userId: string; emoji: string; version: number }[];
+  addedReactions: { messageId: string; userId: string; emoji: string; version: number; emojiSince: number }[];
 }
 
 /** The rows to write for the changed messages, compared with their state before the batch. */
@@ -116,7 +118,7 @@ export function changeWrites(state: ChangeState, before: Map<string, Set<string>
       has.add(reactionKey(r));
       // Added in this batch (one removed and added again takes its new version: an upsert).
       if (r.version >= state.firstVersion) {
-        writes.addedReactions.push({ messageId: id, userId: r.userId, emoji: r.emoji, version: r.version });
+        writes.addedReactions.push({ messageId: id, userId: r.userId, emoji: r.emoji, version: r.version, emojiSince: r.emojiSince });
       }
     }
     for (const key of had) {

@@ -12,7 +12,7 @@ export interface StoredMessage extends Omit<Message, 'attachment'> {
  */
 export const messageInclude = {
   attachment: { select: { id: true, key: true, mime: true, bytes: true, filename: true } },
-  reactions: { select: { userId: true, emoji: true, version: true }, orderBy: { version: 'asc' } },
+  reactions: { select: { userId: true, emoji: true, version: true, emojiSince: true }, orderBy: { version: 'asc' } },
   replyTo: { select: { id: true, seq: true, userId: true, name: true, text: true, deletedAt: true } },
 } as const;
 
@@ -29,16 +29,19 @@ export const excerpt = (p: { id: string; seq: number; userId: string; name: stri
   text: p.deletedAt !== null ? '' : [...p.text].slice(0, EXCERPT_CODE_POINTS).join(''),
 });
 
-/** Reactions in order of first use of each emoji, users in order of reacting (rows in version order). */
-export function summarizeReactions(rows: { userId: string; emoji: string; version: number }[]): ReactionSummary[] {
-  const byEmoji = new Map<string, ReactionSummary>();
+/** Reactions in order of first use of each emoji, users in order of reacting. */
+export function summarizeReactions(
+  rows: { userId: string; emoji: string; version: number; emojiSince: number }[],
+): ReactionSummary[] {
+  const byEmoji = new Map<string, ReactionSummary & { since: number }>();
   for (const r of [...rows].sort((a, b) => a.version - b.version)) {
     let s = byEmoji.get(r.emoji);
-    if (!s) byEmoji.set(r.emoji, (s = { emoji: r.emoji, count: 0, userIds: [] }));
+    if (!s) byEmoji.set(r.emoji, (s = { emoji: r.emoji, count: 0, userIds: [], since: r.emojiSince }));
     s.count += 1;
     s.userIds.push(r.userId);
+    s.since = Math.min(s.since, r.emojiSince);
   }
-  return [...byEmoji.values()];
+  return [...byEmoji.values()].sort((a, b) => a.since - b.since).map(({ since: _since, ...s }) => s);
 }
 
 export function fromRow(r: MessageRow): StoredMessage {

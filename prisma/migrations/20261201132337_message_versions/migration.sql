@@ -26,6 +26,7 @@ CREATE TABLE "reactions" (
     "user_id" TEXT NOT NULL,
     "emoji" TEXT NOT NULL,
     "version" INTEGER NOT NULL,
+    "emoji_since" INTEGER NOT NULL,
 
     CONSTRAINT "reactions_pkey" PRIMARY KEY ("message_id","user_id","emoji")
 );
