@@ -2,7 +2,7 @@ import type { Database, Prisma } from './db/database.ts';
 import { AppError } from './errors.ts';
 import { newId } from './ids.ts';
 import { applyChange, changeWrites, snapshotReactions, type Change, type ChangeState } from './message-changes.ts';
-import { excerpt, fromRow, messageInclude, type MessageRow, type StoredMessage } from './message-rows.ts';
+import { excerpt, fromRow, type MessageRow, type StoredMessage } from './message-rows.ts';
 import type { AppendResult, Draft } from './messages.ts';
 
 /** One unit of a room's group commit: a new message, or a change to an existing one. */
@@ -122,8 +122,7 @@ export async function commitBatch(
     const targetIds = [...new Set([...changes.map((c) => c.messageId), ...existingRows.map((r) => r.id)])];
     const rows = new Map<string, MessageRow>();
     if (targetIds.length > 0) {
-      const found = await tx.message.findMany({ where: { roomId, id: { in: targetIds } }, include: messageInclude });
-      for (const r of found) rows.set(r.id, r);
+      for (const r of await loadTargets(tx, roomId, targetIds)) rows.set(r.id, r);
     }
     const before = snapshotReactions(rows.values());
 
@@ -233,6 +232,47 @@ export async function commitBatch(
       discarded: changeState.discarded,
     };
   }, TRANSACTION_LIMITS);
+}
+
+/**
+ * The batch's target messages as `messageInclude` reads them, in one query (Prisma's include
+ * would run its relation queries concurrently on the transaction's one connection).
+ */
+async function loadTargets(tx: Prisma.TransactionClient, roomId: string, ids: string[]): Promise<MessageRow[]> {
+  const [result] = await tx.$queryRawUnsafe<{ rows: string }[]>(
+    `SELECT coalesce(json_agg(json_build_object(
+              'id', m.id, 'roomId', m.room_id, 'seq', m.seq, 'userId', m.user_id, 'name', m.name,
+              'text', m.text, 'ts', m.ts::text, 'clientMsgId', m.client_msg_id,
+              'attachmentId', m.attachment_id, 'version', m.version, 'editedAt', m.edited_at::text,
+              'deletedAt', m.deleted_at::text, 'replyToId', m.reply_to_id,
+              'attachment', (SELECT json_build_object('id', a.id, 'key', a.key, 'mime', a.mime, 'bytes', a.bytes, 'filename', a.filename)
+                               FROM attachments a WHERE a.id = m.attachment_id),
+              'reactions', (SELECT coalesce(json_agg(json_build_object(
+                                     'userId', r.user_id, 'emoji', r.emoji, 'version', r.version, 'emojiSince', r.emoji_since)
+                                     ORDER BY r.version), '[]'::json)
+                              FROM reactions r WHERE r.message_id = m.id),
+              'replyTo', (SELECT json_build_object('id', p.id, 'seq', p.seq, 'userId', p.user_id, 'name', p.name,
+                                                   'text', left(p.text, 200), 'deletedAt', p.deleted_at::text)
+                            FROM messages p WHERE p.id = m.reply_to_id))), '[]'::json)::text AS rows
+       FROM messages m
+      WHERE m.room_id = $1 AND m.id = ANY($2::text[])`,
+    roomId,
+    ids,
+  );
+  type Json = Omit<MessageRow, 'ts' | 'editedAt' | 'deletedAt' | 'replyTo'> & {
+    ts: string;
+    editedAt: string | null;
+    deletedAt: string | null;
+    replyTo: (Omit<NonNullable<MessageRow['replyTo']>, 'deletedAt'> & { deletedAt: string | null }) | null;
+  };
+  const big = (v: string | null) => (v === null ? null : BigInt(v));
+  return (JSON.parse(result!.rows) as Json[]).map((r) => ({
+    ...r,
+    ts: BigInt(r.ts),
+    editedAt: big(r.editedAt),
+    deletedAt: big(r.deletedAt),
+    replyTo: r.replyTo ? { ...r.replyTo, deletedAt: big(r.replyTo.deletedAt) } : null,
+  }));
 }
 
 /** Completed attachments of this room named by the sends, not used by any message and not discarded, locked. */
