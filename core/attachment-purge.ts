@@ -25,7 +25,10 @@ export async function purgeAttachments(
       await deps.db.prisma.attachment.deleteMany({ where: { id: a.id, discardedAt: { not: null } } });
     } catch (err) {
       failed += 1;
-      deps.logger.warn({ err, key: a.key }, 'could not remove a deleted message attachment; the sweep retries');
+      deps.logger.warn(
+        { err, key: a.key },
+        'could not remove a deleted message attachment; the sweep retries',
+      );
     }
   }
   const deleted = attachments.length - failed;

@@ -1,7 +1,13 @@
 import type { Database, Prisma } from './db/database.ts';
 import { AppError } from './errors.ts';
 import { newId } from './ids.ts';
-import { applyChange, changeWrites, snapshotReactions, type Change, type ChangeState } from './message-changes.ts';
+import {
+  applyChange,
+  changeWrites,
+  snapshotReactions,
+  type Change,
+  type ChangeState,
+} from './message-changes.ts';
 import { excerpt, fromRow, type MessageRow, type StoredMessage } from './message-rows.ts';
 import type { AppendResult, Draft } from './messages.ts';
 
@@ -9,7 +15,8 @@ import type { AppendResult, Draft } from './messages.ts';
 export type Operation = ({ kind: 'send' } & Draft) | Change;
 
 /** A change's outcome: the message as it is after the batch, and whether this change altered it. */
-export type ChangeResult = { ok: true; message: StoredMessage; changed: boolean } | { ok: false; error: AppError };
+export type ChangeResult =
+  { ok: true; message: StoredMessage; changed: boolean } | { ok: false; error: AppError };
 export type OperationResult = AppendResult | ChangeResult;
 
 export interface BatchResult {
@@ -57,7 +64,10 @@ interface AttachmentRow {
 const TRANSACTION_LIMITS = { maxWait: 10_000, timeout: 30_000 };
 
 const dedupeKey = (userId: string, clientMsgId: string) => `${userId}\u0000${clientMsgId}`;
-const forbidden = () => ({ ok: false as const, error: new AppError('forbidden', 'Not a member of this room') });
+const forbidden = () => ({
+  ok: false as const,
+  error: new AppError('forbidden', 'Not a member of this room'),
+});
 
 /**
  * Commits a batch of operations to one room in one transaction. The room row is locked
@@ -88,7 +98,9 @@ export async function commitBatch(
     // round trip, read after the lock so a concurrent duplicate that committed meanwhile is seen.
     const userIds = [...new Set(ops.map((o) => o.userId))];
     const withIds = sends.filter((d) => d.clientMsgId !== null);
-    const parentIds = [...new Set(sends.map((d) => d.replyToId).filter((id): id is string => typeof id === 'string'))];
+    const parentIds = [
+      ...new Set(sends.map((d) => d.replyToId).filter((id): id is string => typeof id === 'string')),
+    ];
     const [state] = await tx.$queryRawUnsafe<{ members: string; existing: string; parents: string }[]>(
       `SELECT
          (SELECT coalesce(json_agg(rm.user_id), '[]'::json)::text
@@ -155,7 +167,11 @@ export async function commitBatch(
           results.push(outcome);
           continue;
         }
-        results.push(() => ({ ok: true, message: fromRow(rows.get(op.messageId)!), changed: outcome.changed }));
+        results.push(() => ({
+          ok: true,
+          message: fromRow(rows.get(op.messageId)!),
+          changed: outcome.changed,
+        }));
         continue;
       }
       const d = op;
@@ -175,7 +191,10 @@ export async function commitBatch(
         if (!a || a.user_id !== d.userId) {
           results.push({
             ok: false,
-            error: new AppError('attachment_invalid', 'Attachment not found, not yours, not completed or already sent'),
+            error: new AppError(
+              'attachment_invalid',
+              'Attachment not found, not yours, not completed or already sent',
+            ),
           });
           continue;
         }
@@ -186,10 +205,20 @@ export async function commitBatch(
       if (typeof d.replyToId === 'string') {
         const p = parents.get(d.replyToId);
         if (!p || p.deleted) {
-          results.push({ ok: false, error: new AppError('reply_invalid', 'The message replied to is not in this room or was deleted') });
+          results.push({
+            ok: false,
+            error: new AppError('reply_invalid', 'The message replied to is not in this room or was deleted'),
+          });
           continue;
         }
-        replyTo = excerpt({ id: p.id, seq: p.seq, userId: p.user_id, name: p.name, text: p.text, deletedAt: null });
+        replyTo = excerpt({
+          id: p.id,
+          seq: p.seq,
+          userId: p.user_id,
+          name: p.name,
+          text: p.text,
+          deletedAt: null,
+        });
       }
       seq += 1;
       const message = {
@@ -238,7 +267,11 @@ export async function commitBatch(
  * The batch's target messages as `messageInclude` reads them, in one query (Prisma's include
  * would run its relation queries concurrently on the transaction's one connection).
  */
-async function loadTargets(tx: Prisma.TransactionClient, roomId: string, ids: string[]): Promise<MessageRow[]> {
+async function loadTargets(
+  tx: Prisma.TransactionClient,
+  roomId: string,
+  ids: string[],
+): Promise<MessageRow[]> {
   const [result] = await tx.$queryRawUnsafe<{ rows: string }[]>(
     `SELECT coalesce(json_agg(json_build_object(
               'id', m.id, 'roomId', m.room_id, 'seq', m.seq, 'userId', m.user_id, 'name', m.name,

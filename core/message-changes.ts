@@ -35,12 +35,18 @@ export interface ChangeState {
 const gone = () => notFound('Message not found');
 
 /** Applies one change; `ok` means it was accepted (changed or a no-op). */
-export function applyChange(state: ChangeState, c: Change): { ok: true; changed: boolean } | { ok: false; error: AppError } {
+export function applyChange(
+  state: ChangeState,
+  c: Change,
+): { ok: true; changed: boolean } | { ok: false; error: AppError } {
   const row = state.rows.get(c.messageId);
   if (c.kind === 'delete') {
     if (!row) return { ok: false, error: gone() };
     if (row.userId !== c.userId && state.ownerId !== c.userId) {
-      return { ok: false, error: new AppError('forbidden', "Only the author or the room's owner can delete this message") };
+      return {
+        ok: false,
+        error: new AppError('forbidden', "Only the author or the room's owner can delete this message"),
+      };
     }
     if (row.deletedAt !== null) return { ok: true, changed: false }; // the same tombstone again
     if (row.attachment) state.discarded.push({ id: row.attachment.id, key: row.attachment.key });
@@ -53,8 +59,10 @@ export function applyChange(state: ChangeState, c: Change): { ok: true; changed:
   }
   if (!row || row.deletedAt !== null) return { ok: false, error: gone() };
   if (c.kind === 'edit') {
-    if (row.userId !== c.userId) return { ok: false, error: new AppError('forbidden', 'Only the author can edit this message') };
-    if (c.text.length === 0 && row.attachmentId === null) return { ok: false, error: invalid('text must not be empty without an attachment') };
+    if (row.userId !== c.userId)
+      return { ok: false, error: new AppError('forbidden', 'Only the author can edit this message') };
+    if (c.text.length === 0 && row.attachmentId === null)
+      return { ok: false, error: invalid('text must not be empty without an attachment') };
     if (c.text === row.text) return { ok: true, changed: false };
     row.text = c.text;
     row.editedAt = BigInt(state.ts);
@@ -69,7 +77,10 @@ export function applyChange(state: ChangeState, c: Change): { ok: true; changed:
   if (mine >= 0) return { ok: true, changed: false };
   const emoji = new Set(row.reactions.map((r) => r.emoji));
   if (!emoji.has(c.emoji) && emoji.size >= MAX_DISTINCT_EMOJI) {
-    return { ok: false, error: new AppError('conflict', `A message has at most ${MAX_DISTINCT_EMOJI} different emoji`) };
+    return {
+      ok: false,
+      error: new AppError('conflict', `A message has at most ${MAX_DISTINCT_EMOJI} different emoji`),
+    };
   }
   const version = state.nextVersion();
   // An emoji keeps its place while anyone still reacts with it.
@@ -94,7 +105,14 @@ export function snapshotReactions(rows: Iterable<MessageRow>): Map<string, Set<s
 }
 
 export interface ChangeWrites {
-  messages: { id: string; text: string; version: number; editedAt: string | null; deletedAt: string | null; attachmentId: string | null }[];
+  messages: {
+    id: string;
+    text: string;
+    version: number;
+    editedAt: string | null;
+    deletedAt: string | null;
+    attachmentId: string | null;
+  }[];
   removedReactions: { messageId: string; userId: string; emoji: string }[];
   addedReactions: { messageId: string; userId: string; emoji: string; version: number; emojiSince: number }[];
 }
@@ -118,7 +136,13 @@ export function changeWrites(state: ChangeState, before: Map<string, Set<string>
       has.add(reactionKey(r));
       // Added in this batch (one removed and added again takes its new version: an upsert).
       if (r.version >= state.firstVersion) {
-        writes.addedReactions.push({ messageId: id, userId: r.userId, emoji: r.emoji, version: r.version, emojiSince: r.emojiSince });
+        writes.addedReactions.push({
+          messageId: id,
+          userId: r.userId,
+          emoji: r.emoji,
+          version: r.version,
+          emojiSince: r.emojiSince,
+        });
       }
     }
     for (const key of had) {

@@ -12,7 +12,10 @@ export interface StoredMessage extends Omit<Message, 'attachment'> {
  */
 export const messageInclude = {
   attachment: { select: { id: true, key: true, mime: true, bytes: true, filename: true } },
-  reactions: { select: { userId: true, emoji: true, version: true, emojiSince: true }, orderBy: { version: 'asc' } },
+  reactions: {
+    select: { userId: true, emoji: true, version: true, emojiSince: true },
+    orderBy: { version: 'asc' },
+  },
   replyTo: { select: { id: true, seq: true, userId: true, name: true, text: true, deletedAt: true } },
 } as const;
 
@@ -21,7 +24,14 @@ export type MessageRow = Prisma.MessageGetPayload<{ include: typeof messageInclu
 const EXCERPT_CODE_POINTS = 200;
 
 /** The first 200 code points of a parent as it is now; "" once deleted. */
-export const excerpt = (p: { id: string; seq: number; userId: string; name: string; text: string; deletedAt: bigint | null }): ReplyExcerpt => ({
+export const excerpt = (p: {
+  id: string;
+  seq: number;
+  userId: string;
+  name: string;
+  text: string;
+  deletedAt: bigint | null;
+}): ReplyExcerpt => ({
   id: p.id,
   seq: p.seq,
   userId: p.userId,
@@ -62,4 +72,3 @@ export function fromRow(r: MessageRow): StoredMessage {
     reactions: r.deletedAt !== null ? [] : summarizeReactions(r.reactions),
   };
 }
-

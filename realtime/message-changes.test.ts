@@ -65,9 +65,14 @@ async function uploaded(u: TestUser, roomId: string, text: string): Promise<Atta
     form.append('file', new Blob([text], { type: 'text/plain' }), 'f');
     expect((await fetch(target.url, { method: 'POST', body: form })).status).toBeLessThan(300);
   } else {
-    expect((await fetch(target.url, { method: 'PUT', headers: target.headers, body: text })).status).toBeLessThan(300);
+    expect(
+      (await fetch(target.url, { method: 'PUT', headers: target.headers, body: text })).status,
+    ).toBeLessThan(300);
   }
-  const c = await u.api.request<{ attachment: Attachment }>('POST', '/api/upload/complete', { roomId, key: target.key });
+  const c = await u.api.request<{ attachment: Attachment }>('POST', '/api/upload/complete', {
+    roomId,
+    key: target.key,
+  });
   expect(c.status).toBe(201);
   return c.body.attachment;
 }
@@ -106,7 +111,14 @@ describe('edit', () => {
     const sent = await a.sent(room, 'helo');
     await b.next('message');
     const edited = await a.changed('edit', room, sent.id, { text: '  hello  ' });
-    expect(edited).toMatchObject({ id: sent.id, seq: sent.seq, ts: sent.ts, text: 'hello', version: 2, deletedAt: null });
+    expect(edited).toMatchObject({
+      id: sent.id,
+      seq: sent.seq,
+      ts: sent.ts,
+      text: 'hello',
+      version: 2,
+      deletedAt: null,
+    });
     expect(edited.editedAt).toBeGreaterThanOrEqual(sent.ts);
     expect(await b.next('message_updated')).toEqual(edited);
     expect(await a.next('message_updated')).toEqual(edited);
@@ -144,7 +156,9 @@ describe('edit', () => {
       {},
       { text: 42 },
     ]) {
-      expect(code(await a.change('edit', room, sent.id, bad)), JSON.stringify(bad).slice(0, 40)).toBe('invalid_request');
+      expect(code(await a.change('edit', room, sent.id, bad)), JSON.stringify(bad).slice(0, 40)).toBe(
+        'invalid_request',
+      );
     }
     expect(code(await a.change('edit', room, sent.id, { text: '🙂'.repeat(4000) }))).toBe('ok');
     await a.changed('delete', room, sent.id);
@@ -159,7 +173,11 @@ describe('edit', () => {
     const outsider = await connect(await world.user());
     expect(code(await outsider.change('edit', room, sent.id, { text: 'y' }))).toBe('forbidden');
     await alice.leaveRoom(room);
-    await waitUntil('removed from the room', async () => code(await a.change('edit', room, sent.id, { text: 'z' })) === 'forbidden', 5_000);
+    await waitUntil(
+      'removed from the room',
+      async () => code(await a.change('edit', room, sent.id, { text: 'z' })) === 'forbidden',
+      5_000,
+    );
   });
 });
 
@@ -242,7 +260,10 @@ describe('delete', () => {
       const row = await world.services.db.prisma.attachment.findUnique({ where: { id: att.id } });
       expect(row?.discardedAt).not.toBeNull();
       // The store is back: the sweep finishes the job.
-      await sweepOrphanUploads({ ...world.services, logger: silentLogger }, sweepOptionsFrom(world.services.config));
+      await sweepOrphanUploads(
+        { ...world.services, logger: silentLogger },
+        sweepOptionsFrom(world.services.config),
+      );
       expect(await world.services.storage.head(att.key)).toBeNull();
       expect(await world.services.db.prisma.attachment.findUnique({ where: { id: att.id } })).toBeNull();
     } finally {
@@ -285,11 +306,15 @@ describe('react', () => {
       expect(code(await a.change('react', room, sent.id, { emoji, on: true })), emoji).toBe('ok');
     }
     for (const emoji of ['', ' ', 'a', 'ok', '👍👍', '👍 ', 42, null]) {
-      expect(code(await a.change('react', room, sent.id, { emoji, on: true })), String(emoji)).toBe('invalid_request');
+      expect(code(await a.change('react', room, sent.id, { emoji, on: true })), String(emoji)).toBe(
+        'invalid_request',
+      );
     }
     expect(code(await a.change('react', room, sent.id, { emoji: '👍' }))).toBe('invalid_request');
     expect(code(await a.change('react', room, sent.id, { emoji: '👍', on: 'yes' }))).toBe('invalid_request');
-    expect(code(await a.change('react', room, sent.id, { emoji: '👍', on: true, x: 1 }))).toBe('invalid_request');
+    expect(code(await a.change('react', room, sent.id, { emoji: '👍', on: true, x: 1 }))).toBe(
+      'invalid_request',
+    );
   });
 
   it('at most 20 distinct emoji on a message (conflict); more users on an existing one are fine', async () => {
@@ -316,9 +341,15 @@ describe('react', () => {
       b.changed('react', room, sent.id, { emoji: '🔥', on: true }),
     ]);
     const final = ra.version > rb.version ? ra : rb;
-    expect(final.reactions).toEqual([{ emoji: '🔥', count: 2, userIds: expect.arrayContaining([alice.id, bob.id]) }]);
+    expect(final.reactions).toEqual([
+      { emoji: '🔥', count: 2, userIds: expect.arrayContaining([alice.id, bob.id]) },
+    ]);
     for (const s of [a, b]) {
-      await waitUntil('converged', () => s.seen.get(room.id)?.get(sent.seq)?.version === final.version, 5_000);
+      await waitUntil(
+        'converged',
+        () => s.seen.get(room.id)?.get(sent.seq)?.version === final.version,
+        5_000,
+      );
       expect(s.seen.get(room.id)!.get(sent.seq)).toEqual(final);
     }
     expect((await alice.api.history({ roomId: room.id })).body.messages[0]).toEqual(final);
@@ -331,13 +362,22 @@ describe('replyTo', () => {
     const long = '𝒜'.repeat(250);
     const parent = await a.sent(room, long);
     const reply = await b.sent(room, 'answer', { replyTo: parent.id });
-    const excerpt = { id: parent.id, seq: parent.seq, userId: alice.id, name: alice.name, text: '𝒜'.repeat(200) };
+    const excerpt = {
+      id: parent.id,
+      seq: parent.seq,
+      userId: alice.id,
+      name: alice.name,
+      text: '𝒜'.repeat(200),
+    };
     expect(reply.replyTo).toEqual(excerpt);
     expect((await a.next('message', (m) => m.id === reply.id)).replyTo).toEqual(excerpt);
     // The parent edited: the reply shows its current text wherever it appears.
     await a.changed('edit', room, parent.id, { text: 'shorter' });
     const page = await bob.api.history({ roomId: room.id });
-    expect(page.body.messages.find((m) => m.id === reply.id)!.replyTo).toEqual({ ...excerpt, text: 'shorter' });
+    expect(page.body.messages.find((m) => m.id === reply.id)!.replyTo).toEqual({
+      ...excerpt,
+      text: 'shorter',
+    });
     // Deleted: "" from then on.
     await a.changed('delete', room, parent.id);
     const joined = await b.joined(room);
@@ -414,10 +454,16 @@ describe('catch-up', () => {
     const { alice, bob, room, a, b } = await aliceAndBobJoined();
     const sent: Message[] = [];
     for (let i = 0; i < 30; i++) sent.push(await (i % 2 ? a : b).sent(room, `m${i}`));
-    for (let i = 0; i < 30; i += 3) await (i % 2 ? a : b).changed('edit', room, sent[i]!.id, { text: `e${i}` });
+    for (let i = 0; i < 30; i += 3)
+      await (i % 2 ? a : b).changed('edit', room, sent[i]!.id, { text: `e${i}` });
     for (let i = 1; i < 30; i += 4) await a.changed('react', room, sent[i]!.id, { emoji: '👍', on: true });
     await b.changed('delete', room, sent[4]!.id);
-    const final = new Map((await alice.api.history({ roomId: room.id, afterSeq: 0, limit: 100 })).body.messages.map((m) => [m.id, m]));
+    const final = new Map(
+      (await alice.api.history({ roomId: room.id, afterSeq: 0, limit: 100 })).body.messages.map((m) => [
+        m.id,
+        m,
+      ]),
+    );
     const visited: Message[] = [];
     let cursor = 0;
     for (;;) {
@@ -433,7 +479,10 @@ describe('catch-up', () => {
     for (const m of visited) expect(m).toEqual(final.get(m.id));
     expect(visited.at(-1)!.version).toBe(await lastVersion(alice, room));
     // A changedAfter past the end is an empty page.
-    expect((await bob.api.history({ roomId: room.id, changedAfter: 10_000 })).body).toEqual({ messages: [], hasMore: false });
+    expect((await bob.api.history({ roomId: room.id, changedAfter: 10_000 })).body).toEqual({
+      messages: [],
+      hasMore: false,
+    });
     for (const bad of [
       { changedAfter: -1 },
       { changedAfter: 'x' },
@@ -465,11 +514,19 @@ describe('edit racing delete', () => {
       // Edit first then delete (both ok), or delete first (the edit is not_found).
       if (edit.ok) expect(edit.message.version).toBeLessThan(tomb!.version);
       else expect(edit.error.code).toBe('not_found');
-      expect(tomb).toMatchObject({ text: '', deletedAt: expect.any(Number), editedAt: edit.ok ? expect.any(Number) : null });
+      expect(tomb).toMatchObject({
+        text: '',
+        deletedAt: expect.any(Number),
+        editedAt: edit.ok ? expect.any(Number) : null,
+      });
       const stored = (await alice.api.history({ roomId: room.id })).body.messages[0]!;
       expect(stored).toEqual(tomb);
       for (const s of [a, a2, b]) {
-        await waitUntil('converged', () => s.seen.get(room.id)?.get(sent.seq)?.version === tomb!.version, 5_000);
+        await waitUntil(
+          'converged',
+          () => s.seen.get(room.id)?.get(sent.seq)?.version === tomb!.version,
+          5_000,
+        );
         expect(s.seen.get(room.id)!.get(sent.seq)).toEqual(tomb);
       }
     }
@@ -489,10 +546,15 @@ describe('rate limits', () => {
     const { room, a } = await aliceAndBobJoined(limited);
     const sent = await a.sent(room, 'limits');
     const emoji = [...'😀😁😂🤣😃😄😅'];
-    const acks = await Promise.all(emoji.map((e) => a.change('react', room, sent.id, { emoji: e, on: true })));
+    const acks = await Promise.all(
+      emoji.map((e) => a.change('react', room, sent.id, { emoji: e, on: true })),
+    );
     expect(acks.map(code).filter((c) => c === 'ok')).toHaveLength(5);
     const refused = acks.find((x) => !x.ok);
-    expect(refused).toMatchObject({ ok: false, error: { code: 'rate_limited', retryAfterMs: expect.any(Number) } });
+    expect(refused).toMatchObject({
+      ok: false,
+      error: { code: 'rate_limited', retryAfterMs: expect.any(Number) },
+    });
     // The message limit is untouched by reactions: edits still go through (1 send used so far).
     const edits = await Promise.all(
       Array.from({ length: 11 }, (_, i) => a.change('edit', room, sent.id, { text: `edit ${i}` })),

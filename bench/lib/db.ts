@@ -119,13 +119,13 @@ export async function seedHistories(
     for (const { roomId, count } of rooms) {
       const startTs = Date.now() - count;
       await client.query(
-        `INSERT INTO messages (id, room_id, seq, user_id, name, text, ts, client_msg_id, attachment_id)
+        `INSERT INTO messages (id, room_id, seq, user_id, name, text, ts, client_msg_id, attachment_id, version)
          SELECT $1 || ':' || g, $1, g, 'bu1', 'bench_1',
-                'history message ' || g || ': the quick brown fox jumps over the lazy dog', $3::bigint + g, NULL, NULL
+                'history message ' || g || ': the quick brown fox jumps over the lazy dog', $3::bigint + g, NULL, NULL, g
            FROM generate_series(1, $2::int) g`,
         [roomId, count, startTs],
       );
-      await client.query('UPDATE rooms SET last_seq = $2, last_ts = $3 WHERE id = $1', [
+      await client.query('UPDATE rooms SET last_seq = $2, last_ts = $3, last_version = $2 WHERE id = $1', [
         roomId,
         count,
         startTs + count,
