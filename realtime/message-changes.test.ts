@@ -220,6 +220,13 @@ describe('delete', () => {
     const owners = await o.sent(room, 'owner says');
     expect(code(await b.change('delete', room, owners.id))).toBe('forbidden');
     expect(code(await b.change('delete', room, 'nope'))).toBe('not_found');
+    for (const bad of [{ extra: 1 }, { messageId: 42 }, { messageId: '' }]) {
+      expect(
+        code(await b.emit('delete', { roomId: room.id, messageId: owners.id, ...bad })),
+        JSON.stringify(bad),
+      ).toBe('invalid_request');
+    }
+    expect(code(await b.emit('delete', { roomId: room.id }))).toBe('invalid_request');
   });
 
   it("removes the attachment's object after the commit: its URL no longer serves it", async () => {
@@ -297,6 +304,13 @@ describe('react', () => {
     const seen = await b.next('message_updated', (m) => m.version === 5);
     expect(seen).toEqual(off);
     expect((await alice.api.history({ roomId: room.id })).body.messages[0]).toEqual(off);
+    // Once nobody reacts with an emoji any more, it starts again at the end.
+    await a.changed('react', room, sent.id, { emoji: '👍', on: false });
+    const back = await b.changed('react', room, sent.id, { emoji: '👍', on: true });
+    expect(back.reactions).toEqual([
+      { emoji: '🎉', count: 1, userIds: [alice.id] },
+      { emoji: '👍', count: 1, userIds: [bob.id] },
+    ]);
   });
 
   it('accepts one emoji (ZWJ, skin tone, flag, keycap), refuses anything else as invalid_request', async () => {
