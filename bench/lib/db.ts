@@ -114,6 +114,12 @@ export async function seedHistories(
       "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'messages' AND indexname <> 'messages_pkey'",
     );
     for (const i of indexes) await client.query(`DROP INDEX "${i.indexname}"`);
+    // Foreign keys that reference messages (replies, reactions) hang on its primary key.
+    const { rows: references } = await client.query<{ tbl: string; name: string; def: string }>(
+      `SELECT conrelid::regclass::text AS tbl, conname AS name, pg_get_constraintdef(oid) AS def
+         FROM pg_constraint WHERE contype = 'f' AND confrelid = 'messages'::regclass`,
+    );
+    for (const r of references) await client.query(`ALTER TABLE ${r.tbl} DROP CONSTRAINT "${r.name}"`);
     await client.query('ALTER TABLE messages DROP CONSTRAINT messages_pkey');
     await client.query('SET LOCAL session_replication_role = replica');
     for (const { roomId, count } of rooms) {
@@ -133,6 +139,7 @@ export async function seedHistories(
     }
     await client.query('SET LOCAL session_replication_role = origin');
     await client.query('ALTER TABLE messages ADD CONSTRAINT messages_pkey PRIMARY KEY (id)');
+    for (const r of references) await client.query(`ALTER TABLE ${r.tbl} ADD CONSTRAINT "${r.name}" ${r.def}`);
     for (const i of indexes) await client.query(i.indexdef);
     await client.query('COMMIT');
   } catch (err) {
