@@ -138,9 +138,11 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
     const lastSeq = Math.max(room.lastSeq, messages.at(-1)?.seq ?? 0);
     const catchUp = await readJoinChanges(db, roomId, page, { sinceSeq, sinceVersion, limit: CATCH_UP_PAGE });
     const changes = await toWireMessages(catchUp.messages, sign);
-    const lastVersion = Math.max(room.lastVersion, ...messages.map((m) => m.version), ...changes.map((m) => m.version));
+    // lastVersion as read before the socket entered the room: every change after it is in this
+    // answer or arrives live, so it is a safe sinceVersion for the next catch-up (a higher
+    // version seen in the pages is not: a change between the two reads may be in neither page).
     return {
-      room: { ...room, lastSeq, lastVersion },
+      room: { ...room, lastSeq },
       users,
       messages,
       hasMore: page.hasMore,
