@@ -210,7 +210,8 @@ export const sweepOptionsFrom = (config: Pick<Config, 'storage'>): SweepOptions 
  * completed ones never sent in a message. Rows go first, in a transaction that re-checks,
  * under the row locks, that no message took the attachment meanwhile; then their objects.
  * An object whose delete fails is logged and left behind (a leak, never a broken message).
- * No bucket listing is needed: every object we sign for has a row.
+ * No bucket listing is needed: every object we sign for has a row. Then attachments of
+ * deleted messages still here (sweepDiscardedAttachments: object first, so failures retry).
  */
 export async function sweepOrphanUploads(
   deps: Pick<UploadDeps, 'db' | 'storage'> & { logger: Logger },
