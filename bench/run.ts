@@ -19,6 +19,7 @@ import { probeRealtime, startBaseline, startParley, type ServerUnderTest } from 
 import { mintClients } from './lib/tokens.ts';
 import { history } from './scenarios/history.ts';
 import { memory } from './scenarios/memory.ts';
+import { changes } from './scenarios/changes.ts';
 import { broadcast, join as joinScenario, latency, throughput } from './scenarios/realtime.ts';
 
 /**
@@ -47,6 +48,7 @@ const SCENARIOS: Record<string, Scenario> = {
   latency,
   join: joinScenario,
   memory,
+  changes,
 };
 const profile = PROFILES[flags.full ? 'full' : 'quick'];
 const selected = flags.only ? flags.only.split(',').map((s) => s.trim()) : Object.keys(SCENARIOS);
@@ -135,6 +137,8 @@ async function main() {
   for (let k = 1; k <= rooms; k++) await seedRoom(db.pool, `s${k}`, (k - 1) * members + 1, k * members);
   await seedRoom(db.pool, 'join', 1, profile.join.sockets);
   await seedRoom(db.pool, 'raw', 1, 1);
+  await seedRoom(db.pool, 'chg', 1, 1);
+  await seedRoom(db.pool, 'chg-join', 1, 1);
   for (const h of profile.history.rooms) await seedRoom(db.pool, h.roomId, 1, 1);
   const seedStarted = Date.now();
   await seedHistories(db.pool, [...profile.history.rooms, { roomId: 'join', count: profile.join.messages }]);
@@ -186,7 +190,7 @@ async function main() {
   const entries: ResultEntry[] = [];
   const failures: Record<string, string> = {};
   // Order matters: throughput measures the baseline capacity that latency uses.
-  for (const name of ['history', 'broadcast', 'throughput', 'latency', 'join', 'memory']) {
+  for (const name of ['history', 'broadcast', 'throughput', 'latency', 'join', 'memory', 'changes']) {
     if (!selected.includes(name)) continue;
     try {
       entries.push(...(await SCENARIOS[name]!(bench)));

@@ -13,6 +13,11 @@ const msg = (seq: number): Message => ({
   ts: 1_000 + seq,
   clientMsgId: null,
   attachment: null,
+  version: seq,
+  editedAt: null,
+  deletedAt: null,
+  replyTo: null,
+  reactions: [],
 });
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => msg(from + i));
 

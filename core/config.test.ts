@@ -108,6 +108,19 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('has its own react limit (5 a second, 20 per 10 s by default), configurable and validated', () => {
+    expect(loadConfig({ DATA_DIR: dir }).limits.react).toEqual([
+      { limit: 5, windowMs: 1000 },
+      { limit: 20, windowMs: 10_000 },
+    ]);
+    const c = loadConfig({ DATA_DIR: dir, RATE_LIMIT_REACT_PER_SECOND: '7', RATE_LIMIT_REACT_PER_10_SECONDS: '40' });
+    expect(c.limits.react.map((r) => r.limit)).toEqual([7, 40]);
+    expect(problems({ RATE_LIMIT_REACT_PER_SECOND: '0', RATE_LIMIT_REACT_PER_10_SECONDS: 'lots' }).sort()).toEqual([
+      expect.stringMatching(/^RATE_LIMIT_REACT_PER_10_SECONDS/),
+      expect.stringMatching(/^RATE_LIMIT_REACT_PER_SECOND/),
+    ]);
+  });
+
   it('treats empty variables as unset', () => {
     expect(loadConfig({ DATA_DIR: dir, DATABASE_URL: '', REDIS_URL: '' }).database.url).toBeUndefined();
   });

@@ -136,6 +136,8 @@ const EnvSchema = z
     RATE_LIMIT_UNKNOWN_USERNAME_WINDOW_SECONDS: int(1, 86_400).default(900),
     RATE_LIMIT_USERNAME_LOOKUPS_PER_ADDRESS_PER_HOUR: int(1, 10_000_000).default(600),
     RATE_LIMIT_UPLOAD_INIT_PER_HOUR: int(1, 10_000_000).default(120),
+    RATE_LIMIT_REACT_PER_SECOND: int(1, 1_000_000).default(5),
+    RATE_LIMIT_REACT_PER_10_SECONDS: int(1, 10_000_000).default(20),
     MAX_SOCKETS_PER_USER: int(1, 10_000).default(20),
 
     PRESENCE_HEARTBEAT_MS: int(500, 600_000).default(15_000),
@@ -237,6 +239,8 @@ export interface Config {
     unknownEvent: RateRule[];
     /** Refusals per connection within 10 s that close it (0: never). */
     disconnectAfterRefusals: number;
+    /** `react`; `edit` and `delete` count toward `message`. */
+    react: RateRule[];
     userMultiplier: number;
     /** Adding a member (or opening a direct room) by username: unknown names per caller, all per address. */
     unknownUsernameLookups: RateRule;
@@ -340,6 +344,10 @@ export function loadConfig(source: EnvInput = process.env): Config {
         { limit: env.RATE_LIMIT_UNKNOWN_EVENT_PER_10_SECONDS, windowMs: 10_000 },
       ],
       disconnectAfterRefusals: env.RATE_LIMIT_DISCONNECT_AFTER_REFUSALS,
+      react: [
+        { limit: env.RATE_LIMIT_REACT_PER_SECOND, windowMs: 1_000 },
+        { limit: env.RATE_LIMIT_REACT_PER_10_SECONDS, windowMs: 10_000 },
+      ],
       userMultiplier: env.RATE_LIMIT_USER_MULTIPLIER,
       unknownUsernameLookups: {
         limit: env.RATE_LIMIT_UNKNOWN_USERNAME_LOOKUPS,

@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'invalid_credentials'
   | 'upload_mismatch'
   | 'not_joined'
-  | 'attachment_invalid';
+  | 'attachment_invalid'
+  | 'reply_invalid';
 
 const STATUS = {
   invalid_request: 400,
@@ -27,6 +28,7 @@ const STATUS = {
   upload_mismatch: 422,
   not_joined: 409,
   attachment_invalid: 422,
+  reply_invalid: 422,
   rate_limited: 429,
   internal: 500,
   unavailable: 503,

@@ -1,10 +1,13 @@
 import type { ErrorBody } from './errors.ts';
 import type {
+  DeletePayload,
+  EditPayload,
   JoinPayload,
   LeavePayload,
   Message,
   MessagePayload,
   PresentUser,
+  ReactPayload,
   Room,
   TypingPayload,
 } from './schemas.ts';
@@ -19,6 +22,9 @@ export interface JoinResult {
   users: PresentUser[];
   messages: Message[];
   hasMore: boolean;
+  /** With `sinceVersion`: messages with seq <= sinceSeq changed since, ascending version. */
+  changes: Message[];
+  hasMoreChanges: boolean;
 }
 
 /** Each client event: the payload it carries and what its ack answers besides `ok: true`. */
@@ -27,6 +33,9 @@ export interface ClientEvents {
   leave: { payload: LeavePayload; result: object };
   message: { payload: MessagePayload; result: { message: Message } };
   typing: { payload: TypingPayload; result: object };
+  edit: { payload: EditPayload; result: { message: Message } };
+  delete: { payload: DeletePayload; result: { message: Message } };
+  react: { payload: ReactPayload; result: { message: Message } };
 }
 export type ClientEventName = keyof ClientEvents;
 /** What the ack of `E` carries besides `ok: true`. */
@@ -53,4 +62,6 @@ export interface ServerToClientEvents {
   message: (message: Message) => void;
   presence: (event: PresenceEvent) => void;
   typing: (event: TypingEvent) => void;
+  /** A message after an edit, a delete or a reaction change: its whole current state. */
+  message_updated: (message: Message) => void;
 }

@@ -9,6 +9,7 @@ interface RoomRow {
   name: string;
   createdAt: Date;
   lastSeq: number;
+  lastVersion: number;
 }
 
 export const toWireRoom = (r: RoomRow): Room => ({
@@ -16,9 +17,10 @@ export const toWireRoom = (r: RoomRow): Room => ({
   name: r.name,
   createdAt: r.createdAt.toISOString(),
   lastSeq: r.lastSeq,
+  lastVersion: r.lastVersion,
 });
 
-const roomSelect = { id: true, name: true, createdAt: true, lastSeq: true } as const;
+const roomSelect = { id: true, name: true, createdAt: true, lastSeq: true, lastVersion: true } as const;
 
 /** The same answer for "no such room" and "not your room": no existence oracle. */
 const roomNotFound = () => notFound('Room not found');
@@ -32,7 +34,7 @@ const queryableId = (id: string): boolean => id.length > 0 && id.length <= 128 &
 export async function createRoom(db: Database, userId: string, name: string): Promise<Room> {
   const id = newId();
   const [room] = await db.prisma.$transaction([
-    db.prisma.room.create({ data: { id, name }, select: roomSelect }),
+    db.prisma.room.create({ data: { id, name, createdBy: userId }, select: roomSelect }),
     db.prisma.roomMember.create({ data: { id: newId(), roomId: id, userId } }),
   ]);
   return toWireRoom(room);

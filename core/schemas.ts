@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isOneEmoji } from './emoji.ts';
 
 /**
  * The wire contract's shapes, defined once: REST validation, socket validation, the web
@@ -70,10 +71,11 @@ export const HistoryQuery = z
     beforeSeq: seqParam.optional(),
     afterSeq: seqParam.optional(),
     limit: queryInteger(1, 100).default(50),
+    changedAfter: seqParam.optional(),
   })
   .refine(
-    (q) => [q.beforeTs, q.beforeSeq, q.afterSeq].filter((v) => v !== undefined).length <= 1,
-    'use at most one of beforeTs, beforeSeq and afterSeq',
+    (q) => [q.beforeTs, q.beforeSeq, q.afterSeq, q.changedAfter].filter((v) => v !== undefined).length <= 1,
+    'use at most one of beforeTs, beforeSeq, afterSeq and changedAfter',
   );
 export type HistoryQuery = z.infer<typeof HistoryQuery>;
 
@@ -104,7 +106,11 @@ export type UploadCompleteBody = z.infer<typeof UploadCompleteBody>;
 export const ClientMsgId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 of A-Z a-z 0-9 _ -');
 
 // Socket payloads.
-export const JoinPayload = z.strictObject({ roomId: Id, sinceSeq: z.number().int().min(0).max(2 ** 31 - 1).optional() });
+export const JoinPayload = z.strictObject({
+  roomId: Id,
+  sinceSeq: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+  sinceVersion: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+});
 export type JoinPayload = z.infer<typeof JoinPayload>;
 export const LeavePayload = z.strictObject({ roomId: Id });
 export type LeavePayload = z.infer<typeof LeavePayload>;
@@ -114,6 +120,7 @@ export const MessagePayload = z
     text: safeText.max(64 * 1024).transform((s) => s.trim()).pipe(boundedText(0, 4000)),
     attachmentId: Id.optional(),
     clientMsgId: ClientMsgId.optional(),
+    replyTo: Id.optional(),
   })
   .refine((m) => m.text.length > 0 || m.attachmentId !== undefined, {
     message: 'text must not be empty without an attachment',
@@ -126,7 +133,13 @@ export type TypingPayload = z.infer<typeof TypingPayload>;
 // What the server sends.
 export const User = z.object({ id: z.string(), username: z.string(), createdAt: z.string() });
 export type User = z.infer<typeof User>;
-export const Room = z.object({ id: z.string(), name: z.string(), createdAt: z.string(), lastSeq: z.number().int() });
+export const Room = z.object({
+  id: z.string(),
+  name: z.string(),
+  createdAt: z.string(),
+  lastSeq: z.number().int(),
+  lastVersion: z.number().int(),
+});
 export type Room = z.infer<typeof Room>;
 export const Member = z.object({ userId: z.string(), username: z.string(), joinedAt: z.string() });
 export type Member = z.infer<typeof Member>;
@@ -138,6 +151,17 @@ export const MessageAttachment = z.object({
   url: z.string(),
 });
 export type MessageAttachment = z.infer<typeof MessageAttachment>;
+/** The parent of a reply as it is now: `text` its first 200 code points, "" once deleted. */
+export const ReplyExcerpt = z.object({
+  id: z.string(),
+  seq: z.number().int(),
+  userId: z.string(),
+  name: z.string(),
+  text: z.string(),
+});
+export type ReplyExcerpt = z.infer<typeof ReplyExcerpt>;
+export const ReactionSummary = z.object({ emoji: z.string(), count: z.number().int(), userIds: z.array(z.string()) });
+export type ReactionSummary = z.infer<typeof ReactionSummary>;
 export const Message = z.object({
   id: z.string(),
   roomId: z.string(),
@@ -148,6 +172,11 @@ export const Message = z.object({
   ts: z.number().int(),
   clientMsgId: z.string().nullable(),
   attachment: MessageAttachment.nullable(),
+  version: z.number().int(),
+  editedAt: z.number().int().nullable(),
+  deletedAt: z.number().int().nullable(),
+  replyTo: ReplyExcerpt.nullable(),
+  reactions: z.array(ReactionSummary),
 });
 export type Message = z.infer<typeof Message>;
 export const Attachment = z.object({
@@ -191,3 +220,17 @@ export const UploadTarget = z.discriminatedUnion('method', [
   }),
 ]);
 export type UploadTarget = z.infer<typeof UploadTarget>;
+// Part 2: changes to messages (edit, delete, react). Text rules as for `message`.
+const messageText = safeText.max(64 * 1024).transform((s) => s.trim()).pipe(boundedText(0, 4000));
+export const EditPayload = z.strictObject({ roomId: Id, messageId: Id, text: messageText });
+export type EditPayload = z.infer<typeof EditPayload>;
+export const DeletePayload = z.strictObject({ roomId: Id, messageId: Id });
+export type DeletePayload = z.infer<typeof DeletePayload>;
+export const ReactPayload = z.strictObject({
+  roomId: Id,
+  messageId: Id,
+  // 64 UTF-16 units is far above the longest emoji sequence; the check itself is in core/emoji.ts.
+  emoji: z.string().max(64).refine(isOneEmoji, 'must be exactly one emoji'),
+  on: z.boolean(),
+});
+export type ReactPayload = z.infer<typeof ReactPayload>;

@@ -1,3 +1,4 @@
+import { sweepDiscardedAttachments } from './attachment-purge.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import { AppError, invalid, notFound } from './errors.ts';
@@ -209,7 +210,8 @@ export const sweepOptionsFrom = (config: Pick<Config, 'storage'>): SweepOptions 
  * completed ones never sent in a message. Rows go first, in a transaction that re-checks,
  * under the row locks, that no message took the attachment meanwhile; then their objects.
  * An object whose delete fails is logged and left behind (a leak, never a broken message).
- * No bucket listing is needed: every object we sign for has a row.
+ * No bucket listing is needed: every object we sign for has a row. Then attachments of
+ * deleted messages still here (sweepDiscardedAttachments: object first, so failures retry).
  */
 export async function sweepOrphanUploads(
   deps: Pick<UploadDeps, 'db' | 'storage'> & { logger: Logger },
@@ -218,8 +220,11 @@ export async function sweepOrphanUploads(
   const now = (options.now ?? Date.now)();
   const pendingBefore = BigInt(now - options.pendingMaxAgeMs);
   const unsentBefore = new Date(now - options.unsentMaxAgeMs);
+  // Attachments of deleted messages (discarded_at) are not orphans: sweepDiscardedAttachments
+  // removes their object before their row, so a failed object delete is retried.
   const orphaned = `((a.completed_at IS NULL AND a.ts < $1)
-      OR (a.completed_at < $2 AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.attachment_id = a.id)))`;
+      OR (a.completed_at < $2 AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.attachment_id = a.id)))
+      AND a.discarded_at IS NULL`;
 
   const keys = await deps.db.prisma.$transaction(async (tx) => {
     // SKIP LOCKED: rows a sender holds right now are left for the next sweep.
@@ -251,8 +256,14 @@ export async function sweepOrphanUploads(
   }
   uploadsSwept.inc({ result: 'deleted' }, keys.length - failed);
   if (failed > 0) uploadsSwept.inc({ result: 'object_delete_failed' }, failed);
-  if (keys.length > 0) deps.logger.info({ deleted: keys.length, failed }, 'swept orphaned uploads');
-  return { deleted: keys.length, failed };
+  const discarded = await sweepDiscardedAttachments(deps, options.limit ?? 500);
+  if (keys.length + discarded.deleted + discarded.failed > 0) {
+    deps.logger.info(
+      { deleted: keys.length, failed, discardedDeleted: discarded.deleted, discardedFailed: discarded.failed },
+      'swept orphaned uploads',
+    );
+  }
+  return { deleted: keys.length + discarded.deleted, failed: failed + discarded.failed };
 }
 
 /** Runs the sweep every `intervalMs` until stopped; a failed run is logged and retried next time. */

@@ -2,6 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Redis, RedisOptions } from 'ioredis';
 import { Server } from 'socket.io';
+import { purgeAttachments } from '../core/attachment-purge.ts';
 import type { EventBus, BusEvent } from '../core/bus.ts';
 import type { Config } from '../core/config.ts';
 import type { CounterStore } from '../core/counters.ts';
@@ -26,7 +27,7 @@ export interface RealtimeDeps {
   db: Database;
   counters: CounterStore;
   bus: EventBus;
-  storage: Pick<ObjectStore, 'signGetUrl'>;
+  storage: Pick<ObjectStore, 'signGetUrl' | 'delete'>;
   presence: Presence;
   /**
    * Opens a Redis connection for the Socket.IO adapter (created and closed by the realtime
@@ -74,6 +75,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
 
   const presence = new RoomPresence(io, deps.presence, logger, now, config.presence.heartbeatMs);
   const sign = (a: { key: string; mime: string; filename: string }) => deps.storage.signGetUrl(a);
+  const purges = new Set<Promise<void>>();
   const writer = new MessageWriter({
     db,
     logger,
@@ -82,6 +84,17 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
     maxConcurrent: Math.max(1, config.database.poolMax - 2),
     onCommitted: (roomId, messages) => {
       for (const m of messages) io.to(roomChannel(roomId)).emit('message', m);
+    },
+    onUpdated: (roomId, messages) => {
+      for (const m of messages) io.to(roomChannel(roomId)).emit('message_updated', m);
+    },
+    // Deleted messages' attachment objects go after the commit, never before the ack; a
+    // failure is left to the upload sweep. Shutdown waits for the ones in flight.
+    onDiscarded: (attachments) => {
+      const purge = purgeAttachments({ db, storage: deps.storage, logger }, attachments)
+        .then(() => undefined)
+        .finally(() => purges.delete(purge));
+      purges.add(purge);
     },
   });
   let accepting = true;
@@ -213,6 +226,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
   const drain = async () => {
     accepting = false;
     await writer.idle();
+    await Promise.all([...purges]);
   };
 
   return {

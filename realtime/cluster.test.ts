@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisPresence, presenceKey } from '../core/presence.ts';
 import { startWorld, type ChatClient, type TestUser, type TestWorld } from '../test/realtime-support.ts';
 import { sharedServices, usesRedis } from '../test/support.ts';
+import { waitUntil } from '../test/wait.ts';
 
 /** Two realtime instances (each with its REST API) sharing one real Redis and one database. */
 describe.runIf(usesRedis)('two instances on one Redis', () => {
@@ -20,6 +21,8 @@ describe.runIf(usesRedis)('two instances on one Redis', () => {
       PRESENCE_TTL_MS: String(TTL_MS),
       RATE_LIMIT_MESSAGE_PER_SECOND: '100000',
       RATE_LIMIT_MESSAGE_PER_10_SECONDS: '1000000',
+      RATE_LIMIT_REACT_PER_SECOND: '100000',
+      RATE_LIMIT_REACT_PER_10_SECONDS: '1000000',
     };
     one = await startWorld(env, services);
     two = await startWorld(env, services);
@@ -121,6 +124,29 @@ describe.runIf(usesRedis)('two instances on one Redis', () => {
       for (let i = 0; i < 2 * N; i++) seqs.push((await c.next('message')).seq);
       // Across instances two batches may arrive in either order (see docs/delivery.md).
       expect(seqs.sort((x, y) => x - y)).toEqual(Array.from({ length: 2 * N }, (_, i) => i + 1));
+    }
+  });
+
+  it('an edit, a reaction and a delete on one instance reach the other as message_updated', async () => {
+    const { bob, room, a, b } = await aliceOnOneBobOnTwo();
+    const sent = await a.sent(room, 'draft');
+    await b.next('message', (m) => m.id === sent.id);
+    const edited = await a.changed('edit', room, sent.id, { text: 'final' });
+    expect(await b.next('message_updated')).toEqual(edited);
+    const reacted = await b.changed('react', room, sent.id, { emoji: '👍', on: true });
+    expect(reacted.reactions).toEqual([{ emoji: '👍', count: 1, userIds: [bob.id] }]);
+    expect(await a.next('message_updated', (m) => m.version === reacted.version)).toEqual(reacted);
+    const tomb = await a.changed('delete', room, sent.id);
+    expect(await b.next('message_updated', (m) => m.version === tomb.version)).toEqual(tomb);
+    // Concurrent reactions from both instances converge on one state everywhere.
+    const emoji = [...'😀😁😂🤣😃'];
+    const other = await a.sent(room, 'vote');
+    await Promise.all(emoji.flatMap((e) => [a.change('react', room, other.id, { emoji: e, on: true }), b.change('react', room, other.id, { emoji: e, on: true })]));
+    const final = (await bob.api.history({ roomId: room.id })).body.messages.at(-1)!;
+    expect(final.reactions.map((r) => r.count)).toEqual([2, 2, 2, 2, 2]);
+    for (const c of [a, b]) {
+      await waitUntil('converged', () => c.seen.get(room.id)?.get(other.seq)?.version === final.version, 5_000);
+      expect(c.seen.get(room.id)!.get(other.seq)).toEqual(final);
     }
   });
 

@@ -3,7 +3,8 @@ import type { Database } from '../core/db/database.ts';
 import { registry } from '../core/metrics.ts';
 import { startWorld, type TestWorld } from '../test/realtime-support.ts';
 import { sharedServices } from '../test/support.ts';
-import { EventBudget } from './event-budget.ts';
+import { loadConfig } from '../core/config.ts';
+import { budgetOptions, EventBudget } from './event-budget.ts';
 
 /**
  * The per-connection event budget: every event kind limited (join and leave included),
@@ -38,6 +39,23 @@ describe('EventBudget', () => {
     // Other kinds have their own budget; names without rules share the unknown one.
     expect(b.spend('whatever').allowed).toBe(true);
     expect(b.spend('something else').allowed).toBe(false);
+  });
+
+  it('gives react its own windows and spends edit and delete from message (the contract: edits count toward message)', () => {
+    const limits = loadConfig({
+      NODE_ENV: 'test',
+      JWT_SECRET: 'x'.repeat(32),
+      RATE_LIMIT_MESSAGE_PER_SECOND: '3',
+      RATE_LIMIT_REACT_PER_SECOND: '2',
+    }).limits;
+    const b = new EventBudget({ ...budgetOptions(limits), now: () => 0 });
+    expect([b.spend('message'), b.spend('edit'), b.spend('delete')].every((s) => s.allowed)).toBe(true);
+    expect(b.spend('edit').allowed).toBe(false);
+    expect(b.spend('message').allowed).toBe(false);
+    // react is not `unknown` (5 a second by default) and not `message`.
+    expect([b.spend('react'), b.spend('react')].every((s) => s.allowed)).toBe(true);
+    expect(b.spend('react').allowed).toBe(false);
+    expect(b.spend('no-such-event').allowed).toBe(true);
   });
 
   it('flags a connection as overwhelmed after more refusals in 10 s than allowed', () => {

@@ -27,6 +27,8 @@ const MAX_PAUSE_MS = 1_000;
 export interface BudgetOptions {
   /** Windows per known event; an event without rules of its own spends from `unknown`. */
   rules: Record<string, RateRule[]>;
+  /** Events that spend from another event's windows (`edit` and `delete` from `message`). */
+  sharesWith?: Record<string, string>;
   unknown: RateRule[];
   /** Refusals within 10 s that make the connection be closed; 0: never. */
   disconnectAfterRefusals: number;
@@ -51,7 +53,8 @@ export class EventBudget {
     this.now = options.now ?? Date.now;
   }
 
-  spend(kind: string): Spend {
+  spend(event: string): Spend {
+    const kind = this.options.sharesWith?.[event] ?? event;
     const own = this.options.rules[kind];
     const rules = own ?? this.options.unknown;
     // Names without rules of their own share one budget, however many names a client invents.
@@ -86,7 +89,15 @@ export class EventBudget {
 }
 
 export const budgetOptions = (limits: Config['limits']): BudgetOptions => ({
-  rules: { message: limits.message, typing: limits.typing, join: limits.join, leave: limits.leave },
+  rules: {
+    message: limits.message,
+    typing: limits.typing,
+    join: limits.join,
+    leave: limits.leave,
+    react: limits.react,
+  },
+  // The contract: edits count toward the `message` limit; deletes do too (docs/api.md).
+  sharesWith: { edit: 'message', delete: 'message' },
   unknown: limits.unknownEvent,
   disconnectAfterRefusals: limits.disconnectAfterRefusals,
 });

@@ -117,17 +117,31 @@ describe.runIf(usesPostgres)('Postgres goes away and comes back', () => {
     await a.joined(room);
     expect((await a.sent(room, 'before')).seq).toBe(1);
 
+    const before = await a.sent(room, 'to change');
     await proxy.cut();
     const refused = await a.send(room, 'during', { clientMsgId: 'during-outage' });
     expect(refused).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    // Changes too: refused unavailable, never acked and lost.
+    for (const [event, extra] of [
+      ['edit', { text: 'changed' }],
+      ['react', { emoji: '👍', on: true }],
+      ['delete', {}],
+    ] as const) {
+      expect(await a.change(event, room, before.id, extra)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    }
     expect((await fetch(`${world.url}/readyz`)).status).toBe(503);
 
     await proxy.up();
     await waitUntil('ready', async () => (await fetch(`${world.url}/readyz`)).status === 200, 10_000);
     // The client retries with the same clientMsgId: stored once, right after seq 1.
     const retried = await a.sent(room, 'during', { clientMsgId: 'during-outage' });
-    expect(retried.seq).toBe(2);
+    expect(retried.seq).toBe(3);
     const rows = await (await sharedServices()).db.prisma.message.findMany({ where: { roomId: room.id } });
-    expect(rows.map((r) => r.seq).sort()).toEqual([1, 2]);
+    expect(rows.map((r) => r.seq).sort()).toEqual([1, 2, 3]);
+    // Nothing of the refused changes was stored; retried, they apply once, in order.
+    expect(rows.find((r) => r.id === before.id)).toMatchObject({ text: 'to change', version: 2, deletedAt: null });
+    const edited = await a.changed('edit', room, before.id, { text: 'changed' });
+    expect(edited).toMatchObject({ text: 'changed', version: 4 });
+    expect((await a.changed('react', room, before.id, { emoji: '👍', on: true })).version).toBe(5);
   }, 60_000);
 });

@@ -12,10 +12,11 @@ import type {
   JoinResult,
 } from '../core/events.ts';
 import type { Logger } from '../core/logger.ts';
-import { readHistory, toWireMessages, type AttachmentUrlSigner } from '../core/messages.ts';
+import { readHistory, readJoinChanges, toWireMessages, type AttachmentUrlSigner } from '../core/messages.ts';
 import { messageAck, rateLimited, socketEvents } from '../core/metrics.ts';
 import { getRoomForMember, isMember } from '../core/rooms.ts';
 import { JoinPayload, LeavePayload, MessagePayload, TypingPayload } from '../core/schemas.ts';
+import { registerChangeHandlers } from './lifecycle-handlers.ts';
 import type { RoomPresence } from './room-presence.ts';
 import { roomChannel, type ParleyServer, type ParleySocket } from './types.ts';
 import type { MessageWriter } from './writer.ts';
@@ -37,6 +38,12 @@ export interface HandlerDeps {
 type PayloadOf<E extends ClientEventName> = Parameters<ClientToServerEvents[E]>[0];
 /** A client event's handler: its validated payload in, exactly what its ack carries out. */
 export type EventHandler<E extends ClientEventName> = (payload: PayloadOf<E>) => Promise<AckResult<E>>;
+/** Registers a client event: its payload schema and its handler, typed from the contract. */
+export type Listen = <E extends ClientEventName>(
+  event: E,
+  schema: z.ZodType<PayloadOf<E>>,
+  handler: EventHandler<E>,
+) => void;
 
 const JOIN_PAGE = 50;
 const CATCH_UP_PAGE = 100;
@@ -61,7 +68,7 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
     event: E,
     schema: z.ZodType<PayloadOf<E>>,
     handler: EventHandler<E>,
-  ) => {
+  ): void => {
     socket.on<ClientEventName>(event, (...args: unknown[]) => {
       const ack =
         typeof args[args.length - 1] === 'function' ? (args.pop() as AckCallback<AckResult<E>>) : undefined;
@@ -113,7 +120,7 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
 
   // Per user, across its sockets (and instances). The per-socket limits were already spent
   // in memory before the event got here (event-budget.ts).
-  const limit = async (event: 'message' | 'typing'): Promise<void> => {
+  const limit = async (event: 'message' | 'typing' | 'react'): Promise<void> => {
     const rules = config.limits[event];
     const check = await consume(counters, [
       ...rules.map((r) => ({
@@ -128,7 +135,7 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
     }
   };
 
-  listen('join', JoinPayload, async ({ roomId, sinceSeq }): Promise<JoinResult> => {
+  listen('join', JoinPayload, async ({ roomId, sinceSeq, sinceVersion }): Promise<JoinResult> => {
     if (!deps.accepting()) throw unavailable();
     const room = await getRoomForMember(db, roomId, session.userId).catch((err: unknown) => {
       throw err instanceof AppError && err.code === 'not_found'
@@ -147,7 +154,19 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
     );
     const messages = await toWireMessages(page.messages, sign);
     const lastSeq = Math.max(room.lastSeq, messages.at(-1)?.seq ?? 0);
-    return { room: { ...room, lastSeq }, users, messages, hasMore: page.hasMore };
+    const catchUp = await readJoinChanges(db, roomId, page, { sinceSeq, sinceVersion, limit: CATCH_UP_PAGE });
+    const changes = await toWireMessages(catchUp.messages, sign);
+    // lastVersion as read before the socket entered the room: every change after it is in this
+    // answer or arrives live, so it is a safe sinceVersion for the next catch-up (a higher
+    // version seen in the pages is not: a change between the two reads may be in neither page).
+    return {
+      room: { ...room, lastSeq },
+      users,
+      messages,
+      hasMore: page.hasMore,
+      changes,
+      hasMoreChanges: catchUp.hasMore,
+    };
   });
 
   listen('leave', LeavePayload, async ({ roomId }) => {
@@ -166,6 +185,7 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
       text: p.text,
       clientMsgId: p.clientMsgId ?? null,
       attachmentId: p.attachmentId ?? null,
+      replyToId: p.replyTo ?? null,
     });
     if (!outcome.ok) throw outcome.error;
     return { message: outcome.message };
@@ -181,6 +201,8 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
       .emit('typing', { roomId, userId: session.userId, name: session.name, typing });
     return {};
   });
+
+  registerChangeHandlers(socket, deps, { listen: listen satisfies Listen, authorize, limit });
 }
 
 /** Ends a socket's typing in a room, telling the others. */

@@ -25,14 +25,16 @@ const draft = (text: string, clientMsgId: string | null = null): Draft => ({
 
 function writerWithLog() {
   const batches: { roomId: string; messages: Message[] }[] = [];
+  const updates: { roomId: string; messages: Message[] }[] = [];
   const writer = new MessageWriter({
     db: services.db,
     logger: silentLogger,
     sign: async () => 'https://signed.example/object',
     now: Date.now,
     onCommitted: (roomId, messages) => batches.push({ roomId, messages }),
+    onUpdated: (roomId, messages) => updates.push({ roomId, messages }),
   });
-  return { writer, batches };
+  return { writer, batches, updates };
 }
 
 describe('MessageWriter (group commit per room)', () => {
@@ -113,5 +115,47 @@ describe('MessageWriter (group commit per room)', () => {
       out.flatMap((o) => (o.ok && o.message.roomId === roomId ? [o.message.seq] : []));
     expect(seqsOf(r1.id)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
     expect(seqsOf(r2.id)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+  });
+
+  it('commits changes in the same group commit as sends: consecutive versions in queue order', async () => {
+    const room = await createRoom(services.db, alice.id, 'mixed');
+    const { writer, batches, updates } = writerWithLog();
+    const first = await writer.submit(room.id, draft('first'));
+    const second = await writer.submit(room.id, draft('second'));
+    if (!first.ok || !second.ok) throw new Error('setup failed');
+    await writer.idle();
+    // The first send starts a transaction at once; everything below queues behind it, together.
+    const [lead, edit, fresh, react, del] = await Promise.all([
+      writer.submit(room.id, draft('lead')),
+      writer.submitChange(room.id, { kind: 'edit', userId: alice.id, messageId: first.message.id, text: 'first!' }),
+      writer.submit(room.id, draft('fresh')),
+      writer.submitChange(room.id, { kind: 'react', userId: alice.id, messageId: first.message.id, emoji: '👍', on: true }),
+      writer.submitChange(room.id, { kind: 'delete', userId: alice.id, messageId: second.message.id }),
+    ]);
+    await writer.idle();
+    const v = (o: typeof lead) => (o.ok ? o.message.version : -1);
+    expect(v(lead)).toBe(3);
+    // One batch, in queue order: the edit took version 4, the send seq 4 and version 5, the
+    // reaction 6, the delete 7 (an ack shows the message after its whole batch).
+    expect(fresh).toMatchObject({ ok: true, message: { seq: 4, version: 5 } });
+    expect(edit).toMatchObject({ ok: true, changed: true, message: { text: 'first!', version: 6 } });
+    expect(react).toMatchObject({ ok: true, changed: true, message: { version: 6, reactions: [{ emoji: '👍', count: 1 }] } });
+    expect(del).toMatchObject({ ok: true, changed: true, message: { text: '', version: 7 } });
+    expect(batches.map((b) => b.messages.map((m) => m.version))).toEqual([[1], [2], [3], [5]]);
+    // The batch's changed messages go out after its new ones, once each, in version order.
+    expect(updates.map((u) => u.messages.map((m) => m.version))).toEqual([[6, 7]]);
+  });
+
+  it('isolates a change the database rejects, so its batch neighbours still commit', async () => {
+    const room = await createRoom(services.db, alice.id, 'poison-change');
+    const { writer } = writerWithLog();
+    const base = await writer.submit(room.id, draft('base'));
+    if (!base.ok) throw new Error('setup failed');
+    const results = await Promise.allSettled([
+      writer.submit(room.id, draft('lead')),
+      writer.submitChange(room.id, { kind: 'edit', userId: alice.id, messageId: base.message.id, text: 'bad\u0000' }),
+      writer.submit(room.id, draft('fine')),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
   });
 });

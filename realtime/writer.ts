@@ -2,12 +2,16 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Database } from '../core/db/database.ts';
 import { AppError, isDatabaseUnavailable } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { appendMessages, toWireMessage, type AttachmentUrlSigner, type Draft } from '../core/messages.ts';
+import { commitBatch, type Operation } from '../core/message-batch.ts';
+import type { Change } from '../core/message-changes.ts';
+import { toWireMessage, toWireMessages, type AttachmentUrlSigner, type Draft } from '../core/messages.ts';
 import { persistBatchSeconds, persistBatchSize } from '../core/metrics.ts';
 import type { Message } from '../core/schemas.ts';
 
 /** What one send became: the committed (or original, for a retry) message, or why not. */
 export type SendOutcome = { ok: true; message: Message; duplicate: boolean } | { ok: false; error: AppError };
+/** What one edit, delete or reaction became: the message as it is now, and whether it changed. */
+export type ChangeOutcome = { ok: true; message: Message; changed: boolean } | { ok: false; error: AppError };
 
 export interface WriterOptions {
   db: Database;
@@ -16,6 +20,10 @@ export interface WriterOptions {
   now: () => number;
   /** Receives each committed batch's new messages in seq order, after their senders' acks. */
   onCommitted: (roomId: string, messages: Message[]) => void;
+  /** Receives each committed batch's changed messages in version order, after the new ones. */
+  onUpdated?: (roomId: string, messages: Message[]) => void;
+  /** Receives the attachments of messages deleted by a committed batch (their objects must go). */
+  onDiscarded?: (attachments: { id: string; key: string }[]) => void;
   /** Most sends committed in one transaction. */
   maxBatch?: number;
   /** Rooms committing at the same time (each holds a pooled connection while it does). */
@@ -23,8 +31,8 @@ export interface WriterOptions {
 }
 
 interface Pending {
-  draft: Draft;
-  resolve: (outcome: SendOutcome) => void;
+  op: Operation;
+  resolve: (outcome: SendOutcome | ChangeOutcome) => void;
   reject: (err: unknown) => void;
 }
 
@@ -49,8 +57,20 @@ export class MessageWriter {
 
   /** Resolves once the send is committed (or refused); rejects when the database fails. */
   submit(roomId: string, draft: Draft): Promise<SendOutcome> {
+    return this.enqueue(roomId, { kind: 'send', ...draft }) as Promise<SendOutcome>;
+  }
+
+  /**
+   * An edit, delete or reaction, committed in the room's next group commit with the sends
+   * around it (so it takes its version in commit order); resolves once committed or refused.
+   */
+  submitChange(roomId: string, change: Change): Promise<ChangeOutcome> {
+    return this.enqueue(roomId, change) as Promise<ChangeOutcome>;
+  }
+
+  private enqueue(roomId: string, op: Operation): Promise<SendOutcome | ChangeOutcome> {
     return new Promise((resolve, reject) => {
-      const pending = { draft, resolve, reject };
+      const pending = { op, resolve, reject };
       const queue = this.queues.get(roomId);
       if (queue) {
         queue.push(pending);
@@ -88,12 +108,12 @@ export class MessageWriter {
 
   private async commit(roomId: string, batch: Pending[]): Promise<void> {
     const started = performance.now();
-    let results;
+    let committed;
     try {
-      results = await appendMessages(
+      committed = await commitBatch(
         this.opts.db,
         roomId,
-        batch.map((p) => p.draft),
+        batch.map((p) => p.op),
         this.opts.now,
       );
     } catch (err) {
@@ -110,7 +130,8 @@ export class MessageWriter {
       return;
     }
     persistBatchSeconds.observe((performance.now() - started) / 1000);
-    persistBatchSize.observe(results.filter((r) => r.ok && !r.duplicate).length);
+    const { results } = committed;
+    persistBatchSize.observe(results.filter((r) => r.ok && ('duplicate' in r ? !r.duplicate : r.changed)).length);
 
     const fresh: Message[] = [];
     await Promise.all(
@@ -119,6 +140,7 @@ export class MessageWriter {
         if (!r.ok) return p.resolve(r);
         try {
           const message = await toWireMessage(r.message, this.opts.sign);
+          if (!('duplicate' in r)) return p.resolve({ ok: true, message, changed: r.changed });
           if (!r.duplicate) fresh[i] = message;
           p.resolve({ ok: true, message, duplicate: r.duplicate });
         } catch (err) {
@@ -139,6 +161,29 @@ export class MessageWriter {
       } catch (err) {
         this.opts.logger.error({ err, roomId }, 'broadcast of committed messages failed');
       }
+    }
+    await this.afterChanges(roomId, committed.updated, committed.discarded);
+  }
+
+  /** Broadcasts the batch's changed messages (new ones went first: versions stay in order). */
+  private async afterChanges(
+    roomId: string,
+    updated: Awaited<ReturnType<typeof commitBatch>>['updated'],
+    discarded: { id: string; key: string }[],
+  ): Promise<void> {
+    if (discarded.length > 0) {
+      try {
+        this.opts.onDiscarded?.(discarded);
+      } catch (err) {
+        this.opts.logger.error({ err, roomId }, 'removing deleted attachments failed');
+      }
+    }
+    if (updated.length === 0 || !this.opts.onUpdated) return;
+    try {
+      this.opts.onUpdated(roomId, await toWireMessages(updated, this.opts.sign));
+    } catch (err) {
+      // Committed: clients that missed the update catch up by version.
+      this.opts.logger.error({ err, roomId }, 'broadcast of updated messages failed');
     }
   }
 

@@ -14,6 +14,7 @@ type Inbound = {
   message: Message;
   presence: PresenceEvent;
   typing: TypingEvent;
+  message_updated: Message;
 };
 type InboundEvent = keyof Inbound;
 
@@ -27,26 +28,31 @@ export interface ConnectOptions {
 
 /** A real socket.io-client socket that keeps what it receives, in order, until consumed. */
 export class ChatClient {
-  private readonly inbox: { [E in InboundEvent]: Inbound[E][] } = { message: [], presence: [], typing: [] };
+  private readonly inbox: { [E in InboundEvent]: Inbound[E][] } = {
+    message: [],
+    presence: [],
+    typing: [],
+    message_updated: [],
+  };
   private readonly waiters: {
     event: InboundEvent;
     match: (x: never) => boolean;
     resolve: (x: never) => void;
   }[] = [];
-  /** Every message ever received, live or through join, by seq. */
+  /** Every message ever received, live or through join, by seq; the highest version wins. */
   readonly seen = new Map<string, Map<number, Message>>();
 
   constructor(
     readonly socket: ChatSocket,
     readonly name: string,
   ) {
-    for (const event of ['message', 'presence', 'typing'] as const) {
+    for (const event of ['message', 'presence', 'typing', 'message_updated'] as const) {
       this.raw.on(event, (payload: Inbound[typeof event]) => this.deliver(event, payload));
     }
   }
 
   private deliver<E extends InboundEvent>(event: E, payload: Inbound[E]): void {
-    if (event === 'message') this.remember([payload as Message]);
+    if (event === 'message' || event === 'message_updated') this.remember([payload as Message]);
     const i = this.waiters.findIndex((w) => w.event === event && w.match(payload as never));
     if (i >= 0) {
       const [w] = this.waiters.splice(i, 1);
@@ -60,7 +66,8 @@ export class ChatClient {
     for (const m of messages) {
       let room = this.seen.get(m.roomId);
       if (!room) this.seen.set(m.roomId, (room = new Map()));
-      room.set(m.seq, m);
+      const held = room.get(m.seq);
+      if (!held || (held.version ?? 0) <= (m.version ?? 0)) room.set(m.seq, m);
     }
   }
 
@@ -107,18 +114,19 @@ export class ChatClient {
     return this.raw.timeout(10_000).emitWithAck(event, payload);
   }
 
-  async join(room: Room | string, sinceSeq?: number): Promise<Ack<JoinResult>> {
+  async join(room: Room | string, sinceSeq?: number, sinceVersion?: number): Promise<Ack<JoinResult>> {
     const roomId = typeof room === 'string' ? room : room.id;
-    const ack = (await this.emit(
-      'join',
-      sinceSeq === undefined ? { roomId } : { roomId, sinceSeq },
-    )) as Ack<JoinResult>;
-    if (ack.ok) this.remember(ack.messages);
+    const ack = (await this.emit('join', {
+      roomId,
+      ...(sinceSeq === undefined ? {} : { sinceSeq }),
+      ...(sinceVersion === undefined ? {} : { sinceVersion }),
+    })) as Ack<JoinResult>;
+    if (ack.ok) this.remember([...ack.messages, ...(ack.changes ?? [])]);
     return ack;
   }
 
-  async joined(room: Room | string, sinceSeq?: number): Promise<JoinResult> {
-    const ack = await this.join(room, sinceSeq);
+  async joined(room: Room | string, sinceSeq?: number, sinceVersion?: number): Promise<JoinResult> {
+    const ack = await this.join(room, sinceSeq, sinceVersion);
     if (!ack.ok) throw new Error(`${this.name} could not join: ${JSON.stringify(ack.error)}`);
     return ack;
   }
@@ -135,6 +143,29 @@ export class ChatClient {
   async sent(room: Room | string, text: string, extra: Record<string, unknown> = {}): Promise<Message> {
     const ack = await this.send(room, text, extra);
     if (!ack.ok) throw new Error(`${this.name} could not send: ${JSON.stringify(ack.error)}`);
+    return ack.message;
+  }
+
+  /** `edit`, `delete` or `react` on a message; the ack as it came. */
+  async change(
+    event: 'edit' | 'delete' | 'react',
+    room: Room | string,
+    messageId: string,
+    extra: Record<string, unknown> = {},
+  ): Promise<Ack<{ message: Message }>> {
+    const roomId = typeof room === 'string' ? room : room.id;
+    return (await this.emit(event, { roomId, messageId, ...extra })) as Ack<{ message: Message }>;
+  }
+
+  /** The same, expecting success: the message as the server answered it. */
+  async changed(
+    event: 'edit' | 'delete' | 'react',
+    room: Room | string,
+    messageId: string,
+    extra: Record<string, unknown> = {},
+  ): Promise<Message> {
+    const ack = await this.change(event, room, messageId, extra);
+    if (!ack.ok) throw new Error(`${this.name} could not ${event}: ${JSON.stringify(ack.error)}`);
     return ack.message;
   }
 

@@ -114,18 +114,24 @@ export async function seedHistories(
       "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'messages' AND indexname <> 'messages_pkey'",
     );
     for (const i of indexes) await client.query(`DROP INDEX "${i.indexname}"`);
+    // Foreign keys that reference messages (replies, reactions) hang on its primary key.
+    const { rows: references } = await client.query<{ tbl: string; name: string; def: string }>(
+      `SELECT conrelid::regclass::text AS tbl, conname AS name, pg_get_constraintdef(oid) AS def
+         FROM pg_constraint WHERE contype = 'f' AND confrelid = 'messages'::regclass`,
+    );
+    for (const r of references) await client.query(`ALTER TABLE ${r.tbl} DROP CONSTRAINT "${r.name}"`);
     await client.query('ALTER TABLE messages DROP CONSTRAINT messages_pkey');
     await client.query('SET LOCAL session_replication_role = replica');
     for (const { roomId, count } of rooms) {
       const startTs = Date.now() - count;
       await client.query(
-        `INSERT INTO messages (id, room_id, seq, user_id, name, text, ts, client_msg_id, attachment_id)
+        `INSERT INTO messages (id, room_id, seq, user_id, name, text, ts, client_msg_id, attachment_id, version)
          SELECT $1 || ':' || g, $1, g, 'bu1', 'bench_1',
-                'history message ' || g || ': the quick brown fox jumps over the lazy dog', $3::bigint + g, NULL, NULL
+                'history message ' || g || ': the quick brown fox jumps over the lazy dog', $3::bigint + g, NULL, NULL, g
            FROM generate_series(1, $2::int) g`,
         [roomId, count, startTs],
       );
-      await client.query('UPDATE rooms SET last_seq = $2, last_ts = $3 WHERE id = $1', [
+      await client.query('UPDATE rooms SET last_seq = $2, last_ts = $3, last_version = $2 WHERE id = $1', [
         roomId,
         count,
         startTs + count,
@@ -133,6 +139,7 @@ export async function seedHistories(
     }
     await client.query('SET LOCAL session_replication_role = origin');
     await client.query('ALTER TABLE messages ADD CONSTRAINT messages_pkey PRIMARY KEY (id)');
+    for (const r of references) await client.query(`ALTER TABLE ${r.tbl} ADD CONSTRAINT "${r.name}" ${r.def}`);
     for (const i of indexes) await client.query(i.indexdef);
     await client.query('COMMIT');
   } catch (err) {

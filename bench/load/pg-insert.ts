@@ -37,8 +37,8 @@ serveRpc({
       const s = ++seq;
       const t0 = now();
       await pool.query(
-        `INSERT INTO messages (id, room_id, seq, user_id, name, text, ts, client_msg_id, attachment_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)`,
+        `INSERT INTO messages (id, room_id, seq, user_id, name, text, ts, client_msg_id, attachment_id, version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $3)`,
         [`${args.roomId}:${s}`, args.roomId, s, args.userId, args.name, text, Date.now(), `raw-${s}`],
       );
       latencyMs.push(now() - t0);

@@ -51,6 +51,7 @@ const MEANING: Record<ErrorCode, string> = {
   unavailable: 'a dependency is unreachable; retry later',
   not_joined: 'socket only',
   attachment_invalid: 'socket only',
+  reply_invalid: 'socket only',
 };
 
 const Issue = z.object({ path: z.string(), message: z.string() });

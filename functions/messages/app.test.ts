@@ -63,6 +63,11 @@ describe('GET /api/messages', () => {
       ts: expect.any(Number),
       clientMsgId: `c${TOTAL}`,
       attachment: null,
+      version: TOTAL,
+      editedAt: null,
+      deletedAt: null,
+      replyTo: null,
+      reactions: [],
     });
     const room2 = await alice.request<{ room: Room }>('GET', `/api/rooms/${room.id}`);
     expect(room2.body.room.lastSeq).toBe(TOTAL);

@@ -24,7 +24,7 @@ describe('rooms', () => {
   it('creates a room with a trimmed name; the creator is its only member', async () => {
     const res = await alice.request<{ room: Room }>('POST', '/api/rooms', { name: '  Design review  ' });
     expect(res.status).toBe(201);
-    expect(res.body.room).toEqual({ id: expect.any(String), name: 'Design review', createdAt: expect.any(String), lastSeq: 0 });
+    expect(res.body.room).toEqual({ id: expect.any(String), name: 'Design review', createdAt: expect.any(String), lastSeq: 0, lastVersion: 0 });
     const members = await alice.request<{ members: { userId: string }[] }>('GET', `/api/rooms/${res.body.room.id}/members`);
     expect(members.body.members.map((m) => m.userId)).toEqual([alice.user!.id]);
   });

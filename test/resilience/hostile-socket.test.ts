@@ -33,6 +33,9 @@ function corpus(room: string): SocketCase[] {
     leave: { roomId: room },
     message: { roomId: room, text: 'hello', clientMsgId: 'abc' },
     typing: { roomId: room, typing: true },
+    edit: { roomId: room, messageId: 'no-such-message', text: 'hello' },
+    delete: { roomId: room, messageId: 'no-such-message' },
+    react: { roomId: room, messageId: 'no-such-message', emoji: '👍', on: true },
   };
   const cases: SocketCase[] = [];
   const bad = 'invalid_request';
@@ -114,6 +117,33 @@ function corpus(room: string): SocketCase[] {
     cases.push({ name: `join: ${name}`, event: 'join', args: [payload], expect: bad });
   }
   cases.push({ name: 'typing: typing as "true"', event: 'typing', args: [{ roomId: room, typing: 'true' }], expect: bad });
+  // Changes: well-formed but naming no message of the room → not_found; hostile values → invalid_request.
+  for (const event of ['edit', 'delete', 'react']) {
+    const base = valid[event]!;
+    cases.push({ name: `${event}: unknown message`, event, args: [base], expect: 'not_found' });
+    for (const id of ['*', '\ud800', "' OR 1=1 --", 'r'.repeat(128), '__proto__']) {
+      cases.push({ name: `${event}: messageId ${JSON.stringify(id).slice(0, 20)}`, event, args: [{ ...base, messageId: id }], expect: 'not_found' });
+    }
+    cases.push({ name: `${event}: messageId of 10000 chars`, event, args: [{ ...base, messageId: 'm'.repeat(10_000) }], expect: bad });
+    cases.push({ name: `${event}: messageId with NUL`, event, args: [{ ...base, messageId: 'a\u0000b' }], expect: bad });
+  }
+  for (const [name, payload] of [
+    ['text of 4001 code points', { ...valid.edit!, text: 'é'.repeat(4001) }],
+    ['text with NUL', { ...valid.edit!, text: 'a\u0000b' }],
+    ['text with a lone surrogate', { ...valid.edit!, text: 'a\ud800b' }],
+  ] as const) {
+    cases.push({ name: `edit: ${name}`, event: 'edit', args: [payload], expect: bad });
+  }
+  // Empty text is a valid shape (a message with an attachment may lose its text): the message decides.
+  cases.push({ name: 'edit: text only spaces', event: 'edit', args: [{ ...valid.edit!, text: '   ' }], expect: 'not_found' });
+  for (const emoji of ['', ' ', 'a', '👍👍', '👍 ', ':+1:', '\u200d', '\ud83d', '🇫', 'x'.repeat(10_000), '<img src=x>']) {
+    cases.push({ name: `react: emoji ${JSON.stringify(emoji).slice(0, 20)}`, event: 'react', args: [{ ...valid.react!, emoji }], expect: bad });
+  }
+  cases.push({ name: 'react: on as "true"', event: 'react', args: [{ ...valid.react!, on: 'true' }], expect: bad });
+  cases.push({ name: 'join: sinceVersion negative', event: 'join', args: [{ roomId: room, sinceVersion: -1 }], expect: bad });
+  cases.push({ name: 'join: sinceVersion as a string', event: 'join', args: [{ roomId: room, sinceVersion: '3' }], expect: bad });
+  cases.push({ name: 'message: replyTo unknown', event: 'message', args: [{ ...m, clientMsgId: 'reply-x', replyTo: 'nope' }], expect: 'reply_invalid' });
+  cases.push({ name: 'message: replyTo as object', event: 'message', args: [{ ...m, replyTo: { id: 'x' } }], expect: bad });
   for (const event of ['no-such-event', 'error', '__proto__', 'constructor', 'toString', 'presence', 'message '.repeat(100)]) {
     cases.push({ name: `unknown event ${event.slice(0, 20)}`, event, args: [{ roomId: room }], expect: undefined });
     // With an ack, the contract's answer to a name the server does not know.
@@ -154,7 +184,7 @@ beforeAll(async () => {
   // Generous limits: this is about malformed input, not throttling.
   // Join, leave and unknown names too: every event spends from a budget (realtime/event-budget.ts).
   const generous = Object.fromEntries(
-    ['MESSAGE', 'TYPING', 'JOIN', 'LEAVE', 'UNKNOWN_EVENT'].flatMap((k) => [[`RATE_LIMIT_${k}_PER_SECOND`, '100000'], [`RATE_LIMIT_${k}_PER_10_SECONDS`, '1000000']]),
+    ['MESSAGE', 'TYPING', 'JOIN', 'LEAVE', 'UNKNOWN_EVENT', 'REACT'].flatMap((k) => [[`RATE_LIMIT_${k}_PER_SECOND`, '100000'], [`RATE_LIMIT_${k}_PER_10_SECONDS`, '1000000']]),
   );
   world = await startWorld(generous);
   alice = await world.user('hostile');

@@ -1,14 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from './support/cluster.ts';
 import { report } from './support/figures.ts';
-import { verify, type LoadClient } from './support/load.ts';
+import { verify, verifyChanges, type LoadClient } from './support/load.ts';
 import { percentile, waitUntil } from './support/server-process.ts';
 
 /**
  * Two realtime instances on one Redis, clients spread over both sending steadily with
  * clientMsgId retries; `kill -9` one instance, bring it back, then `kill -9` the other.
  * Every acked message is stored exactly once, seq stays gap-free, and every client that
- * reconnects and catches up with sinceSeq ends with exactly the database's sequence.
+ * reconnects and catches up with sinceSeq ends with exactly the database's sequence. Clients
+ * also edit and react to some of their messages: every acked change is stored, and after
+ * catching up by version every client holds each message exactly as the database does.
  */
 let cluster: Cluster;
 let clients: LoadClient[];
@@ -21,6 +23,8 @@ const allConnected = () => clients.every((c) => c.socket?.connected);
 beforeAll(async () => {
   cluster = await startCluster({ name: 'death', users: CLIENTS });
   clients = cluster.clients(CLIENTS, 'death');
+  // Every third message is then edited and reacted to: changes acked before a kill must survive too.
+  for (const c of clients) c.changeEvery = 3;
   await Promise.all(clients.map((c) => c.connect()));
   for (const c of clients) c.run(250);
 });
@@ -58,10 +62,12 @@ describe('instance death', () => {
     await Promise.all(clients.map((c) => c.stop()));
     await Promise.all(clients.map((c) => c.catchUp()));
     const verdict = await verify(cluster.db.query, cluster.seeded.roomIds[0]!, clients);
+    const changes = await verifyChanges(cluster.db.query, cluster.seeded.roomIds[0]!, clients);
     const reconnects = clients.flatMap((c) => c.stats.reconnectMs);
     Object.assign(figures, {
       clients: CLIENTS,
       verdict,
+      changes,
       reconnects: reconnects.length,
       reconnectP50Ms: percentile(reconnects, 50),
       reconnectP99Ms: percentile(reconnects, 99),
@@ -73,6 +79,8 @@ describe('instance death', () => {
     report('instance-death', figures);
     expect(verdict).toMatchObject({ gapFree: true, duplicateClientMsgIds: 0, ackedMissing: 0, ackedWrongSeq: 0, unacked: 0, clientsBehind: 0, liveDuplicates: 0 });
     expect(verdict.rows).toBe(acked());
+    expect(changes.ackedChanges).toBeGreaterThan(CLIENTS);
+    expect(changes).toMatchObject({ ackedChangesMissing: 0, clientsStale: 0 });
     expect(reconnects.length).toBeGreaterThanOrEqual(CLIENTS); // each client moved at least once
     expect(cluster.instances[0]!.troubles()).toEqual([]);
   });

@@ -1,15 +1,19 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ZodType } from 'zod';
+import { isOneEmoji } from '../../core/emoji.ts';
 import {
   AddMemberBody,
   CreateRoomBody,
   Credentials,
+  DeletePayload,
+  EditPayload,
   HistoryQuery,
   JoinPayload,
   LeavePayload,
   LoginBody,
   MessagePayload,
+  ReactPayload,
   TypingPayload,
   UploadCompleteBody,
   UploadInitBody,
@@ -55,8 +59,15 @@ const specs: SchemaSpec[] = [
   {
     name: 'JoinPayload',
     schema: JoinPayload,
-    keys: ['roomId', 'sinceSeq'],
-    valid: fc.record({ roomId: id, sinceSeq: fc.integer({ min: 0, max: 2 ** 31 - 1 }) }, { requiredKeys: ['roomId'] }),
+    keys: ['roomId', 'sinceSeq', 'sinceVersion'],
+    valid: fc.record(
+      {
+        roomId: id,
+        sinceSeq: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        sinceVersion: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+      },
+      { requiredKeys: ['roomId'] },
+    ),
     check: (v) => {
       expect(storable(v.roomId as string)).toBe(true);
       if (v.sinceSeq !== undefined) expect(Number.isSafeInteger(v.sinceSeq)).toBe(true);
@@ -71,12 +82,13 @@ const specs: SchemaSpec[] = [
   {
     name: 'MessagePayload',
     schema: MessagePayload,
-    keys: ['roomId', 'text', 'attachmentId', 'clientMsgId'],
+    keys: ['roomId', 'text', 'attachmentId', 'clientMsgId', 'replyTo'],
     valid: fc.record(
       {
         roomId: id,
         text: wellFormed(1, 200).filter((s) => s.trim().length > 0),
         clientMsgId: fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/),
+        replyTo: id,
       },
       { requiredKeys: ['roomId', 'text'] },
     ),
@@ -95,6 +107,41 @@ const specs: SchemaSpec[] = [
     keys: ['roomId', 'typing'],
     valid: fc.record({ roomId: id, typing: fc.boolean() }),
     check: (v) => expect(typeof v.typing).toBe('boolean'),
+  },
+  {
+    name: 'EditPayload',
+    schema: EditPayload,
+    keys: ['roomId', 'messageId', 'text'],
+    valid: fc.record({ roomId: id, messageId: id, text: wellFormed(0, 200) }),
+    check: (v) => {
+      const text = v.text as string;
+      expect(storable(text)).toBe(true);
+      expect(codePoints(text)).toBeLessThanOrEqual(4000);
+      expect(text).toBe(text.trim());
+      expect(storable(v.messageId as string)).toBe(true);
+    },
+  },
+  {
+    name: 'DeletePayload',
+    schema: DeletePayload,
+    keys: ['roomId', 'messageId'],
+    valid: fc.record({ roomId: id, messageId: id }),
+  },
+  {
+    name: 'ReactPayload',
+    schema: ReactPayload,
+    keys: ['roomId', 'messageId', 'emoji', 'on'],
+    valid: fc.record({
+      roomId: id,
+      messageId: id,
+      emoji: fc.constantFrom('👍', '❤️', '👩‍💻', '🇫🇷', '1️⃣', '👍🏽'),
+      on: fc.boolean(),
+    }),
+    check: (v) => {
+      expect(isOneEmoji(v.emoji as string)).toBe(true);
+      expect(storable(v.emoji as string)).toBe(true);
+      expect(typeof v.on).toBe('boolean');
+    },
   },
   {
     name: 'Credentials',
@@ -219,7 +266,7 @@ describe.each(specs)('$name', ({ schema, keys, valid, check }) => {
         // Only optional fields may go missing.
         if (result.success) {
           expect(wrong).toBeUndefined();
-          expect(['sinceSeq', 'attachmentId', 'clientMsgId']).toContain(key);
+          expect(['sinceSeq', 'sinceVersion', 'attachmentId', 'clientMsgId', 'replyTo']).toContain(key);
         }
       }),
       { numRuns: RUNS / 2 },

@@ -39,7 +39,24 @@ export async function seed(databaseUrl: string, users: number, rooms: number, pr
   return { db, users: made, roomIds, close: () => db.close() };
 }
 
-type AckShape = { ok: true; message?: Message; messages?: Message[]; hasMore?: boolean } | { ok: false; error: { code: string } };
+type AckShape =
+  | {
+      ok: true;
+      message?: Message;
+      messages?: Message[];
+      hasMore?: boolean;
+      changes?: Message[];
+      hasMoreChanges?: boolean;
+      room?: { lastVersion?: number };
+    }
+  | { ok: false; error: { code: string } };
+
+/** An edit or reaction a client keeps retrying until acked (both are idempotent). */
+interface PendingChange {
+  event: 'edit' | 'react';
+  seq: number;
+  payload: Record<string, unknown>;
+}
 
 export interface ClientStats {
   acked: Map<string, number>;
@@ -48,12 +65,26 @@ export interface ClientStats {
   errors: Map<string, number>;
   reconnectMs: number[];
   liveDuplicates: number;
+  /** Edits and reactions acked by the server: each must be in the database. */
+  ackedChanges: { event: 'edit' | 'react'; seq: number; text?: string; emoji?: string; version: number }[];
 }
 
 export class LoadClient {
   socket: Socket | undefined;
   readonly seen = new Map<number, Message>();
-  readonly stats: ClientStats = { acked: new Map(), retried: new Set(), errors: new Map(), reconnectMs: [], liveDuplicates: 0 };
+  readonly stats: ClientStats = {
+    acked: new Map(),
+    retried: new Set(),
+    errors: new Map(),
+    reconnectMs: [],
+    liveDuplicates: 0,
+    ackedChanges: [],
+  };
+  /** Every `changeEvery`-th acked message is then edited and reacted to by its sender (0: never). */
+  changeEvery = 0;
+  private readonly changes: PendingChange[] = [];
+  /** Every change up to this room version is held: the `sinceVersion` of the next catch-up. */
+  private syncedVersion = 0;
   private counter = 0;
   private failures = 0;
   private pending: string | undefined;
@@ -108,7 +139,10 @@ export class LoadClient {
           if (m.roomId !== this.roomId) return;
           if (this.liveThisConnection.has(m.seq)) this.stats.liveDuplicates++;
           this.liveThisConnection.add(m.seq);
-          this.seen.set(m.seq, m);
+          this.hold(m);
+        });
+        socket.on('message_updated', (m: Message) => {
+          if (m.roomId === this.roomId) this.hold(m);
         });
         socket.on('disconnect', () => {
           if (this.socket === socket && !this.stopped) void this.reconnect();
@@ -124,15 +158,31 @@ export class LoadClient {
     }
   }
 
-  /** join with sinceSeq until nothing more is missing. */
+  /** Keeps the latest state of each message: a change never goes back to an older version. */
+  private hold(m: Message): void {
+    const held = this.seen.get(m.seq);
+    if (!held || (held.version ?? 0) <= (m.version ?? 0)) this.seen.set(m.seq, m);
+  }
+
+  /** join with sinceSeq and sinceVersion until nothing more is missing, new messages or changes. */
   async catchUp(): Promise<void> {
+    let sinceVersion = this.syncedVersion;
     for (let round = 0; round < 1000; round++) {
       const socket = this.socket;
       if (!socket?.connected) throw new Error('not connected');
-      const ack = (await socket.timeout(5_000).emitWithAck('join', { roomId: this.roomId, sinceSeq: this.contiguous() })) as AckShape;
+      const ack = (await socket
+        .timeout(5_000)
+        .emitWithAck('join', { roomId: this.roomId, sinceSeq: this.contiguous(), sinceVersion })) as AckShape;
       if (!ack.ok) throw new Error(`${this.name} join: ${ack.error.code}`);
-      for (const m of ack.messages ?? []) this.seen.set(m.seq, m);
-      if (!ack.hasMore) return;
+      for (const m of [...(ack.messages ?? []), ...(ack.changes ?? [])]) this.hold(m);
+      if (ack.hasMoreChanges) {
+        sinceVersion = ack.changes!.at(-1)!.version;
+        continue;
+      }
+      if (!ack.hasMore) {
+        this.syncedVersion = Math.max(this.syncedVersion, ack.room?.lastVersion ?? 0);
+        return;
+      }
     }
   }
 
@@ -156,8 +206,9 @@ export class LoadClient {
     return this.reconnecting;
   }
 
-  /** Sends one message (or retries the pending one) and waits for its ack. */
+  /** Sends one message (or retries the pending one, or a pending change) and waits for its ack. */
   private async sendOne(): Promise<void> {
+    if (this.changes.length > 0 && !this.pending) return this.changeOne();
     const clientMsgId = (this.pending ??= `${this.name}-${++this.counter}`);
     const socket = this.socket;
     if (!socket?.connected) {
@@ -176,8 +227,15 @@ export class LoadClient {
       const prev = this.stats.acked.get(clientMsgId);
       if (prev !== undefined && prev !== ack.message!.seq) this.error('ack_seq_changed');
       this.stats.acked.set(clientMsgId, ack.message!.seq);
-      this.seen.set(ack.message!.seq, ack.message!);
+      this.hold(ack.message!);
       this.pending = undefined;
+      if (this.changeEvery > 0 && this.counter % this.changeEvery === 0) {
+        const { id: messageId, seq } = ack.message!;
+        this.changes.push(
+          { event: 'edit', seq, payload: { roomId: this.roomId, messageId, text: `edited ${clientMsgId}` } },
+          { event: 'react', seq, payload: { roomId: this.roomId, messageId, emoji: '👍', on: true } },
+        );
+      }
     } else {
       this.error(ack.error.code);
       this.stats.retried.add(clientMsgId);
@@ -194,6 +252,38 @@ export class LoadClient {
     this.failures = 0;
   }
 
+  /** Sends the oldest pending edit or reaction, retried until acked (both are idempotent). */
+  private async changeOne(): Promise<void> {
+    const change = this.changes[0]!;
+    const socket = this.socket;
+    if (!socket?.connected) {
+      await this.reconnecting;
+      return;
+    }
+    let ack: AckShape;
+    try {
+      ack = (await socket.timeout(8_000).emitWithAck(change.event, change.payload)) as AckShape;
+    } catch {
+      this.error('no_ack');
+      return;
+    }
+    if (!ack.ok) {
+      this.error(ack.error.code);
+      if (ack.error.code === 'not_joined') await this.catchUp().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** this.failures++, 2_000)));
+      return;
+    }
+    this.failures = 0;
+    this.changes.shift();
+    this.hold(ack.message!);
+    this.stats.ackedChanges.push({
+      event: change.event,
+      seq: change.seq,
+      ...(change.event === 'edit' ? { text: change.payload.text as string } : { emoji: change.payload.emoji as string }),
+      version: ack.message!.version,
+    });
+  }
+
   /** Sends steadily, one at a time, every `intervalMs`, until stop(). */
   run(intervalMs: number): void {
     this.sending = (async () => {
@@ -204,7 +294,7 @@ export class LoadClient {
       }
       // Whatever was in flight is retried until it is acked: a sender never gives up a message.
       const deadline = Date.now() + 30_000;
-      while (this.pending && Date.now() < deadline) {
+      while ((this.pending || this.changes.length > 0) && Date.now() < deadline) {
         if (!this.socket?.connected) await this.reconnect();
         await this.sendOne();
       }
@@ -222,7 +312,12 @@ export class LoadClient {
   }
 
   get unacked(): string | undefined {
-    return this.pending;
+    return this.pending ?? (this.changes.length > 0 ? `${this.changes.length} changes` : undefined);
+  }
+
+  /** The user this client sends as (from its token). */
+  get userId(): string {
+    return (JSON.parse(Buffer.from(this.token.split('.')[1]!, 'base64url').toString()) as { sub: string }).sub;
   }
 }
 
@@ -270,4 +365,46 @@ export async function verify(
     if (c.contiguous() !== last || c.seen.size !== last) clientsBehind++;
   }
   return { rows: rows.length, gapFree, duplicateClientMsgIds, ackedMissing, ackedWrongSeq, unacked, clientsBehind, liveDuplicates };
+}
+
+export interface ChangesVerdict {
+  ackedChanges: number;
+  /** Acked edits whose text, or acked reactions whose row, the database does not have. */
+  ackedChangesMissing: number;
+  /** Clients whose view of some message differs from the database (text, version or reactions). */
+  clientsStale: number;
+}
+
+/** Every acked edit and reaction is stored, and every client holds each message as stored. */
+export async function verifyChanges(
+  query: <T>(sql: string, params?: unknown[]) => Promise<T[]>,
+  roomId: string,
+  clients: LoadClient[],
+): Promise<ChangesVerdict> {
+  const rows = await query<{ seq: number; text: string; version: number; reactions: string }>(
+    `SELECT m.seq, m.text, m.version,
+            coalesce((SELECT json_agg(r.user_id || ' ' || r.emoji ORDER BY r.user_id, r.emoji)
+                        FROM reactions r WHERE r.message_id = m.id), '[]'::json)::text AS reactions
+       FROM messages m WHERE m.room_id = $1 ORDER BY m.seq`,
+    [roomId],
+  );
+  const bySeq = new Map(rows.map((r) => [r.seq, { ...r, reactions: JSON.parse(r.reactions) as string[] }]));
+  let ackedChanges = 0;
+  let ackedChangesMissing = 0;
+  let clientsStale = 0;
+  for (const c of clients) {
+    for (const ch of c.stats.ackedChanges) {
+      ackedChanges++;
+      const row = bySeq.get(ch.seq);
+      const stored = ch.event === 'edit' ? row?.text === ch.text : row?.reactions.includes(`${c.userId} ${ch.emoji}`);
+      if (!stored || row!.version < ch.version) ackedChangesMissing++;
+    }
+    const stale = [...bySeq.values()].some((row) => {
+      const held = c.seen.get(row.seq);
+      const reactions = (held?.reactions ?? []).flatMap((r) => r.userIds.map((u) => `${u} ${r.emoji}`)).sort();
+      return !held || held.text !== row.text || held.version !== row.version || reactions.join() !== [...row.reactions].sort().join();
+    });
+    if (stale) clientsStale++;
+  }
+  return { ackedChanges, ackedChangesMissing, clientsStale };
 }
