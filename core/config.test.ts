@@ -83,7 +83,7 @@ describe('loadConfig', () => {
   it('derives the query and request timeouts from the database timeouts unless set', () => {
     const c = loadConfig({ DATA_DIR: dir, DATABASE_CONNECT_TIMEOUT_MS: '2000', DATABASE_STATEMENT_TIMEOUT_MS: '4000' });
     expect(c.database.queryTimeoutMs).toBe(5_000);
-    expect(c.requestTimeoutMs).toBe(3_000);
+    expect(c.requestTimeoutMs).toBe(2_750);
     const set = loadConfig({ DATA_DIR: dir, DATABASE_QUERY_TIMEOUT_MS: '900', REQUEST_TIMEOUT_MS: '1500' });
     expect([set.database.queryTimeoutMs, set.requestTimeoutMs]).toEqual([900, 1_500]);
   });

@@ -219,7 +219,7 @@ export interface Config {
     cookieSecure: boolean;
   };
   corsOrigins: string[];
-  /** Bound on a whole REST request (default: DATABASE_CONNECT_TIMEOUT_MS + 1 s). */
+  /** Bound on a whole REST request (default: DATABASE_CONNECT_TIMEOUT_MS + 750 ms). */
   requestTimeoutMs: number;
   /** Proxies in front of us that append to X-Forwarded-For; 0: use the socket's address. */
   trustProxyHops: number;
@@ -314,7 +314,8 @@ export function loadConfig(source: EnvInput = process.env): Config {
     corsOrigins: env.CORS_ORIGINS ?? [`http://localhost:${env.PORT}`, `http://127.0.0.1:${env.PORT}`],
     // A database that does not answer is noticed by the connect timeout: a request waits at
     // most that long for a connection, plus a second for its work.
-    requestTimeoutMs: env.REQUEST_TIMEOUT_MS ?? env.DATABASE_CONNECT_TIMEOUT_MS + 1_000,
+    // 250 ms short of connect timeout + 1 s, so the 503 itself arrives within that bound.
+    requestTimeoutMs: env.REQUEST_TIMEOUT_MS ?? env.DATABASE_CONNECT_TIMEOUT_MS + 750,
     trustProxyHops: env.TRUST_PROXY_HOPS,
     clientAddressHeader: env.CLIENT_ADDRESS_HEADER,
     metricsToken: env.METRICS_TOKEN,

@@ -9,7 +9,7 @@ import { startProxy, type TcpProxy } from './support/tcp-proxy.ts';
  * REST while Postgres is a black hole: the pool's connections stay open and nothing comes
  * back (packets dropped, not refused), so the server's statement_timeout never fires. Every
  * request, those on pooled connections included, must still be answered `503 unavailable`
- * within REQUEST_TIMEOUT_MS (default DATABASE_CONNECT_TIMEOUT_MS + 1 s), not hang until
+ * within DATABASE_CONNECT_TIMEOUT_MS + 1 s (the request deadline defaults to 250 ms less), not hang until
  * the network heals.
  */
 const CONNECT_TIMEOUT_MS = 1_000;
@@ -92,8 +92,8 @@ describe('REST while Postgres is a black hole', () => {
     };
     report('postgres-black-hole', figures);
     for (const r of during) expect(r).toMatchObject({ status: 503, code: 'unavailable' });
-    // The bound, plus slack for a loaded 2-core machine (the answer itself, the fetch).
-    expect(Math.max(...ms)).toBeLessThan(BOUND_MS + 1_500);
+    // The bound, plus slack for a loaded 2-core machine; a hang (the old behaviour) is seconds over.
+    expect(Math.max(...ms)).toBeLessThan(BOUND_MS + 500);
     expect(server.alive()).toBe(true);
     expect(server.troubles().map((l) => l.slice(0, 300))).toEqual([]);
   });
