@@ -143,17 +143,23 @@ describe('RoomSync catch-up by version', () => {
         attachmentId: null,
       })),
     );
+    const a = await connected(alice);
+    await a.timeout(10_000).emitWithAck('join', { roomId: room.id });
+    const first = (await alice.messages.history(room.id, { afterSeq: 0, limit: 1 })).messages[0]!;
+    // A reply whose quote must follow its parent's edit, although the reply itself never changes.
+    const reply = await a
+      .timeout(10_000)
+      .emitWithAck('message', { roomId: room.id, text: 'reply', replyTo: first.id });
+    expect(reply.ok).toBe(true);
     const b = await connected(bob);
     const shown = view(bob, b, room);
     await waitUntil('first page', () => shown.sync.ready, 10_000);
     while (shown.sync.timeline.hasOlder) await shown.loadOlder();
-    expect(shown.sync.timeline.size).toBe(130);
+    expect(shown.sync.timeline.size).toBe(131);
     const before = shown.sync.lastVersion;
     expect(before).toBe((await bob.rooms.get(room.id)).lastVersion);
 
     b.disconnect();
-    const a = await connected(alice);
-    await a.timeout(10_000).emitWithAck('join', { roomId: room.id });
     const actions = new MessageActions({ roomId: room.id, socket: a });
     const messages = await fullHistory(alice, room.id);
     for (const m of messages.slice(0, 50)) await actions.edit(m.id, `${m.text}, edited`);
@@ -171,12 +177,13 @@ describe('RoomSync catch-up by version', () => {
     expect(lastVersion - before).toBeGreaterThan(100);
     b.connect();
     await waitUntil('caught up', () => shown.sync.joined && shown.sync.lastVersion === lastVersion, 15_000);
-    await waitUntil('new message', () => shown.sync.timeline.newest === 131, 10_000);
+    await waitUntil('new message', () => shown.sync.timeline.newest === 132, 10_000);
 
     const server = comparable(await fullHistory(bob, room.id));
     expect(comparable(shown.sync.timeline.messages())).toEqual(server);
     expect(comparable([...shown.shown.values()].sort((x, y) => x.seq - y.seq))).toEqual(server);
     expect(server[0]!.text).toBe('edited twice');
+    expect(server[130]!.replyTo?.text).toBe('edited twice');
     expect(server[85]).toMatchObject({ text: '', reactions: [] });
     expect(server[85]!.deletedAt).not.toBeNull();
     shown.sync.destroy();

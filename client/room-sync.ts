@@ -112,7 +112,7 @@ export class RoomSync {
     for (const m of messages) {
       if (m.roomId !== this.deps.roomId) continue;
       const shown = this.timeline.update(m);
-      if (shown) changed.push(shown);
+      if (shown) changed.push(shown, ...this.timeline.requote(shown));
     }
     if (changed.length > 0) this.deps.onUpdated?.(changed);
   }

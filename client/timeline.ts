@@ -1,5 +1,8 @@
 import type { Message } from '../core/schemas.ts';
 
+/** How much of a parent a reply quotes (the contract's `replyTo.text`). */
+const QUOTE_CODE_POINTS = 200;
+
 /**
  * One room's loaded history: always a contiguous run of seqs [oldest..newest], so the view
  * can never show a gap. Messages are deduplicated by seq; a live message that would leave a
@@ -94,6 +97,23 @@ export class Timeline {
     if (held.version >= m.version) return undefined;
     this.bySeq.set(m.seq, m);
     return m;
+  }
+
+  /**
+   * A reply's quote is read from its parent at every read (the reply's version does not
+   * change): after the parent changed, the held replies quote it as it is now, as a fresh
+   * history read would. Returns the replies whose quote changed.
+   */
+  requote(parent: Message): Message[] {
+    const text = parent.deletedAt !== null ? '' : [...parent.text].slice(0, QUOTE_CODE_POINTS).join('');
+    const changed: Message[] = [];
+    for (const [seq, m] of this.bySeq) {
+      if (m.replyTo?.id !== parent.id || m.replyTo.text === text) continue;
+      const requoted = { ...m, replyTo: { ...m.replyTo, text } };
+      this.bySeq.set(seq, requoted);
+      changed.push(requoted);
+    }
+    return changed;
   }
 
   /** `m` or the newer copy of it that a change brought before it was loaded. */
