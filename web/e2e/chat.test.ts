@@ -448,6 +448,35 @@ describe('web client, two browsers', () => {
     expect(bob.problems.filter((p) => !p.includes('ERR_INTERNET_DISCONNECTED'))).toEqual([]);
   });
 
+  it('jumps to a quoted parent that is not loaded, loading older history down to it', async () => {
+    screenshotOnFailure();
+    // Bob's view holds the whole room (he paged back to the start earlier): he answers seq 1.
+    const first = bob.page.locator('ol.messages > li.msg[data-seq="1"]');
+    await first.scrollIntoViewIfNeeded();
+    await first.hover();
+    await first.getByRole('button', { name: 'Reply' }).click();
+    await send(bob, 'answering the very first one');
+    const answer = item(alice, 'answering the very first one');
+    await answer.waitFor();
+    // A fresh load shows only the newest page: seq 1 is not in Alice's view.
+    await alice.page.reload();
+    await answer.locator('.msg-quote', { hasText: 'Hello Bob' }).waitFor();
+    expect(await alice.page.locator('ol.messages > li.msg[data-seq="1"]').count()).toBe(0);
+    await answer.locator('.msg-quote').click();
+    const parent = alice.page.locator('ol.messages > li.msg[data-seq="1"]');
+    await parent.and(alice.page.locator('.highlight')).waitFor();
+    await expect
+      .poll(() =>
+        parent.evaluate((el) => {
+          const r = el.getBoundingClientRect();
+          return r.top >= 0 && r.bottom <= window.innerHeight;
+        }),
+      )
+      .toBe(true);
+    expectContiguous(await shownMessages(alice));
+    expect(alice.problems).toEqual([]);
+  });
+
   it('works one pane at a time on a phone-sized screen', async () => {
     screenshotOnFailure();
     const carol = await openPerson(h, 'carol', { width: 390, height: 780 });

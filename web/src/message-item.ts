@@ -30,7 +30,7 @@ export interface MessageItemActions {
 }
 
 /** The picker's emoji: what people use most. */
-export const FREQUENT_EMOJI = ['👍', '❤️', '😂', '🎉', '😮', '😢', '🙏', '👀'] as const;
+const FREQUENT_EMOJI = ['👍', '❤️', '😂', '🎉', '😮', '😢', '🙏', '👀'] as const;
 const LONG_PRESS_MS = 500;
 const QUOTE_CHARS = 120;
 
@@ -327,7 +327,7 @@ const TRAILING = /[.,;:!?'")\]}]+$/;
  * that looks like a link (javascript:, data:, …) stays text. Links open in a new tab without
  * an opener or a referrer.
  */
-export function linkify(text: string): (string | HTMLAnchorElement)[] {
+function linkify(text: string): (string | HTMLAnchorElement)[] {
   const parts: (string | HTMLAnchorElement)[] = [];
   let at = 0;
   for (const match of text.matchAll(URL_PATTERN)) {
