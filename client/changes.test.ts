@@ -188,4 +188,59 @@ describe('RoomSync catch-up by version', () => {
     expect(server[85]!.deletedAt).not.toBeNull();
     shown.sync.destroy();
   }, 60_000);
+
+  it('joins again after a reconnect that happened while a join was still paging changes', async () => {
+    const alice = await native('alice');
+    const bob = await native('bob');
+    const room = await alice.rooms.create('reconnect while paging');
+    await alice.rooms.addMember(room.id, bob.user!.username);
+    await appendMessages(
+      world.services.db,
+      room.id,
+      Array.from({ length: 105 }, (_, i) => ({
+        userId: alice.user!.id,
+        name: alice.user!.username,
+        text: `m ${i + 1}`,
+        clientMsgId: null,
+        attachmentId: null,
+      })),
+    );
+    const b = await connected(bob);
+    let dropDuringPage = false;
+    let dropped = 0;
+    const sync = new RoomSync({
+      roomId: room.id,
+      socket: b,
+      history: async (roomId, cursor) => {
+        const page = await bob.messages.history(roomId, cursor);
+        if (cursor.changedAfter !== undefined && dropDuringPage) {
+          dropDuringPage = false;
+          // The connection drops and comes back while this join is still catching up.
+          b.disconnect();
+          b.connect();
+          await new Promise<void>((resolve) => b.once('connect', () => resolve()));
+          dropped++;
+        }
+        return page;
+      },
+      onNewer: () => undefined,
+    });
+    await waitUntil('first page', () => sync.ready, 10_000);
+    while (sync.timeline.hasOlder) await sync.older(100);
+    b.disconnect();
+    const a = await connected(alice);
+    await a.timeout(10_000).emitWithAck('join', { roomId: room.id });
+    const actions = new MessageActions({ roomId: room.id, socket: a });
+    for (const m of await fullHistory(alice, room.id)) await actions.react(m.id, '👀', true);
+    dropDuringPage = true;
+    b.connect();
+    await waitUntil('dropped while paging', () => dropped === 1, 15_000);
+    await waitUntil('joined again', () => sync.joined, 10_000);
+    // Joined on the server, not only in the client's mind: live messages arrive.
+    const live = await a.timeout(10_000).emitWithAck('message', { roomId: room.id, text: 'live after all' });
+    expect(live.ok).toBe(true);
+    await waitUntil('live message', () => sync.timeline.newest === 106, 10_000);
+    expect(comparable(sync.timeline.messages())).toEqual(comparable(await fullHistory(bob, room.id)));
+    sync.destroy();
+  }, 60_000);
 });

@@ -52,6 +52,7 @@ export class RoomSync {
   private loaded = false;
   private isJoined = false;
   private joining: Promise<void> | undefined;
+  private joinAgain = false;
   private joinRetry: ReturnType<typeof setTimeout> | undefined;
   private joinAttempts = 0;
   private early: Message[] = [];
@@ -87,7 +88,18 @@ export class RoomSync {
 
   /** Joins (once at a time); a re-join asks only for what came after the newest seq held. */
   join(): Promise<void> {
-    this.joining ??= this.doJoin().finally(() => (this.joining = undefined));
+    if (this.joining) {
+      // A reconnect while a join is still catching up (pages over REST): that join's socket
+      // session is gone, so join again once it is done.
+      this.joinAgain = true;
+      return this.joining;
+    }
+    this.joining = this.doJoin().finally(() => {
+      this.joining = undefined;
+      if (!this.joinAgain) return;
+      this.joinAgain = false;
+      if (!this.destroyed && !this.isJoined && this.deps.socket.connected) void this.join();
+    });
     return this.joining;
   }
 
