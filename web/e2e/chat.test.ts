@@ -356,6 +356,11 @@ describe('web client, two browsers', () => {
     const bobChip = byId(bob, targetId).locator('.reaction-chip[data-emoji="👍"]');
     await expect.poll(() => bobChip.getAttribute('aria-label')).toBe(`👍 2: you, ${aliceName}`);
     expect(await bobChip.getAttribute('aria-pressed')).toBe('true');
+    // Alice's chip was drawn again with the new count; the keyboard focus stayed on it.
+    await expect.poll(() => aliceChip.getAttribute('aria-label')).toBe(`👍 2: ${bobName}, you`);
+    expect(
+      await alice.page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.emoji),
+    ).toBe('👍');
     await bobChip.click();
     await expect.poll(() => aliceChip.getAttribute('aria-label')).toBe('👍 1: you');
 

@@ -163,6 +163,7 @@ export class ChatView {
       meId: deps.me.id,
       onMediaLoad: () => this.onMediaLoad(),
       nameOf: (id) => this.names.get(id) ?? 'someone',
+      loaded: (seq) => this.sync.timeline.get(seq),
       actions: {
         edit: async (m, text) => void (await this.actions.edit(m.id, text)),
         delete: async (m) => void (await this.actions.delete(m.id)),
@@ -304,9 +305,25 @@ export class ChatView {
       old.addEventListener('editend', () => this.redraw(seq), { once: true });
       return;
     }
-    const item = messageItem(m, this.itemContext);
+    const item = messageItem(m, { ...this.itemContext, refreshUrl: () => this.freshAttachmentUrl(m.seq) });
     if (old.classList.contains('highlight')) item.classList.add('highlight');
+    // Keyboard users keep their place: the same control in the new item gets the focus.
+    const active = document.activeElement;
+    const focusKey =
+      active instanceof HTMLElement && old.contains(active)
+        ? active.dataset.emoji !== undefined
+          ? `[data-emoji="${CSS.escape(active.dataset.emoji)}"]`
+          : `[aria-label="${CSS.escape(active.getAttribute('aria-label') ?? '')}"]`
+        : undefined;
     old.replaceWith(item);
+    if (focusKey) {
+      const again = item.querySelector<HTMLElement>(focusKey);
+      if (again) again.focus();
+      else {
+        item.setAttribute('tabindex', '-1');
+        item.focus({ preventScroll: true });
+      }
+    }
     this.decorate(item);
     this.decorate(this.nextMessage(item));
     if (this.replyingTo?.id === m.id) {

@@ -15,6 +15,8 @@ export interface MessageContext {
   refreshUrl?: UrlRefresher;
   /** A user's name for the reaction chips' titles (members and authors seen). */
   nameOf(userId: string): string;
+  /** A loaded message by seq (a quoted parent), if loaded. */
+  loaded(seq: number): Message | undefined;
   actions: MessageItemActions;
 }
 
@@ -76,7 +78,16 @@ export function messageItem(m: Message, ctx: MessageContext): HTMLLIElement {
   let press: ReturnType<typeof setTimeout> | undefined;
   item.addEventListener('pointerdown', (e) => {
     if (e.pointerType !== 'touch') return;
-    press = setTimeout(() => item.classList.add('show-actions'), LONG_PRESS_MS);
+    press = setTimeout(() => {
+      item.classList.add('show-actions');
+      // A touch anywhere else hides them again.
+      const away = (ev: PointerEvent) => {
+        if (item.contains(ev.target as Node)) return;
+        item.classList.remove('show-actions');
+        document.removeEventListener('pointerdown', away, true);
+      };
+      document.addEventListener('pointerdown', away, true);
+    }, LONG_PRESS_MS);
   });
   for (const type of ['pointerup', 'pointercancel', 'pointermove'] as const) {
     item.addEventListener(type, () => clearTimeout(press));
@@ -85,7 +96,16 @@ export function messageItem(m: Message, ctx: MessageContext): HTMLLIElement {
 }
 
 function quoteView(parent: NonNullable<Message['replyTo']>, ctx: MessageContext): HTMLElement {
-  const excerpt = parent.text === '' ? 'message deleted' : shorten(parent.text, QUOTE_CHARS);
+  // An empty excerpt is a deleted parent or one with only an attachment: the loaded copy tells.
+  const held = ctx.loaded(parent.seq);
+  const excerpt =
+    parent.text !== ''
+      ? shorten(parent.text, QUOTE_CHARS)
+      : !held
+        ? 'attachment or deleted message'
+        : held.attachment && held.deletedAt === null
+          ? held.attachment.filename
+          : 'message deleted';
   return h(
     'button',
     {
