@@ -398,6 +398,17 @@ describe('web client, two browsers', () => {
     expect(bob.problems.filter((p) => !p.includes('ERR_INTERNET_DISCONNECTED'))).toEqual([]);
   });
 
+  it('goes offline on the browser’s offline event, before any ping timeout, and back on online', async () => {
+    screenshotOnFailure();
+    // Offline emulation alone leaves the open websocket up: only the offline event tells.
+    await bob.context.setOffline(true);
+    await bob.page.locator('[data-testid="connection"][data-state="offline"]').waitFor({ timeout: 2_000 });
+    await bob.context.setOffline(false);
+    await waitConnected(bob);
+    await send(alice, 'after the offline event');
+    await waitForMessage(bob, 'after the offline event');
+  });
+
   /** What a person's page shows of each message: enough to compare two views exactly. */
   const shownState = (p: Person) =>
     p.page.locator('ol.messages:not(.pending-list) > li.msg').evaluateAll((items) =>
