@@ -315,6 +315,15 @@ describe('web client, two browsers', () => {
     await waitForMessage(bob, 'see https://example.com');
     await expect.poll(() => alice.page.locator('li.msg.pending').count()).toBe(0);
 
+    // One author's consecutive messages are grouped; the day starts with a separator.
+    expect(await item(bob, 'to be deleted').getAttribute('class')).toContain('grouped');
+    expect(
+      await bob.page.locator('ol.messages > li.day-separator[role="separator"]').count(),
+    ).toBeGreaterThan(0);
+    expect(await bob.page.locator('ol.messages > li.msg').first().getAttribute('class')).not.toContain(
+      'grouped',
+    );
+
     // Edit: Esc cancels, Enter saves; Bob sees the new text and the marker.
     const edited = item(alice, 'to be edited');
     const editedId = (await edited.getAttribute('data-id'))!;
