@@ -233,4 +233,30 @@ describe('Connection', () => {
     await waitUntil('session ended', () => ended === 1, 10_000);
     conn.close();
   });
+
+  it('goes offline when the network signal says so, without waiting for the ping timeout, and back when it returns', async () => {
+    const alice = await native('alice');
+    let online = true;
+    const listeners = new Set<(online: boolean) => void>();
+    const network = {
+      online: () => online,
+      subscribe: (fn: (online: boolean) => void) => (listeners.add(fn), () => listeners.delete(fn)),
+    };
+    const setOnline = (value: boolean) => {
+      online = value;
+      for (const l of listeners) l(value);
+    };
+    const conn = new Connection(alice.connect({ transports: ['websocket'], reconnectionDelay: 50 }), {
+      onUnauthorized: () => undefined,
+      network,
+    });
+    sockets.push(conn.socket);
+    await waitUntil('connected', () => conn.connected, 10_000);
+    setOnline(false);
+    expect(conn.state).toBe('offline');
+    await waitUntil('socket dropped', () => !conn.connected, 2_000);
+    setOnline(true);
+    await waitUntil('reconnected', () => conn.state === 'connected', 10_000);
+    conn.close();
+  });
 });

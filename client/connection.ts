@@ -47,6 +47,13 @@ export class Connection {
       this.set(!network.online() ? 'offline' : this.everConnected ? 'reconnecting' : 'connecting');
     });
     this.unsubscribeNetwork = network.subscribe((online) => {
+      if (!online && this.socket.connected) {
+        // Gone now, not after the ping timeout: drop the transport so the state says so and
+        // Socket.IO's reconnection (and the re-join's catch-up) starts at once.
+        this.socket.io.engine?.close();
+        this.set('offline');
+        return;
+      }
       if (this.socket.connected) return;
       if (!online) {
         this.set('offline');

@@ -27,12 +27,14 @@ export { openSocket, type ChatSocket, type SocketAuth } from './socket.ts';
 export { Connection, type ConnectionState, type NetworkSignal } from './connection.ts';
 export { Outbox, newClientMsgId, type OutboxDeps, type PendingMessage } from './outbox.ts';
 export { RoomSync, type RoomSyncDeps } from './room-sync.ts';
+export { ActionError, MessageActions, type MessageActionsDeps } from './message-actions.ts';
 export { Timeline } from './timeline.ts';
 export type {
   Ack,
   AckResult,
   ClientEventName,
   ClientToServerEvents,
+  ClientEvents,
   JoinResult,
   PresenceEvent,
   ServerToClientEvents,

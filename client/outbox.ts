@@ -6,6 +6,8 @@ export interface PendingMessage {
   readonly clientMsgId: string;
   readonly text: string;
   readonly attachment: MessageAttachment | null;
+  /** The message it answers (`replyTo`), if any. */
+  readonly replyTo?: string;
   state: 'sending' | 'failed';
   /** Why it failed, for the user (state `failed`). */
   reason?: string;
@@ -51,8 +53,13 @@ export class Outbox {
     return [...this.entries.values()];
   }
 
-  add(text: string, att?: Attachment | MessageAttachment): PendingMessage {
+  add(
+    text: string,
+    att?: Attachment | MessageAttachment,
+    options: { replyTo?: string } = {},
+  ): PendingMessage {
     const entry: Entry = {
+      ...(options.replyTo ? { replyTo: options.replyTo } : {}),
       clientMsgId: (this.deps.newClientMsgId ?? newClientMsgId)(),
       text,
       attachment: att
@@ -118,6 +125,7 @@ export class Outbox {
         text: entry.text,
         clientMsgId: entry.clientMsgId,
         ...(entry.attachment ? { attachmentId: entry.attachment.id } : {}),
+        ...(entry.replyTo ? { replyTo: entry.replyTo } : {}),
       });
     } catch {
       if (!this.entries.has(entry.clientMsgId)) return;

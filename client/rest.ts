@@ -55,6 +55,8 @@ export interface HistoryCursor {
   beforeSeq?: number;
   afterSeq?: number;
   beforeTs?: number;
+  /** Messages of any seq changed after this room version, ascending version. */
+  changedAfter?: number;
   limit?: number;
 }
 

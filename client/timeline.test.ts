@@ -50,6 +50,21 @@ describe('Timeline', () => {
     expect([t.oldest, t.hasOlder]).toEqual([41, true]);
   });
 
+  it('takes a newer version of a held message, never an older one, and keeps changes for messages not loaded yet', () => {
+    const t = new Timeline();
+    t.reset(range(1, 3), false, 3);
+    const edited = { ...msg(2), text: 'edited', version: 10 };
+    expect(t.update(edited)).toEqual(edited);
+    expect(t.update({ ...msg(2), version: 9 })).toBeUndefined();
+    expect(t.update(edited)).toBeUndefined();
+    expect(t.get(2)?.text).toBe('edited');
+    // A change to seq 4 that overtook the page bringing seq 4 (read before the change).
+    const later = { ...msg(4), text: 'changed', version: 20 };
+    expect(t.update(later)).toBeUndefined();
+    expect(t.append([msg(4)]).added).toEqual([later]);
+    expect(t.messages().map((m) => m.text)).toEqual(['text 1', 'edited', 'text 3', 'changed']);
+  });
+
   it('shows a contiguous, duplicate-free run whatever order and repetition deliveries come in', () => {
     fc.assert(
       fc.property(

@@ -301,6 +301,207 @@ describe('web client, two browsers', () => {
     expect(Number(limited?.[1] ?? 0)).toBeGreaterThan(0);
   });
 
+  /** The confirmed message of `p` whose text (or, once deleted, id) is given. */
+  const item = (p: Person, text: string) =>
+    p.page.locator('ol.messages:not(.pending-list) > li.msg', {
+      has: p.page.locator('.msg-text', { hasText: text }),
+    });
+  const byId = (p: Person, id: string) => p.page.locator(`ol.messages > li.msg[data-id="${id}"]`);
+
+  it('edits, deletes, reacts and replies, and the other side sees each live', async () => {
+    screenshotOnFailure();
+    for (const text of ['to be edited', 'to be deleted', 'react to me']) await send(alice, text);
+    await send(alice, 'see https://example.com/docs?q=1. but not javascript:alert(1)');
+    await waitForMessage(bob, 'see https://example.com');
+    await expect.poll(() => alice.page.locator('li.msg.pending').count()).toBe(0);
+
+    // One author's consecutive messages are grouped; the day starts with a separator.
+    expect(await item(bob, 'to be deleted').getAttribute('class')).toContain('grouped');
+    expect(
+      await bob.page.locator('ol.messages > li.day-separator[role="separator"]').count(),
+    ).toBeGreaterThan(0);
+    expect(await bob.page.locator('ol.messages > li.msg').first().getAttribute('class')).not.toContain(
+      'grouped',
+    );
+
+    // Edit: Esc cancels, Enter saves; Bob sees the new text and the marker.
+    const edited = item(alice, 'to be edited');
+    const editedId = (await edited.getAttribute('data-id'))!;
+    await edited.hover();
+    await edited.getByRole('button', { name: 'Edit' }).click();
+    const box = alice.page.getByRole('textbox', { name: 'Edit message' });
+    await box.fill('not this');
+    await box.press('Escape');
+    await expect.poll(() => byId(alice, editedId).locator('.msg-text').textContent()).toBe('to be edited');
+    await byId(alice, editedId).hover();
+    await byId(alice, editedId).getByRole('button', { name: 'Edit' }).click();
+    await box.fill('edited for real');
+    await box.press('Enter');
+    await byId(bob, editedId).locator('.msg-edited', { hasText: 'edited' }).waitFor();
+    expect(await byId(bob, editedId).locator('.msg-text').textContent()).toBe('edited for real');
+    await byId(alice, editedId).locator('.msg-edited').waitFor();
+
+    // Delete, after a confirmation; Bob sees the tombstone.
+    const doomed = item(alice, 'to be deleted');
+    const doomedId = (await doomed.getAttribute('data-id'))!;
+    await doomed.hover();
+    await doomed.getByRole('button', { name: 'Delete' }).click();
+    await doomed.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
+    await byId(bob, doomedId).locator('.msg-tombstone', { hasText: 'message deleted' }).waitFor();
+    expect(await byId(bob, doomedId).locator('.msg-text').count()).toBe(0);
+    await byId(alice, doomedId).locator('.msg-tombstone').waitFor();
+
+    // React: Bob picks 👍, Alice sees the count and who; each toggles the chip.
+    const target = item(bob, 'react to me');
+    const targetId = (await target.getAttribute('data-id'))!;
+    await target.hover();
+    await target.getByRole('button', { name: 'Add reaction' }).click();
+    await target.getByRole('button', { name: 'React with 👍' }).click();
+    const aliceChip = byId(alice, targetId).locator('.reaction-chip[data-emoji="👍"]');
+    await expect.poll(() => aliceChip.getAttribute('aria-label')).toBe(`👍 1: ${bobName}`);
+    expect(await aliceChip.getAttribute('title')).toBe(bobName);
+    expect(await aliceChip.getAttribute('aria-pressed')).toBe('false');
+    await aliceChip.click();
+    const bobChip = byId(bob, targetId).locator('.reaction-chip[data-emoji="👍"]');
+    await expect.poll(() => bobChip.getAttribute('aria-label')).toBe(`👍 2: you, ${aliceName}`);
+    expect(await bobChip.getAttribute('aria-pressed')).toBe('true');
+    // Alice's chip was drawn again with the new count; the keyboard focus stayed on it.
+    await expect.poll(() => aliceChip.getAttribute('aria-label')).toBe(`👍 2: ${bobName}, you`);
+    expect(
+      await alice.page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.emoji),
+    ).toBe('👍');
+    await bobChip.click();
+    await expect.poll(() => aliceChip.getAttribute('aria-label')).toBe('👍 1: you');
+
+    // Reply: Bob quotes the edited message; Alice sees the quote and it leads to the parent.
+    const parent = byId(bob, editedId);
+    await parent.hover();
+    await parent.getByRole('button', { name: 'Reply' }).click();
+    await bob.page.locator('.reply-bar', { hasText: `Replying to ${aliceName}` }).waitFor();
+    await send(bob, 'my answer');
+    await expect.poll(() => bob.page.locator('.reply-bar').isVisible()).toBe(false);
+    const answer = item(alice, 'my answer');
+    await answer.locator('.msg-quote', { hasText: 'edited for real' }).waitFor();
+    await alice.page.locator('.scroller').evaluate((el) => el.scrollTo(0, 0));
+    await answer.locator('.msg-quote').click();
+    await byId(alice, editedId).and(alice.page.locator('.highlight')).waitFor();
+    expect(await byId(alice, editedId).isVisible()).toBe(true);
+    await expect
+      .poll(() =>
+        byId(alice, editedId).evaluate((el) => {
+          const r = el.getBoundingClientRect();
+          return r.top >= 0 && r.bottom <= window.innerHeight;
+        }),
+      )
+      .toBe(true);
+
+    // A link is a safe anchor; a javascript: "link" stays text.
+    const link = item(bob, 'see https://example.com').locator('a.msg-link');
+    expect(await link.count()).toBe(1);
+    expect(await link.getAttribute('href')).toBe('https://example.com/docs?q=1');
+    expect(await link.getAttribute('target')).toBe('_blank');
+    expect(await link.getAttribute('rel')).toBe('noopener noreferrer');
+    expect(await link.textContent()).toBe('https://example.com/docs?q=1');
+    expect(await bob.page.locator('a[href^="javascript:"]').count()).toBe(0);
+    expect(alice.problems).toEqual([]);
+    expect(bob.problems.filter((p) => !p.includes('ERR_INTERNET_DISCONNECTED'))).toEqual([]);
+  });
+
+  it('goes offline on the browser’s offline event, before any ping timeout, and back on online', async () => {
+    screenshotOnFailure();
+    // Offline emulation alone leaves the open websocket up: only the offline event tells.
+    await bob.context.setOffline(true);
+    await bob.page.locator('[data-testid="connection"][data-state="offline"]').waitFor({ timeout: 2_000 });
+    await bob.context.setOffline(false);
+    await waitConnected(bob);
+    await send(alice, 'after the offline event');
+    await waitForMessage(bob, 'after the offline event');
+  });
+
+  /** What a person's page shows of each message: enough to compare two views exactly. */
+  const shownState = (p: Person) =>
+    p.page.locator('ol.messages:not(.pending-list) > li.msg').evaluateAll((items) =>
+      items.map((li) => ({
+        seq: Number((li as HTMLElement).dataset.seq),
+        version: Number((li as HTMLElement).dataset.version),
+        text: li.querySelector('.msg-text')?.textContent ?? '',
+        edited: li.querySelector('.msg-edited') !== null,
+        deleted: li.querySelector('.msg-tombstone') !== null,
+        quote: li.querySelector('.msg-quote-text')?.textContent ?? null,
+        reactions: [...li.querySelectorAll('.reaction-chip')].map(
+          (c) => c.getAttribute('data-emoji') + (c.querySelector('.reaction-count')?.textContent ?? ''),
+        ),
+      })),
+    );
+
+  it('catches up on edits, deletes and reactions missed while offline, exactly', async () => {
+    screenshotOnFailure();
+    await bob.network.cut();
+    // The browser's offline event, not the ping timeout, takes Bob offline.
+    await bob.page.locator('[data-testid="connection"][data-state="offline"]').waitFor({ timeout: 3_000 });
+
+    const act = async (text: string, name: string) => {
+      const it = item(alice, text);
+      await it.hover();
+      await it.getByRole('button', { name }).click();
+    };
+    await act('edited for real', 'Edit');
+    const box = alice.page.getByRole('textbox', { name: 'Edit message' });
+    await box.fill('edited while bob was away');
+    await box.press('Enter');
+    await item(alice, 'edited while bob was away').locator('.msg-edited').waitFor();
+    await act('my answer', 'Add reaction');
+    await item(alice, 'my answer').getByRole('button', { name: 'React with 🎉' }).click();
+    await item(alice, 'my answer').locator('.reaction-chip[data-emoji="🎉"]').waitFor();
+    const gone = item(alice, 'react to me');
+    const goneId = (await gone.getAttribute('data-id'))!;
+    await act('react to me', 'Delete');
+    await gone.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
+    await byId(alice, goneId).locator('.msg-tombstone').waitFor();
+    await send(alice, 'after the changes');
+    await waitForMessage(alice, 'after the changes');
+
+    await bob.network.restore();
+    await waitConnected(bob);
+    await waitForMessage(bob, 'after the changes');
+    const expected = await shownState(alice);
+    await expect.poll(() => shownState(bob)).toEqual(expected);
+    const answer = expected.find((m) => m.text === 'my answer')!;
+    expect(answer).toMatchObject({ quote: 'edited while bob was away', reactions: ['🎉1'] });
+    expect(expected.find((m) => m.text === 'edited while bob was away')?.edited).toBe(true);
+    expect(alice.problems).toEqual([]);
+    expect(bob.problems.filter((p) => !p.includes('ERR_INTERNET_DISCONNECTED'))).toEqual([]);
+  });
+
+  it('jumps to a quoted parent that is not loaded, loading older history down to it', async () => {
+    screenshotOnFailure();
+    // Bob's view holds the whole room (he paged back to the start earlier): he answers seq 1.
+    const first = bob.page.locator('ol.messages > li.msg[data-seq="1"]');
+    await first.scrollIntoViewIfNeeded();
+    await first.hover();
+    await first.getByRole('button', { name: 'Reply' }).click();
+    await send(bob, 'answering the very first one');
+    const answer = item(alice, 'answering the very first one');
+    await answer.waitFor();
+    // A fresh load shows only the newest page: seq 1 is not in Alice's view.
+    await alice.page.reload();
+    await answer.locator('.msg-quote', { hasText: 'Hello Bob' }).waitFor();
+    expect(await alice.page.locator('ol.messages > li.msg[data-seq="1"]').count()).toBe(0);
+    await answer.locator('.msg-quote').click();
+    const parent = alice.page.locator('ol.messages > li.msg[data-seq="1"]');
+    await parent.and(alice.page.locator('.highlight')).waitFor();
+    await expect
+      .poll(() =>
+        parent.evaluate((el) => {
+          const r = el.getBoundingClientRect();
+          return r.top >= 0 && r.bottom <= window.innerHeight;
+        }),
+      )
+      .toBe(true);
+    expectContiguous(await shownMessages(alice));
+    expect(alice.problems).toEqual([]);
+  });
+
   it('works one pane at a time on a phone-sized screen', async () => {
     screenshotOnFailure();
     const carol = await openPerson(h, 'carol', { width: 390, height: 780 });

@@ -1,3 +1,4 @@
+import { MessageActions } from '../../client/message-actions.ts';
 import { Outbox } from '../../client/outbox.ts';
 import { RoomSync } from '../../client/room-sync.ts';
 import type { JoinResult, PresenceEvent, TypingEvent } from '../../core/events.ts';
@@ -7,13 +8,22 @@ import { Composer } from './composer.ts';
 import type { Connection } from './connection.ts';
 import { h, icon, replaceChildren, uid } from './dom.ts';
 import { MembersPanel } from './members-panel.ts';
-import { messageItem } from './message-item.ts';
+import { messageItem, type MessageContext } from './message-item.ts';
 import { pendingListView } from './outbox.ts';
 
 const ACK_TIMEOUT_MS = 10_000;
 /** A remote typing indicator we never hear the end of (lost event) fades after this. */
 const TYPING_EXPIRY_MS = 8_000;
 const NEAR_BOTTOM_PX = 80;
+/** Consecutive messages of one author within this are shown as one group. */
+const GROUP_WINDOW_MS = 5 * 60_000;
+const HIGHLIGHT_MS = 2_000;
+const dayFormat = new Intl.DateTimeFormat(undefined, {
+  weekday: 'long',
+  day: 'numeric',
+  month: 'long',
+  year: 'numeric',
+});
 
 export interface ChatViewDeps {
   room: Room;
@@ -30,8 +40,11 @@ export interface ChatViewDeps {
 /**
  * One open room: history (newest page on open, older on scroll), live messages, sending with
  * acks and retries, presence and typing; the composer and the members panel are its parts. After every reconnect it
- * re-joins with `sinceSeq` and fills any hole with `afterSeq` pages, so the timeline stays
- * gap-free and duplicate-free (see Timeline).
+ * re-joins with `sinceSeq` and `sinceVersion`, fills any hole with `afterSeq` pages and
+ * applies every missed edit, delete and reaction, so the timeline stays gap-free,
+ * duplicate-free and exactly as stored (see RoomSync). Messages are edited, deleted, reacted
+ * to and replied to from their own actions; consecutive messages of one author are grouped
+ * and each day starts with a separator.
  */
 export class ChatView {
   readonly element: HTMLElement;
@@ -57,6 +70,12 @@ export class ChatView {
   private readonly composer: Composer;
   private readonly members: MembersPanel;
   private readonly outbox: Outbox;
+  private readonly actions: MessageActions;
+  private readonly itemContext: MessageContext;
+  /** Names by user id (authors and present users), for the reaction chips. */
+  private readonly names = new Map<string, string>();
+  private replyingTo: Message | undefined;
+  private readonly replyBar: HTMLElement;
 
   constructor(private readonly deps: ChatViewDeps) {
     this.room = deps.room;
@@ -129,7 +148,31 @@ export class ChatView {
       onSend: (text, attachment) => this.send(text, attachment),
       notify: (text) => this.showNotice(text),
     });
-    chatMain.append(this.composer.element);
+    this.replyBar = h('div', { class: 'reply-bar', hidden: true, 'aria-live': 'polite' });
+    chatMain.append(this.replyBar, this.composer.element);
+    this.composer.element.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && this.replyingTo) this.cancelReply();
+    });
+    this.actions = new MessageActions({
+      roomId: this.room.id,
+      socket: deps.conn.socket,
+      ackTimeoutMs: ACK_TIMEOUT_MS,
+      onChanged: (m) => this.sync.applyChanges([m]),
+    });
+    this.itemContext = {
+      meId: deps.me.id,
+      onMediaLoad: () => this.onMediaLoad(),
+      nameOf: (id) => this.names.get(id) ?? 'someone',
+      loaded: (seq) => this.sync.timeline.get(seq),
+      actions: {
+        edit: async (m, text) => void (await this.actions.edit(m.id, text)),
+        delete: async (m) => void (await this.actions.delete(m.id)),
+        react: async (m, emoji, on) => void (await this.actions.react(m.id, emoji, on)),
+        reply: (m) => this.startReply(m),
+        jumpTo: (seq) => void this.jumpTo(seq),
+        notify: (text) => this.showNotice(text),
+      },
+    };
     this.outbox = new Outbox({
       roomId: this.room.id,
       me: deps.me,
@@ -159,6 +202,7 @@ export class ChatView {
       ackTimeoutMs: ACK_TIMEOUT_MS,
       onLoaded: (messages) => this.onLoaded(messages),
       onNewer: (received, added) => this.onNewer(received, added),
+      onUpdated: (messages) => this.onUpdated(messages),
       onJoined: (joined) => this.onJoined(joined),
       onForbidden: () => deps.onLeft(this.room.id),
       onNotice: (text) => (text === undefined ? this.hideNotice() : this.showNotice(text)),
@@ -210,6 +254,7 @@ export class ChatView {
 
   private onJoined(joined: JoinResult): void {
     this.present = joined.users;
+    for (const u of joined.users) this.names.set(u.id, u.name);
     this.renderPresence();
   }
 
@@ -242,6 +287,114 @@ export class ChatView {
       this.jumpButton.textContent = `${this.unseenBelow} new message${this.unseenBelow === 1 ? '' : 's'} ↓`;
       this.jumpButton.hidden = false;
     }
+  }
+
+  /** Messages shown whose state changed: each item is drawn again in place. */
+  private onUpdated(messages: Message[]): void {
+    const stick = this.nearBottom();
+    for (const m of messages) this.redraw(m.seq);
+    if (stick) this.scrollToBottom();
+  }
+
+  private redraw(seq: number): void {
+    const old = this.itemOf(seq);
+    const m = this.sync.timeline.get(seq);
+    if (!old || !m) return;
+    // Not under the author's hands: an edit in progress is redrawn when it ends.
+    if (old.dataset.editing) {
+      old.addEventListener('editend', () => this.redraw(seq), { once: true });
+      return;
+    }
+    const item = messageItem(m, { ...this.itemContext, refreshUrl: () => this.freshAttachmentUrl(m.seq) });
+    if (old.classList.contains('highlight')) item.classList.add('highlight');
+    // Keyboard users keep their place: the same control in the new item gets the focus.
+    const active = document.activeElement;
+    const focusKey =
+      active instanceof HTMLElement && old.contains(active)
+        ? active.dataset.emoji !== undefined
+          ? `[data-emoji="${CSS.escape(active.dataset.emoji)}"]`
+          : `[aria-label="${CSS.escape(active.getAttribute('aria-label') ?? '')}"]`
+        : undefined;
+    old.replaceWith(item);
+    if (focusKey) {
+      const again = item.querySelector<HTMLElement>(focusKey);
+      if (again) again.focus();
+      else {
+        item.setAttribute('tabindex', '-1');
+        item.focus({ preventScroll: true });
+      }
+    }
+    this.decorate(item);
+    this.decorate(this.nextMessage(item));
+    if (this.replyingTo?.id === m.id) {
+      if (m.deletedAt !== null) this.cancelReply();
+      else this.startReply(m, false);
+    }
+  }
+
+  private itemOf(seq: number): HTMLElement | null {
+    return this.list.querySelector<HTMLElement>(`:scope > li.msg[data-seq="${seq}"]`);
+  }
+
+  // ---- replies ----
+
+  private startReply(m: Message, focus = true): void {
+    this.replyingTo = m;
+    const excerpt = [...m.text].length > 120 ? `${[...m.text].slice(0, 120).join('')}…` : m.text;
+    replaceChildren(
+      this.replyBar,
+      h(
+        'div',
+        { class: 'reply-bar-quote' },
+        h('span', { class: 'reply-bar-label' }, `Replying to ${m.name}`),
+        h('span', { class: 'reply-bar-text' }, excerpt || (m.attachment ? m.attachment.filename : '')),
+      ),
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'icon-button',
+          'aria-label': 'Cancel reply',
+          onclick: () => this.cancelReply(),
+        },
+        icon('close'),
+      ),
+    );
+    this.replyBar.hidden = false;
+    if (focus) this.composer.focus();
+  }
+
+  private cancelReply(): void {
+    this.replyingTo = undefined;
+    this.replyBar.hidden = true;
+    this.replyBar.replaceChildren();
+  }
+
+  /** Scrolls to a message and highlights it, loading older pages down to it when needed. */
+  private async jumpTo(seq: number): Promise<void> {
+    try {
+      while (!this.itemOf(seq) && this.sync.timeline.hasOlder && seq < this.sync.timeline.oldest) {
+        const before = this.sync.timeline.oldest;
+        const older = await this.sync.older(100);
+        for (const m of older) this.place(m);
+        this.renderOlderBar();
+        if (this.sync.timeline.oldest === before) break;
+      }
+    } catch (err) {
+      this.showNotice(`The message could not be loaded: ${err instanceof Error ? err.message : 'error'}`);
+      return;
+    }
+    const item = this.itemOf(seq);
+    if (!item) {
+      this.showNotice('That message is no longer available.');
+      return;
+    }
+    item.scrollIntoView({ block: 'center' });
+    for (const el of this.list.querySelectorAll('.highlight')) el.classList.remove('highlight');
+    item.classList.add('highlight');
+    item.setAttribute('tabindex', '-1');
+    item.focus({ preventScroll: true });
+    setTimeout(() => item.classList.remove('highlight'), HIGHLIGHT_MS);
   }
 
   // ---- older history ----
@@ -318,29 +471,64 @@ export class ChatView {
 
   /** Inserts a message's element in seq order (appends and prepends are the fast paths). */
   private place(m: Message): void {
-    const item = messageItem(
-      m,
-      m.userId === this.deps.me.id,
-      () => this.onMediaLoad(),
-      () => this.freshAttachmentUrl(m.seq),
-    );
+    this.names.set(m.userId, m.name);
+    const item = messageItem(m, { ...this.itemContext, refreshUrl: () => this.freshAttachmentUrl(m.seq) });
+    this.insert(item, m.seq);
+    this.decorate(item);
+    this.decorate(this.nextMessage(item));
+  }
+
+  private insert(item: HTMLElement, seq: number): void {
     const seqOf = (el: Element | null) => Number((el as HTMLElement | null)?.dataset.seq ?? NaN);
-    const last = this.list.lastElementChild;
-    if (!last || seqOf(last) < m.seq) {
+    const items = this.list.querySelectorAll(':scope > li.msg');
+    const last = items[items.length - 1] ?? null;
+    if (!last || seqOf(last) < seq) {
       this.list.append(item);
       return;
     }
-    if (seqOf(this.list.firstElementChild) > m.seq) {
+    if (seqOf(items[0] ?? null) > seq) {
       this.list.prepend(item);
       return;
     }
-    for (const el of this.list.children) {
-      if (seqOf(el) > m.seq) {
+    for (const el of items) {
+      if (seqOf(el) > seq) {
         el.before(item);
         return;
       }
     }
     this.list.append(item);
+  }
+
+  private nextMessage(item: Element): HTMLElement | null {
+    let el = item.nextElementSibling;
+    while (el && !el.classList.contains('msg')) el = el.nextElementSibling;
+    return el as HTMLElement | null;
+  }
+
+  /**
+   * A day separator before the first message of each day, and `grouped` on a message that
+   * follows one of the same author within 5 minutes (its name and time are then implied).
+   */
+  private decorate(item: HTMLElement | null): void {
+    if (!item) return;
+    let prev = item.previousElementSibling as HTMLElement | null;
+    const separator = prev?.classList.contains('day-separator') ? prev : null;
+    while (prev && !prev.classList.contains('msg')) prev = prev.previousElementSibling as HTMLElement | null;
+    const ts = Number(item.dataset.ts);
+    const prevTs = Number(prev?.dataset.ts ?? NaN);
+    const newDay = !prev || new Date(ts).toDateString() !== new Date(prevTs).toDateString();
+    if (newDay && !separator) {
+      const day = dayFormat.format(new Date(ts));
+      item.before(
+        h('li', { class: 'day-separator', role: 'separator', 'aria-label': day }, h('span', {}, day)),
+      );
+    } else if (!newDay && separator) {
+      separator.remove();
+    }
+    item.classList.toggle(
+      'grouped',
+      !newDay && prev?.dataset.user === item.dataset.user && ts - prevTs < GROUP_WINDOW_MS,
+    );
   }
 
   private async freshAttachmentUrl(seq: number): Promise<string | undefined> {
@@ -386,7 +574,9 @@ export class ChatView {
 
   private send(text: string, att: Attachment | undefined): void {
     this.hideNotice();
-    this.outbox.add(text, att);
+    const replyTo = this.replyingTo?.id;
+    this.cancelReply();
+    this.outbox.add(text, att, replyTo ? { replyTo } : {});
     this.scrollToBottom();
   }
 
@@ -425,6 +615,7 @@ export class ChatView {
   private readonly onPresence = (e: PresenceEvent) => {
     if (e.roomId !== this.room.id) return;
     this.present = e.users;
+    for (const u of e.users) this.names.set(u.id, u.name);
     const presentIds = new Set(e.users.map((u) => u.id));
     for (const [id, t] of this.typers) {
       if (!presentIds.has(id)) {
