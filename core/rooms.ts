@@ -1,4 +1,4 @@
-import type { Database } from './db/database.ts';
+import { Prisma, type Database } from './db/database.ts';
 import { AppError, notFound } from './errors.ts';
 import { newId } from './ids.ts';
 import type { Member, Room, User } from './schemas.ts';
@@ -125,4 +125,20 @@ export async function leaveRoom(db: Database, roomId: string, userId: string): P
   if (!queryableId(roomId)) throw roomNotFound();
   const { count } = await db.prisma.roomMember.deleteMany({ where: { roomId, userId } });
   if (count === 0) throw roomNotFound();
+}
+
+/**
+ * The (room, user) pairs among these that are no longer memberships: one query for any
+ * number of pairs, for the realtime reconciliation.
+ */
+export async function formerMemberships(
+  db: Database,
+  pairs: { roomId: string; userId: string }[],
+): Promise<{ roomId: string; userId: string }[]> {
+  if (pairs.length === 0) return [];
+  const rows = await db.prisma.$queryRaw<{ room_id: string; user_id: string }[]>(Prisma.sql`
+    SELECT DISTINCT k.room_id, k.user_id
+      FROM unnest(${pairs.map((p) => p.roomId)}::text[], ${pairs.map((p) => p.userId)}::text[]) AS k(room_id, user_id)
+     WHERE NOT EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = k.room_id AND rm.user_id = k.user_id)`);
+  return rows.map((r) => ({ roomId: r.room_id, userId: r.user_id }));
 }

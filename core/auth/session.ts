@@ -78,3 +78,10 @@ export async function pruneRevokedSessions(db: Database, now = new Date()): Prom
   const { count } = await db.prisma.revokedToken.deleteMany({ where: { expiresAt: { lt: now } } });
   return count;
 }
+
+/** Which of these token ids have been revoked (one query, for the realtime reconciliation). */
+export async function revokedAmong(db: Database, jtis: string[]): Promise<Set<string>> {
+  if (jtis.length === 0) return new Set();
+  const rows = await db.prisma.revokedToken.findMany({ where: { jti: { in: jtis } }, select: { jti: true } });
+  return new Set(rows.map((r) => r.jti));
+}
