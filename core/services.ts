@@ -1,12 +1,12 @@
 import type { Redis } from 'ioredis';
-import { type EventBus, MemoryBus, RedisBus } from './bus.ts';
+import { type EventBus, MemoryBus, RedisBus } from './redis/bus.ts';
 import type { Config } from './config.ts';
-import { type CounterStore, FallbackCounterStore, MemoryCounterStore, RedisCounterStore } from './counters.ts';
+import { type CounterStore, FallbackCounterStore, MemoryCounterStore, RedisCounterStore } from './redis/counters.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import { isDatabaseUnavailable } from './errors.ts';
 import type { Logger } from './logger.ts';
-import { MemoryPresence, RedisPresence, type Presence } from './presence.ts';
-import { closeRedis, connectRedis, redisReady } from './redis.ts';
+import { MemoryPresence, RedisPresence, type Presence } from './redis/presence.ts';
+import { closeRedis, connectRedis, redisReady } from './redis/connection.ts';
 import { databaseUnreachable, redisUnreachable } from './startup-error.ts';
 import { openObjectStore, type ObjectStore } from './storage/index.ts';
 

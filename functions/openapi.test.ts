@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { respondWithError } from '../core/http/app.ts';
 import type { AppEnv } from '../core/http/types.ts';
-import { appendMessages } from '../core/messages.ts';
+import { appendMessages } from '../core/messages/messages.ts';
 import type { Services } from '../core/services.ts';
 import { restApp, sharedServices, testConfig, uniqueName } from '../test/support.ts';
 import { createApi, OPENAPI_PATH } from './index.ts';

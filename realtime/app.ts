@@ -1,13 +1,13 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Redis } from 'ioredis';
 import { Server } from 'socket.io';
-import type { EventBus } from '../core/bus.ts';
+import type { EventBus } from '../core/redis/bus.ts';
 import type { Config } from '../core/config.ts';
-import type { CounterStore } from '../core/counters.ts';
+import type { CounterStore } from '../core/redis/counters.ts';
 import type { Database } from '../core/db/database.ts';
 import type { Logger } from '../core/logger.ts';
-import type { Presence } from '../core/presence.ts';
-import { closeRedis } from '../core/redis.ts';
+import type { Presence } from '../core/redis/presence.ts';
+import { closeRedis } from '../core/redis/connection.ts';
 import type { ObjectStore } from '../core/storage/index.ts';
 import { useRedisAdapter, type ConnectRedis } from './adapter.ts';
 import { broadcastingWriter, type BroadcastingWriter, type WriterDeps } from './broadcasting-writer.ts';

@@ -1,7 +1,7 @@
-import { purgeAttachments } from '../core/attachment-purge.ts';
+import { purgeAttachments } from '../core/uploads/attachment-purge.ts';
 import type { Database } from '../core/db/database.ts';
 import type { Logger } from '../core/logger.ts';
-import type { AttachmentUrlSigner } from '../core/messages.ts';
+import type { AttachmentUrlSigner } from '../core/messages/messages.ts';
 import type { ObjectStore } from '../core/storage/index.ts';
 import { roomChannel, type ParleyServer } from './types.ts';
 import { MessageWriter } from './writer.ts';

@@ -1,4 +1,4 @@
-import type { BusEvent, EventBus } from '../core/bus.ts';
+import type { BusEvent, EventBus } from '../core/redis/bus.ts';
 import type { Logger } from '../core/logger.ts';
 import { leaveRoom } from './handlers.ts';
 import { localSockets } from './local-sockets.ts';

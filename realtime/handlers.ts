@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Config } from '../core/config.ts';
-import { consume, type CounterStore } from '../core/counters.ts';
+import { consume, type CounterStore } from '../core/redis/counters.ts';
 import type { Database } from '../core/db/database.ts';
 import { AppError, invalid, rateLimited as rateLimitedError, toPublicError } from '../core/errors.ts';
 import type {
@@ -12,9 +12,9 @@ import type {
   JoinResult,
 } from '../core/events.ts';
 import type { Logger } from '../core/logger.ts';
-import { readHistory, readJoinChanges, toWireMessages, type AttachmentUrlSigner } from '../core/messages.ts';
+import { readHistory, readJoinChanges, toWireMessages, type AttachmentUrlSigner } from '../core/messages/messages.ts';
 import { messageAck, rateLimited, socketEvents } from '../core/metrics.ts';
-import { getRoomForMember, isMember } from '../core/rooms.ts';
+import { getRoomForMember, isMember } from '../core/rooms/rooms.ts';
 import { JoinPayload, LeavePayload, MessagePayload, TypingPayload } from '../core/schemas.ts';
 import { registerChangeHandlers } from './lifecycle-handlers.ts';
 import type { RoomPresence } from './room-presence.ts';

@@ -5,7 +5,7 @@ import { createHttpApp } from '../core/http/app.ts';
 import { opsRoutes, withTimeout } from '../core/http/ops.ts';
 import { createLogger } from '../core/logger.ts';
 import { closeOnSignals, exitOnStartupFailure, loadConfigOrExit } from '../core/process.ts';
-import { connectRedis } from '../core/redis.ts';
+import { connectRedis } from '../core/redis/connection.ts';
 import { openServices } from '../core/services.ts';
 import { createRealtime } from './app.ts';
 

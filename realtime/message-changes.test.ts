@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { sweepOrphanUploads, sweepOptionsFrom } from '../core/uploads.ts';
+import { sweepOrphanUploads, sweepOptionsFrom } from '../core/uploads/uploads.ts';
 import type { Attachment, Message, Room } from '../core/schemas.ts';
 import type { ObjectStore, UploadTarget } from '../core/storage/index.ts';
 import { startWorld, type ChatClient, type TestUser, type TestWorld } from '../test/realtime-support.ts';

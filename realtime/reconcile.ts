@@ -1,7 +1,7 @@
-import { revokedAmong } from '../core/auth/session.ts';
+import { revokedAmong } from '../core/sessions/sessions.ts';
 import type { Database } from '../core/db/database.ts';
 import type { Logger } from '../core/logger.ts';
-import { formerMemberships } from '../core/rooms.ts';
+import { formerMemberships } from '../core/rooms/rooms.ts';
 import { leaveRoom } from './handlers.ts';
 import type { RoomPresence } from './room-presence.ts';
 import type { ParleyServer, ParleySocket } from './types.ts';

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from '../../core/db/database.ts';
-import { readHistory } from '../../core/messages.ts';
+import { readHistory } from '../../core/messages/messages.ts';
 import type { Scenario } from '../lib/context.ts';
 import { entry, type ResultEntry } from '../lib/report.ts';
 import { quantile } from '../lib/stats.ts';

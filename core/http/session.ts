@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
-import { verifySession, type SessionKeys } from '../auth/session.ts';
+import { verifySession, type SessionKeys } from '../sessions/sessions.ts';
 import type { Database } from '../db/database.ts';
 import type { AppContext, AppEnv } from './types.ts';
 

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { GetConnInfo } from 'hono/conninfo';
-import type { Session } from '../auth/session.ts';
+import type { Session } from '../sessions/sessions.ts';
 import type { Logger } from '../logger.ts';
 
 /** Variables every Parley HTTP handler can read from its context. */

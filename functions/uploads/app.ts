@@ -1,11 +1,11 @@
-import { consume } from '../../core/counters.ts';
+import { consume } from '../../core/redis/counters.ts';
 import { rateLimited } from '../../core/errors.ts';
 import { limitBody } from '../../core/http/app.ts';
 import { requireSession } from '../../core/http/session.ts';
 import { apiRouter } from '../../core/http/openapi.ts';
 import { rateLimited as rateLimitedMetric } from '../../core/metrics.ts';
 import type { Services } from '../../core/services.ts';
-import { completeUpload, initUpload } from '../../core/uploads.ts';
+import { completeUpload, initUpload } from '../../core/uploads/uploads.ts';
 import * as routes from './routes.ts';
 
 export type UploadsDeps = Pick<Services, 'config' | 'db' | 'storage' | 'counters'>;

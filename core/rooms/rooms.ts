@@ -1,8 +1,8 @@
-import { Prisma, type Database } from './db/database.ts';
-import { AppError, notFound } from './errors.ts';
-import { newId } from './ids.ts';
-import type { Member, Room, User } from './schemas.ts';
-import { findUserByUsername } from './users.ts';
+import { Prisma, type Database } from '../db/database.ts';
+import { AppError, notFound } from '../errors.ts';
+import { newId } from '../ids.ts';
+import type { Member, Room, User } from '../schemas.ts';
+import { findUserByUsername } from '../users/users.ts';
 
 interface RoomRow {
   id: string;

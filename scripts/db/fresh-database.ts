@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
-import type { SqlSession } from './migrate.ts';
+import type { SqlSession } from '../../core/db/migrate.ts';
 import { pgliteEngineDatabase, postgresEngineDatabase, type EngineDatabase } from './schema-engine.ts';
 
 /**

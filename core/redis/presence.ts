@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { PresentUser } from './schemas.ts';
+import type { PresentUser } from '../schemas.ts';
 
 /**
  * Who is in which room, per socket. In Redis (hash `presence:room:<roomId>`, field = socket

@@ -1,15 +1,15 @@
-import type { Database } from './db/database.ts';
-import { AppError } from './errors.ts';
-import { newId } from './ids.ts';
+import type { Database } from '../db/database.ts';
+import { AppError } from '../errors.ts';
+import { newId } from '../ids.ts';
 import {
   applyChange,
   changeWrites,
   snapshotReactions,
   type Change,
   type ChangeState,
-} from './message-changes.ts';
-import { loadTargets, usableAttachments, writeBatch } from './message-batch-sql.ts';
-import { excerpt, fromRow, type MessageRow, type StoredMessage } from './message-rows.ts';
+} from './changes.ts';
+import { loadTargets, usableAttachments, writeBatch } from './batch-sql.ts';
+import { excerpt, fromRow, type MessageRow, type StoredMessage } from './rows.ts';
 import type { AppendResult, Draft } from './messages.ts';
 
 /** One unit of a room's group commit: a new message, or a change to an existing one. */

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createRoom } from './rooms.ts';
+import { createRoom } from '../rooms/rooms.ts';
 import { appendMessages, readHistory, type Draft } from './messages.ts';
-import type { Services } from './services.ts';
-import { registerUser } from './users.ts';
-import { sharedServices, uniqueName } from '../test/support.ts';
+import type { Services } from '../services.ts';
+import { registerUser } from '../users/users.ts';
+import { sharedServices, uniqueName } from '../../test/support.ts';
 
 let services: Services;
 let alice: { id: string; username: string };

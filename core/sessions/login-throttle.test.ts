@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { MemoryCounterStore, type CounterStore } from '../counters.ts';
+import { MemoryCounterStore, type CounterStore } from '../redis/counters.ts';
 import type { AppError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { TestAccount, type FetchLike } from '../../test/accounts.ts';

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readMigrations } from './migrate.ts';
+import { readMigrations } from '../../core/db/migrate.ts';
 import { openSchemaEngine, pgliteEngineDatabase, readSchemaFiles } from './schema-engine.ts';
 
 /** Prisma's folder name: UTC `YYYYMMDDHHMMSS_name`, so folders sort in creation order. */

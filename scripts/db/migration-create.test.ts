@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMigration, migrationFolderName } from './migration-create.ts';
-import { MIGRATIONS_DIR } from './migrate.ts';
+import { MIGRATIONS_DIR } from '../../core/db/migrate.ts';
 import { SCHEMA_PATH } from './schema-engine.ts';
 
 describe('db:migration:create', () => {

@@ -1,11 +1,11 @@
-import type { Database } from './db/database.ts';
-import type { AppError } from './errors.ts';
-import { commitBatch } from './message-batch.ts';
-import { requireMember } from './rooms.ts';
-import { fromRow, messageInclude, type MessageRow, type StoredMessage } from './message-rows.ts';
-import type { HistoryQuery, Message } from './schemas.ts';
+import type { Database } from '../db/database.ts';
+import type { AppError } from '../errors.ts';
+import { commitBatch } from './batch.ts';
+import { requireMember } from '../rooms/rooms.ts';
+import { fromRow, messageInclude, type MessageRow, type StoredMessage } from './rows.ts';
+import type { HistoryQuery, Message } from '../schemas.ts';
 
-export type { StoredMessage } from './message-rows.ts';
+export type { StoredMessage } from './rows.ts';
 
 /** Makes a fresh signed GET URL for an attachment's object. */
 export type AttachmentUrlSigner = (attachment: { key: string; mime: string; filename: string }) => Promise<string>;

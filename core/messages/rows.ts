@@ -1,5 +1,5 @@
-import type { Prisma } from './db/database.ts';
-import type { Message, MessageAttachment, ReactionSummary, ReplyExcerpt } from './schemas.ts';
+import type { Prisma } from '../db/database.ts';
+import type { Message, MessageAttachment, ReactionSummary, ReplyExcerpt } from '../schemas.ts';
 
 /** A message as stored: the attachment without its URL, which is signed when sent out. */
 export interface StoredMessage extends Omit<Message, 'attachment'> {

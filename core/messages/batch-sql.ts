@@ -1,9 +1,9 @@
-import type { Prisma } from './db/database.ts';
-import type { ChangeWrites } from './message-changes.ts';
-import type { MessageRow, StoredMessage } from './message-rows.ts';
+import type { Prisma } from '../db/database.ts';
+import type { ChangeWrites } from './changes.ts';
+import type { MessageRow, StoredMessage } from './rows.ts';
 import type { Draft } from './messages.ts';
 
-/** The statements of a room's group commit (core/message-batch.ts), each one round trip. */
+/** The statements of a room's group commit (core/messages/batch.ts), each one round trip. */
 
 export interface AttachmentRow {
   id: string;

@@ -1,7 +1,7 @@
-import type { Database } from './db/database.ts';
-import type { Logger } from './logger.ts';
-import { uploadsSwept } from './metrics.ts';
-import type { ObjectStore } from './storage/index.ts';
+import type { Database } from '../db/database.ts';
+import type { Logger } from '../logger.ts';
+import { uploadsSwept } from '../metrics.ts';
+import type { ObjectStore } from '../storage/index.ts';
 
 export interface PurgeDeps {
   db: Database;

@@ -1,8 +1,8 @@
-import type { Database } from './db/database.ts';
-import { AppError } from './errors.ts';
-import { newId } from './ids.ts';
-import { hashPassword, verifyPassword } from './auth/password.ts';
-import type { User } from './schemas.ts';
+import type { Database } from '../db/database.ts';
+import { AppError } from '../errors.ts';
+import { newId } from '../ids.ts';
+import { hashPassword, verifyPassword } from './password.ts';
+import type { User } from '../schemas.ts';
 
 interface UserRow {
   id: string;

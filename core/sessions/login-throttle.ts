@@ -1,8 +1,8 @@
 import type { Config } from '../config.ts';
-import type { CounterStore, LimitedHit } from '../counters.ts';
+import type { CounterStore, LimitedHit } from '../redis/counters.ts';
 import { AppError, rateLimited } from '../errors.ts';
 import { rateLimited as rateLimitedMetric } from '../metrics.ts';
-import { usernameKey } from '../users.ts';
+import { usernameKey } from '../users/users.ts';
 
 export interface LoginAttempt {
   /** The client address the request came from (see core/http/client-address.ts). */

@@ -1,7 +1,7 @@
-import type { Config } from './config.ts';
-import type { CounterStore, LimitedHit } from './counters.ts';
-import { rateLimited } from './errors.ts';
-import { rateLimited as rateLimitedMetric } from './metrics.ts';
+import type { Config } from '../config.ts';
+import type { CounterStore, LimitedHit } from '../redis/counters.ts';
+import { rateLimited } from '../errors.ts';
+import { rateLimited as rateLimitedMetric } from '../metrics.ts';
 
 export interface LookupCaller {
   userId: string;

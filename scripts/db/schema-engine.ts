@@ -12,7 +12,7 @@ import {
 import type * as Wasm from '@prisma/schema-engine-wasm';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
-import { MIGRATIONS_DIR } from './migrate.ts';
+import { MIGRATIONS_DIR } from '../../core/db/migrate.ts';
 
 /**
  * Prisma's schema engine compiled to WebAssembly (`@prisma/schema-engine-wasm`, a dev

@@ -1,6 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import type { Config } from './config.ts';
-import type { Logger } from './logger.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
 
 /**
  * A Redis connection that fails fast while Redis is away (no offline queue), so callers can

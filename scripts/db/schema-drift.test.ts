@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testMode } from '../../test/support.ts';
 import { freshDatabase, type FreshDatabase } from './fresh-database.ts';
-import { MIGRATIONS_DIR, migrate, readMigrations } from './migrate.ts';
+import { MIGRATIONS_DIR, migrate, readMigrations } from '../../core/db/migrate.ts';
 import { openSchemaEngine, readSchemaFiles, SCHEMA_PATH, type SchemaEngine } from './schema-engine.ts';
 
 /**

@@ -1,9 +1,9 @@
-import { AppError, invalid, notFound } from './errors.ts';
-import type { MessageRow } from './message-rows.ts';
+import { AppError, invalid, notFound } from '../errors.ts';
+import type { MessageRow } from './rows.ts';
 
 /**
  * Edits, deletes and reactions, applied in memory to the locked room's message rows by the
- * batch commit (core/message-batch.ts), which then writes every change in one statement.
+ * batch commit (core/messages/batch.ts), which then writes every change in one statement.
  * Each real change takes the room's next version; a no-op (same text, a second delete, a
  * reaction already there or already gone) takes none and answers the message as it is.
  */

@@ -1,13 +1,13 @@
 import { sweepDiscardedAttachments } from './attachment-purge.ts';
-import type { Config } from './config.ts';
-import type { Database } from './db/database.ts';
-import { AppError, invalid, notFound } from './errors.ts';
-import { newId } from './ids.ts';
-import type { Logger } from './logger.ts';
-import { uploadsCompleted, uploadsSwept } from './metrics.ts';
-import { isMember, requireMember } from './rooms.ts';
-import type { Attachment, UploadCompleteBody, UploadInitBody } from './schemas.ts';
-import type { ObjectStore, UploadTarget } from './storage/index.ts';
+import type { Config } from '../config.ts';
+import type { Database } from '../db/database.ts';
+import { AppError, invalid, notFound } from '../errors.ts';
+import { newId } from '../ids.ts';
+import type { Logger } from '../logger.ts';
+import { uploadsCompleted, uploadsSwept } from '../metrics.ts';
+import { isMember, requireMember } from '../rooms/rooms.ts';
+import type { Attachment, UploadCompleteBody, UploadInitBody } from '../schemas.ts';
+import type { ObjectStore, UploadTarget } from '../storage/index.ts';
 
 /**
  * Uploads go straight from the client to the object store. The server picks the key,
