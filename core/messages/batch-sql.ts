@@ -1,4 +1,4 @@
-import type { Prisma } from '../db/database.ts';
+import { Prisma } from '../db/database.ts';
 import type { ChangeWrites } from './changes.ts';
 import type { MessageRow, StoredMessage } from './rows.ts';
 import type { Draft } from './messages.ts';
@@ -23,8 +23,7 @@ export async function loadTargets(
   roomId: string,
   ids: string[],
 ): Promise<MessageRow[]> {
-  const [result] = await tx.$queryRawUnsafe<{ rows: string }[]>(
-    `SELECT coalesce(json_agg(json_build_object(
+  const [result] = await tx.$queryRaw<{ rows: string }[]>(Prisma.sql`SELECT coalesce(json_agg(json_build_object(
               'id', m.id, 'roomId', m.room_id, 'seq', m.seq, 'userId', m.user_id, 'name', m.name,
               'text', m.text, 'ts', m.ts::text, 'clientMsgId', m.client_msg_id,
               'attachmentId', m.attachment_id, 'version', m.version, 'editedAt', m.edited_at::text,
@@ -39,10 +38,7 @@ export async function loadTargets(
                                                    'text', left(p.text, 200), 'deletedAt', p.deleted_at::text)
                             FROM messages p WHERE p.id = m.reply_to_id))), '[]'::json)::text AS rows
        FROM messages m
-      WHERE m.room_id = $1 AND m.id = ANY($2::text[])`,
-    roomId,
-    ids,
-  );
+      WHERE m.room_id = ${roomId} AND m.id = ANY(${ids}::text[])`);
   type Json = Omit<MessageRow, 'ts' | 'editedAt' | 'deletedAt' | 'replyTo'> & {
     ts: string;
     editedAt: string | null;
@@ -67,15 +63,11 @@ export async function usableAttachments(
 ): Promise<Map<string, AttachmentRow>> {
   const wanted = sends.map((d) => d.attachmentId).filter((a): a is string => a !== null);
   if (wanted.length === 0) return new Map();
-  const rows = await tx.$queryRawUnsafe<AttachmentRow[]>(
-    `SELECT a.id, a.user_id, a.key, a.mime, a.bytes, a.filename
+  const rows = await tx.$queryRaw<AttachmentRow[]>(Prisma.sql`SELECT a.id, a.user_id, a.key, a.mime, a.bytes, a.filename
        FROM attachments a
-      WHERE a.id = ANY($1::text[]) AND a.room_id = $2 AND a.completed_at IS NOT NULL AND a.discarded_at IS NULL
+      WHERE a.id = ANY(${wanted}::text[]) AND a.room_id = ${roomId} AND a.completed_at IS NOT NULL AND a.discarded_at IS NULL
         AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.attachment_id = a.id)
-      FOR UPDATE`,
-    wanted,
-    roomId,
-  );
+      FOR UPDATE`);
   return new Map(rows.map((r) => [r.id, r]));
 }
 
@@ -92,64 +84,71 @@ export async function writeBatch(
   discarded: { id: string }[],
   last: { seq: number; ts: number; version: number },
 ): Promise<void> {
-  await tx.$executeRawUnsafe(
-    `WITH inserted AS (
+  const add = {
+    id: inserts.map((m) => m.id),
+    seq: inserts.map((m) => m.seq),
+    userId: inserts.map((m) => m.userId),
+    name: inserts.map((m) => m.name),
+    text: inserts.map((m) => m.text),
+    ts: inserts.map((m) => String(m.ts)),
+    clientMsgId: inserts.map((m) => m.clientMsgId),
+    attachmentId: inserts.map((m) => m.attachment?.id ?? null),
+    version: inserts.map((m) => m.version),
+    replyToId: inserts.map((m) => m.replyToId),
+  };
+  const set = {
+    id: changes.messages.map((m) => m.id),
+    text: changes.messages.map((m) => m.text),
+    version: changes.messages.map((m) => m.version),
+    editedAt: changes.messages.map((m) => m.editedAt),
+    deletedAt: changes.messages.map((m) => m.deletedAt),
+    attachmentId: changes.messages.map((m) => m.attachmentId),
+  };
+  const unreact = {
+    messageId: changes.removedReactions.map((r) => r.messageId),
+    userId: changes.removedReactions.map((r) => r.userId),
+    emoji: changes.removedReactions.map((r) => r.emoji),
+  };
+  const react = {
+    messageId: changes.addedReactions.map((r) => r.messageId),
+    userId: changes.addedReactions.map((r) => r.userId),
+    emoji: changes.addedReactions.map((r) => r.emoji),
+    version: changes.addedReactions.map((r) => r.version),
+    emojiSince: changes.addedReactions.map((r) => r.emojiSince),
+  };
+  await tx.$executeRaw(Prisma.sql`
+    WITH inserted AS (
        INSERT INTO messages (id, room_id, seq, user_id, name, text, ts, client_msg_id, attachment_id, version, reply_to_id)
-       SELECT id, $1, seq, user_id, name, text, ts, client_msg_id, attachment_id, version, reply_to_id
-         FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::int[], $11::text[])
+       SELECT id, ${roomId}, seq, user_id, name, text, ts, client_msg_id, attachment_id, version, reply_to_id
+         FROM unnest(${add.id}::text[], ${add.seq}::int[], ${add.userId}::text[], ${add.name}::text[],
+                     ${add.text}::text[], ${add.ts}::bigint[], ${add.clientMsgId}::text[],
+                     ${add.attachmentId}::text[], ${add.version}::int[], ${add.replyToId}::text[])
            AS t(id, seq, user_id, name, text, ts, client_msg_id, attachment_id, version, reply_to_id)
        RETURNING 1
      ), changed AS (
        UPDATE messages m
           SET text = c.text, version = c.version, edited_at = c.edited_at, deleted_at = c.deleted_at,
               attachment_id = c.attachment_id
-         FROM unnest($12::text[], $13::text[], $14::int[], $15::bigint[], $16::bigint[], $17::text[])
+         FROM unnest(${set.id}::text[], ${set.text}::text[], ${set.version}::int[], ${set.editedAt}::bigint[],
+                     ${set.deletedAt}::bigint[], ${set.attachmentId}::text[])
            AS c(id, text, version, edited_at, deleted_at, attachment_id)
-        WHERE m.id = c.id AND m.room_id = $1
+        WHERE m.id = c.id AND m.room_id = ${roomId}
        RETURNING 1
      ), unreacted AS (
        DELETE FROM reactions r
-        USING unnest($18::text[], $19::text[], $20::text[]) AS d(message_id, user_id, emoji)
+        USING unnest(${unreact.messageId}::text[], ${unreact.userId}::text[], ${unreact.emoji}::text[])
+           AS d(message_id, user_id, emoji)
         WHERE r.message_id = d.message_id AND r.user_id = d.user_id AND r.emoji = d.emoji
        RETURNING 1
      ), reacted AS (
        INSERT INTO reactions (message_id, user_id, emoji, version, emoji_since)
-       SELECT * FROM unnest($21::text[], $22::text[], $23::text[], $24::int[], $29::int[])
+       SELECT * FROM unnest(${react.messageId}::text[], ${react.userId}::text[], ${react.emoji}::text[],
+                            ${react.version}::int[], ${react.emojiSince}::int[])
        ON CONFLICT (message_id, user_id, emoji) DO UPDATE SET version = EXCLUDED.version, emoji_since = EXCLUDED.emoji_since
        RETURNING 1
      ), discarded AS (
-       UPDATE attachments SET discarded_at = now() WHERE id = ANY($25::text[])
+       UPDATE attachments SET discarded_at = now() WHERE id = ANY(${discarded.map((a) => a.id)}::text[])
        RETURNING 1
      )
-     UPDATE rooms SET last_seq = $26, last_ts = $27, last_version = $28 WHERE id = $1`,
-    roomId,
-    inserts.map((m) => m.id),
-    inserts.map((m) => m.seq),
-    inserts.map((m) => m.userId),
-    inserts.map((m) => m.name),
-    inserts.map((m) => m.text),
-    inserts.map((m) => String(m.ts)),
-    inserts.map((m) => m.clientMsgId),
-    inserts.map((m) => m.attachment?.id ?? null),
-    inserts.map((m) => m.version),
-    inserts.map((m) => m.replyToId),
-    changes.messages.map((m) => m.id),
-    changes.messages.map((m) => m.text),
-    changes.messages.map((m) => m.version),
-    changes.messages.map((m) => m.editedAt),
-    changes.messages.map((m) => m.deletedAt),
-    changes.messages.map((m) => m.attachmentId),
-    changes.removedReactions.map((r) => r.messageId),
-    changes.removedReactions.map((r) => r.userId),
-    changes.removedReactions.map((r) => r.emoji),
-    changes.addedReactions.map((r) => r.messageId),
-    changes.addedReactions.map((r) => r.userId),
-    changes.addedReactions.map((r) => r.emoji),
-    changes.addedReactions.map((r) => r.version),
-    discarded.map((a) => a.id),
-    last.seq,
-    BigInt(last.ts),
-    last.version,
-    changes.addedReactions.map((r) => r.emojiSince),
-  );
+     UPDATE rooms SET last_seq = ${last.seq}, last_ts = ${BigInt(last.ts)}, last_version = ${last.version} WHERE id = ${roomId}`);
 }

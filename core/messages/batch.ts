@@ -1,4 +1,4 @@
-import type { Database } from '../db/database.ts';
+import { Prisma, type Database } from '../db/database.ts';
 import { AppError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import {
@@ -77,9 +77,8 @@ export async function commitBatch(
 ): Promise<BatchResult> {
   if (ops.length === 0) return { results: [], updated: [], discarded: [] };
   return db.prisma.$transaction(async (tx) => {
-    const locked = await tx.$queryRawUnsafe<RoomLock[]>(
-      'SELECT last_seq, last_ts, last_version, created_by FROM rooms WHERE id = $1 FOR UPDATE',
-      roomId,
+    const locked = await tx.$queryRaw<RoomLock[]>(
+      Prisma.sql`SELECT last_seq, last_ts, last_version, created_by FROM rooms WHERE id = ${roomId} FOR UPDATE`,
     );
     const room = locked[0];
     if (!room) return { results: ops.map(forbidden), updated: [], discarded: [] };
@@ -93,28 +92,21 @@ export async function commitBatch(
     const parentIds = [
       ...new Set(sends.map((d) => d.replyToId).filter((id): id is string => typeof id === 'string')),
     ];
-    const [state] = await tx.$queryRawUnsafe<{ members: string; existing: string; parents: string }[]>(
-      `SELECT
+    const [state] = await tx.$queryRaw<{ members: string; existing: string; parents: string }[]>(Prisma.sql`SELECT
          (SELECT coalesce(json_agg(rm.user_id), '[]'::json)::text
             FROM room_members rm
-           WHERE rm.room_id = $1 AND rm.user_id = ANY($2::text[])) AS members,
+           WHERE rm.room_id = ${roomId} AND rm.user_id = ANY(${userIds}::text[])) AS members,
          (SELECT coalesce(json_agg(json_build_object(
                    'id', m.id, 'user_id', m.user_id, 'client_msg_id', m.client_msg_id)), '[]'::json)::text
             FROM messages m
-            JOIN unnest($3::text[], $4::text[]) AS k(user_id, client_msg_id)
+            JOIN unnest(${withIds.map((d) => d.userId)}::text[], ${withIds.map((d) => d.clientMsgId)}::text[]) AS k(user_id, client_msg_id)
               ON m.user_id = k.user_id AND m.client_msg_id = k.client_msg_id
-           WHERE m.room_id = $1) AS existing,
+           WHERE m.room_id = ${roomId}) AS existing,
          (SELECT coalesce(json_agg(json_build_object(
                    'id', m.id, 'seq', m.seq, 'user_id', m.user_id, 'name', m.name,
                    'text', left(m.text, 200), 'deleted', m.deleted_at IS NOT NULL)), '[]'::json)::text
             FROM messages m
-           WHERE m.room_id = $1 AND m.id = ANY($5::text[])) AS parents`,
-      roomId,
-      userIds,
-      withIds.map((d) => d.userId),
-      withIds.map((d) => d.clientMsgId),
-      parentIds,
-    );
+           WHERE m.room_id = ${roomId} AND m.id = ANY(${parentIds}::text[])) AS parents`);
     const members = new Set(JSON.parse(state!.members) as string[]);
     const existingRows = JSON.parse(state!.existing) as ExistingRow[];
     const existing = new Map<string, string | StoredMessage>(

@@ -1,6 +1,6 @@
 import { sweepDiscardedAttachments } from './attachment-purge.ts';
 import type { Config } from '../config.ts';
-import type { Database } from '../db/database.ts';
+import { Prisma, type Database } from '../db/database.ts';
 import { AppError, invalid, notFound } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Logger } from '../logger.ts';
@@ -222,25 +222,19 @@ export async function sweepOrphanUploads(
   const unsentBefore = new Date(now - options.unsentMaxAgeMs);
   // Attachments of deleted messages (discarded_at) are not orphans: sweepDiscardedAttachments
   // removes their object before their row, so a failed object delete is retried.
-  const orphaned = `((a.completed_at IS NULL AND a.ts < $1)
-      OR (a.completed_at < $2 AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.attachment_id = a.id)))
+  const orphaned = Prisma.sql`((a.completed_at IS NULL AND a.ts < ${pendingBefore})
+      OR (a.completed_at < ${unsentBefore} AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.attachment_id = a.id)))
       AND a.discarded_at IS NULL`;
 
   const keys = await deps.db.prisma.$transaction(async (tx) => {
     // SKIP LOCKED: rows a sender holds right now are left for the next sweep.
-    const locked = await tx.$queryRawUnsafe<{ id: string }[]>(
-      `SELECT a.id FROM attachments a WHERE ${orphaned} ORDER BY a.ts LIMIT $3 FOR UPDATE SKIP LOCKED`,
-      pendingBefore,
-      unsentBefore,
-      options.limit ?? 500,
+    const locked = await tx.$queryRaw<{ id: string }[]>(
+      Prisma.sql`SELECT a.id FROM attachments a WHERE ${orphaned} ORDER BY a.ts LIMIT ${options.limit ?? 500} FOR UPDATE SKIP LOCKED`,
     );
     if (locked.length === 0) return [];
     // A new statement sees messages committed while we waited for the locks.
-    const deleted = await tx.$queryRawUnsafe<{ key: string }[]>(
-      `DELETE FROM attachments a WHERE a.id = ANY($3::text[]) AND ${orphaned} RETURNING a.key`,
-      pendingBefore,
-      unsentBefore,
-      locked.map((r) => r.id),
+    const deleted = await tx.$queryRaw<{ key: string }[]>(
+      Prisma.sql`DELETE FROM attachments a WHERE a.id = ANY(${locked.map((r) => r.id)}::text[]) AND ${orphaned} RETURNING a.key`,
     );
     return deleted.map((r) => r.key);
   });
