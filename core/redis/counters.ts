@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis, Result } from 'ioredis';
 import type { Logger } from '../logger.ts';
 
 /**
@@ -153,8 +153,14 @@ for _, key in ipairs(KEYS) do
 end
 return 0`;
 
-type HitCommand = (numKeys: number, ...args: (string | number)[]) => Promise<number[]>;
-type ScriptedRedis = { parleyHit: HitCommand; parleyReserve: HitCommand; parleyRelease: HitCommand };
+// The Lua scripts defined below, as ioredis types custom commands (module augmentation).
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    parleyHit(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
+    parleyReserve(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
+    parleyRelease(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
+  }
+}
 
 export class RedisCounterStore implements CounterStore {
   constructor(private readonly redis: Redis) {
@@ -163,14 +169,9 @@ export class RedisCounterStore implements CounterStore {
     redis.defineCommand('parleyRelease', { lua: RELEASE_SCRIPT });
   }
 
-  private get scripts(): ScriptedRedis {
-    return this.redis as unknown as ScriptedRedis;
-  }
-
   async reserve(rules: LimitedHit[]): Promise<RateCheck> {
     if (rules.length === 0) return { allowed: true, retryAfterMs: 0 };
-    const [allowed, retry] = await this.scripts.parleyReserve.call(
-      this.redis,
+    const [allowed, retry] = await this.redis.parleyReserve(
       rules.length,
       ...rules.map((r) => r.key),
       ...rules.map((r) => r.windowMs),
@@ -181,14 +182,12 @@ export class RedisCounterStore implements CounterStore {
 
   async release(keys: string[]): Promise<void> {
     if (keys.length === 0) return;
-    await this.scripts.parleyRelease.call(this.redis, keys.length, ...keys);
+    await this.redis.parleyRelease(keys.length, ...keys);
   }
 
   async hit(hits: CounterHit[]): Promise<WindowCount[]> {
     if (hits.length === 0) return [];
-    const run = this.scripts.parleyHit;
-    const flat = await run.call(
-      this.redis,
+    const flat = await this.redis.parleyHit(
       hits.length,
       ...hits.map((h) => h.key),
       ...hits.map((h) => h.windowMs),

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis, Result } from 'ioredis';
 import type { PresentUser } from '../schemas.ts';
 
 /**
@@ -119,7 +119,11 @@ end
 if #stale > 0 then redis.call('HDEL', KEYS[1], unpack(stale)) end
 return {#stale, live}`;
 
-type SnapshotCommand = (key: string, cutoff: number) => Promise<[number, string[]]>;
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    parleyPresenceSnapshot(key: string, cutoff: number): Result<[number, string[]], Context>;
+  }
+}
 
 // Compare-and-set of a room's last announced set, in one step across instances.
 // ARGV: the set, force (1/0), ttl ms. Returns 1 when the set is to be announced.
@@ -128,7 +132,11 @@ if ARGV[2] ~= '1' and redis.call('GET', KEYS[1]) == ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 return 1`;
 
-type ClaimCommand = (key: string, set: string, force: string, ttlMs: number) => Promise<number>;
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    parleyPresenceClaim(key: string, set: string, force: string, ttlMs: number): Result<number, Context>;
+  }
+}
 
 export const presenceKey = (roomId: string) => `presence:room:${roomId}`;
 export const announcedKey = (roomId: string) => `presence:announced:${roomId}`;
@@ -143,8 +151,7 @@ export class RedisPresence implements Presence {
   }
 
   async claimAnnouncement(roomId: string, set: string, force: boolean): Promise<boolean> {
-    const run = (this.redis as unknown as { parleyPresenceClaim: ClaimCommand }).parleyPresenceClaim;
-    return (await run.call(this.redis, announcedKey(roomId), set, force ? '1' : '0', ANNOUNCED_TTL_MS)) === 1;
+    return (await this.redis.parleyPresenceClaim(announcedKey(roomId), set, force ? '1' : '0', ANNOUNCED_TTL_MS)) === 1;
   }
 
   async put(entries: PresenceEntry[], now: number): Promise<void> {
@@ -168,8 +175,7 @@ export class RedisPresence implements Presence {
   }
 
   async snapshot(roomId: string, now: number): Promise<PresenceSnapshot> {
-    const run = (this.redis as unknown as { parleyPresenceSnapshot: SnapshotCommand }).parleyPresenceSnapshot;
-    const [pruned, live] = await run.call(this.redis, presenceKey(roomId), now - this.ttlMs);
+    const [pruned, live] = await this.redis.parleyPresenceSnapshot(presenceKey(roomId), now - this.ttlMs);
     const entries: StoredEntry[] = [];
     for (const raw of live) {
       try {
