@@ -42,7 +42,7 @@ export interface Realtime {
   close(): Promise<void>;
 }
 
-export const MAX_SOCKET_MESSAGE_BYTES = 64 * 1024;
+const MAX_SOCKET_MESSAGE_BYTES = 64 * 1024;
 
 /** The realtime tier on an HTTP server (its own, or the one the REST API shares). */
 export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Realtime {

@@ -206,7 +206,7 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
 }
 
 /** Ends a socket's typing in a room, telling the others. */
-export function stopTyping(io: ParleyServer, socket: ParleySocket, roomId: string): void {
+function stopTyping(io: ParleyServer, socket: ParleySocket, roomId: string): void {
   if (!socket.data.typing.delete(roomId)) return;
   const { userId, name } = socket.data.session;
   io.to(roomChannel(roomId)).except(socket.id).emit('typing', { roomId, userId, name, typing: false });

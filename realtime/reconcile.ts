@@ -6,7 +6,7 @@ import { leaveRoom } from './handlers.ts';
 import type { RoomPresence } from './room-presence.ts';
 import type { ParleyServer, ParleySocket } from './types.ts';
 
-export interface Discrepancies {
+interface Discrepancies {
   /** Sockets whose token has been revoked. */
   revoked: ParleySocket[];
   /** Sockets still in a room their user is no longer a member of. */
@@ -18,7 +18,7 @@ export interface Discrepancies {
  * leave): checks this instance's sockets against the database, which is the truth. Two
  * queries for all sockets, so a lost event is acted on within one period instead of never.
  */
-export async function findDiscrepancies(
+async function findDiscrepancies(
   db: Database,
   sockets: Iterable<ParleySocket>,
 ): Promise<Discrepancies> {

@@ -16,7 +16,7 @@ import { contentSecurityPolicy } from '../web/content-security-policy.ts';
  * and network/image access limited to this origin plus the object store's.
  */
 
-export const WEB_DIST = fileURLToPath(new URL('../web/dist/', import.meta.url));
+const WEB_DIST = fileURLToPath(new URL('../web/dist/', import.meta.url));
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

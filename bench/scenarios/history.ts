@@ -12,7 +12,7 @@ import { quantile } from '../lib/stats.ts';
  * in a room of 100k and one of 1M+ messages, plus the plan of the SQL Parley actually runs.
  */
 
-export interface PlanCheck {
+interface PlanCheck {
   roomId: string;
   sql: string;
   plan: string;
@@ -21,7 +21,7 @@ export interface PlanCheck {
 }
 
 /** Runs readHistory once with query logging on, then EXPLAINs the exact statements Prisma sent. */
-export async function explainParleyHistory(
+async function explainParleyHistory(
   url: string,
   roomId: string,
   beforeSeq: number,

@@ -16,9 +16,9 @@ import type { AppendResult, Draft } from './messages.ts';
 export type Operation = ({ kind: 'send' } & Draft) | Change;
 
 /** A change's outcome: the message as it is after the batch, and whether this change altered it. */
-export type ChangeResult =
+type ChangeResult =
   { ok: true; message: StoredMessage; changed: boolean } | { ok: false; error: AppError };
-export type OperationResult = AppendResult | ChangeResult;
+type OperationResult = AppendResult | ChangeResult;
 
 export interface BatchResult {
   /** One per operation, in order. */

@@ -14,7 +14,7 @@ export type Change =
   | { kind: 'react'; userId: string; messageId: string; emoji: string; on: boolean };
 
 /** At most this many distinct emoji on one message (the contract's limit). */
-export const MAX_DISTINCT_EMOJI = 20;
+const MAX_DISTINCT_EMOJI = 20;
 
 export interface ChangeState {
   /** The batch's target messages, by id; mutated in place as changes apply. */

@@ -40,7 +40,7 @@ export const excerpt = (p: {
 });
 
 /** Reactions in order of first use of each emoji, users in order of reacting. */
-export function summarizeReactions(
+function summarizeReactions(
   rows: { userId: string; emoji: string; version: number; emojiSince: number }[],
 ): ReactionSummary[] {
   const byEmoji = new Map<string, ReactionSummary & { since: number }>();

@@ -139,7 +139,7 @@ declare module 'ioredis' {
 }
 
 export const presenceKey = (roomId: string) => `presence:room:${roomId}`;
-export const announcedKey = (roomId: string) => `presence:announced:${roomId}`;
+const announcedKey = (roomId: string) => `presence:announced:${roomId}`;
 
 export class RedisPresence implements Presence {
   constructor(

@@ -12,7 +12,7 @@ interface RoomRow {
   lastVersion: number;
 }
 
-export const toWireRoom = (r: RoomRow): Room => ({
+const toWireRoom = (r: RoomRow): Room => ({
   id: r.id,
   name: r.name,
   createdAt: r.createdAt.toISOString(),
@@ -74,7 +74,7 @@ export async function getRoomForMember(db: Database, roomId: string, userId: str
   return toWireRoom(row);
 }
 
-export const toWireMember = (m: { userId: string; joinedAt: Date; user: { username: string } }): Member => ({
+const toWireMember = (m: { userId: string; joinedAt: Date; user: { username: string } }): Member => ({
   userId: m.userId,
   username: m.user.username,
   joinedAt: m.joinedAt.toISOString(),

@@ -63,5 +63,3 @@ export function loginThrottle(counters: CounterStore, limits: LoginLimits) {
     },
   };
 }
-
-export type LoginThrottle = ReturnType<typeof loginThrottle>;

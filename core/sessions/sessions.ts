@@ -54,7 +54,7 @@ export async function verifySession(keys: SessionKeys, db: Database, token: stri
   return { userId: sub, name, jti, exp };
 }
 
-export async function isRevoked(db: Database, jti: string): Promise<boolean> {
+async function isRevoked(db: Database, jti: string): Promise<boolean> {
   const row = await db.prisma.revokedToken.findUnique({ where: { jti }, select: { jti: true } });
   return row !== null;
 }
@@ -74,7 +74,7 @@ export async function revokeSession(db: Database, session: Session): Promise<voi
 }
 
 /** Forgets revocations of tokens that have expired: they fail verification on their own. */
-export async function pruneRevokedSessions(db: Database, now = new Date()): Promise<number> {
+async function pruneRevokedSessions(db: Database, now = new Date()): Promise<number> {
   const { count } = await db.prisma.revokedToken.deleteMany({ where: { expiresAt: { lt: now } } });
   return count;
 }

@@ -21,7 +21,7 @@ export interface UploadDeps {
 }
 
 /** The key of an upload: scoped by room and uploader, random, never derived from the filename. */
-export const uploadKey = (roomId: string, userId: string, id: string) => `uploads/${roomId}/${userId}/${id}`;
+const uploadKey = (roomId: string, userId: string, id: string) => `uploads/${roomId}/${userId}/${id}`;
 
 /** A media type as compared: lower-case, without parameters (`text/plain; charset=utf-8` → `text/plain`). */
 const essence = (mime: string | undefined) => (mime ?? '').split(';')[0]!.trim().toLowerCase();
@@ -52,7 +52,7 @@ const attachmentSelect = {
   rejectedAt: true,
 } as const;
 
-export async function toWireAttachment(storage: ObjectStore, a: AttachmentRow): Promise<Attachment> {
+async function toWireAttachment(storage: ObjectStore, a: AttachmentRow): Promise<Attachment> {
   return {
     id: a.id,
     roomId: a.roomId,
@@ -67,7 +67,7 @@ export async function toWireAttachment(storage: ObjectStore, a: AttachmentRow): 
 }
 
 /** Refuses types off the allow-list (400) and sizes over the limit (413): request shape, checked before membership. */
-export function checkDeclaredUpload(
+function checkDeclaredUpload(
   config: Pick<Config, 'storage'>,
   body: Pick<UploadInitBody, 'mime' | 'bytes'>,
 ): void {

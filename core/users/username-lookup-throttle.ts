@@ -47,5 +47,3 @@ export function usernameLookupThrottle(
     },
   };
 }
-
-export type UsernameLookupThrottle = ReturnType<typeof usernameLookupThrottle>;

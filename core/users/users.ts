@@ -10,7 +10,7 @@ interface UserRow {
   createdAt: Date;
 }
 
-export const toWireUser = (u: UserRow): User => ({ id: u.id, username: u.username, createdAt: u.createdAt.toISOString() });
+const toWireUser = (u: UserRow): User => ({ id: u.id, username: u.username, createdAt: u.createdAt.toISOString() });
 
 /** Usernames are unique and matched case-insensitively; the key is what is compared. */
 export const usernameKey = (username: string): string => username.trim().toLowerCase();

@@ -36,7 +36,7 @@ let loading: Promise<WasmModule> | undefined;
  * The package's entry imports the .wasm file as an ES module, which Node 20 cannot do
  * without a flag; instantiate it by hand with the generated JS glue as its import object.
  */
-export function loadSchemaEngineWasm(): Promise<WasmModule> {
+function loadSchemaEngineWasm(): Promise<WasmModule> {
   loading ??= (async () => {
     const require = createRequire(import.meta.url);
     const dir = dirname(require.resolve('@prisma/schema-engine-wasm/schema_engine_bg'));
@@ -57,7 +57,7 @@ export async function readSchemaFiles(schemaPath = SCHEMA_PATH): Promise<SchemaF
 }
 
 /** The engine's view of a prisma/migrations directory, read the way Prisma's CLI reads it. */
-export async function readMigrationList(dir = MIGRATIONS_DIR): Promise<Wasm.MigrationList> {
+async function readMigrationList(dir = MIGRATIONS_DIR): Promise<Wasm.MigrationList> {
   const entries = await readdir(dir, { withFileTypes: true });
   const names = entries
     .filter((e) => e.isDirectory())

@@ -277,7 +277,7 @@ const database: Check = (p) => {
   return problems;
 };
 
-export const programChecks: Record<string, Check> = {
+const programChecks: Record<string, Check> = {
   programRuns,
   restFunctions,
   migration,
