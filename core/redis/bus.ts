@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
+import { closeRedis } from './connection.ts';
 
 /**
  * Events that one tier publishes and the realtime tier acts on, on every instance: REST
@@ -35,20 +36,30 @@ export class MemoryBus implements EventBus {
   }
 }
 
-/** Redis pub/sub: every instance of every tier that shares the Redis (and key prefix) hears it. */
+/**
+ * Redis pub/sub: every instance of every tier that shares the Redis (and key prefix) hears it.
+ * The subscriber connection is opened on the first subscribe, so a process that only
+ * publishes (a REST function) holds none.
+ */
 export class RedisBus implements EventBus {
   private readonly emitter = new EventEmitter();
   private readonly channel: string;
+  private subscriber: Redis | undefined;
   private subscribed = false;
 
   constructor(
     private readonly publisher: Redis,
-    private readonly subscriber: Redis,
+    private readonly openSubscriber: () => Redis,
     keyPrefix: string,
     private readonly logger: Logger,
   ) {
     // Pub/sub channels ignore ioredis' keyPrefix (and the DB index): prefix by hand.
     this.channel = `${keyPrefix}parley:events`;
+  }
+
+  private listening(): Redis {
+    if (this.subscriber) return this.subscriber;
+    const subscriber = this.openSubscriber();
     subscriber.on('message', (channel: string, raw: string) => {
       if (channel !== this.channel) return;
       try {
@@ -57,6 +68,8 @@ export class RedisBus implements EventBus {
         this.logger.warn({ err }, 'dropped a malformed bus event');
       }
     });
+    this.subscriber = subscriber;
+    return subscriber;
   }
 
   async publish(event: BusEvent): Promise<void> {
@@ -67,7 +80,7 @@ export class RedisBus implements EventBus {
     if (!this.subscribed) {
       this.subscribed = true;
       // ioredis re-subscribes by itself after a reconnect.
-      this.subscriber.subscribe(this.channel).catch((err: Error) => {
+      this.listening().subscribe(this.channel).catch((err: Error) => {
         this.subscribed = false;
         this.logger.error({ err: { message: err.message } }, 'bus subscribe failed');
       });
@@ -78,5 +91,6 @@ export class RedisBus implements EventBus {
 
   async close(): Promise<void> {
     this.emitter.removeAllListeners();
+    if (this.subscriber) await closeRedis(this.subscriber);
   }
 }
