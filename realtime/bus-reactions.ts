@@ -1,6 +1,6 @@
 import type { BusEvent, EventBus } from '../core/redis/bus.ts';
 import type { Logger } from '../core/logger.ts';
-import { leaveRoom } from './handlers.ts';
+import { socketLeaves } from './handlers.ts';
 import { localSockets } from './local-sockets.ts';
 import type { RoomPresence } from './room-presence.ts';
 import { sessionChannel, userChannel, type ParleyServer } from './types.ts';
@@ -21,7 +21,7 @@ export function reactToBus(
       for (const socket of localSockets(io, sessionChannel(event.jti))) socket.disconnect(true);
     } else if (event.type === 'member.left') {
       for (const socket of localSockets(io, userChannel(event.userId))) {
-        leaveRoom(io, socket, event.roomId, presence).catch((err: unknown) =>
+        socketLeaves(io, socket, event.roomId, presence).catch((err: unknown) =>
           logger.error({ err, socketId: socket.id }, 'removing a leaver from a room failed'),
         );
       }

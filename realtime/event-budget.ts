@@ -1,8 +1,8 @@
 import type { Config, RateRule } from '../core/config.ts';
-import { AppError, rateLimited as rateLimitedError } from '../core/errors.ts';
+import { AppError, rateLimited } from '../core/errors.ts';
 import type { ClientEventName } from '../core/events.ts';
 import type { Logger } from '../core/logger.ts';
-import { rateLimited, socketBudgetDisconnects, socketEvents } from '../core/metrics.ts';
+import { rateLimitRefusals, socketBudgetDisconnects, socketEvents } from '../core/metrics.ts';
 import type { ParleySocket } from './types.ts';
 
 /**
@@ -143,9 +143,9 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
     const spent = budget.spend(kind);
     if (!spent.allowed) {
       if (closing) return;
-      rateLimited.inc({ event: kind });
+      rateLimitRefusals.inc({ event: kind });
       socketEvents.inc({ event: kind, result: 'rate_limited' });
-      answer(ack, rateLimitedError(spent.retryAfterMs));
+      answer(ack, rateLimited(spent.retryAfterMs));
       refusedSinceLog += 1;
       const now = Date.now();
       if (now - lastLogAt >= REFUSAL_WINDOW_MS) {

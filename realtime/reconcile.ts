@@ -2,7 +2,7 @@ import { revokedAmong } from '../core/sessions/sessions.ts';
 import type { Database } from '../core/db/database.ts';
 import type { Logger } from '../core/logger.ts';
 import { formerMemberships } from '../core/rooms/rooms.ts';
-import { leaveRoom } from './handlers.ts';
+import { socketLeaves } from './handlers.ts';
 import type { RoomPresence } from './room-presence.ts';
 import type { ParleyServer, ParleySocket } from './types.ts';
 
@@ -58,7 +58,7 @@ export function startReconciliation(
       .then(({ revoked, removed }) => {
         for (const socket of revoked) socket.disconnect(true);
         for (const { socket, roomId } of removed) {
-          leaveRoom(io, socket, roomId, presence).catch((err: unknown) =>
+          socketLeaves(io, socket, roomId, presence).catch((err: unknown) =>
             logger.error({ err, socketId: socket.id }, 'removing a former member from a room failed'),
           );
         }

@@ -1,7 +1,7 @@
 import type { Config } from '../config.ts';
 import type { CounterStore, LimitedHit } from '../redis/counters.ts';
 import { AppError, rateLimited } from '../errors.ts';
-import { rateLimited as rateLimitedMetric } from '../metrics.ts';
+import { rateLimitRefusals } from '../metrics.ts';
 import { usernameKey } from '../users/users.ts';
 
 export interface LoginAttempt {
@@ -46,7 +46,7 @@ export function loginThrottle(counters: CounterStore, limits: LoginLimits) {
       const reserved = rules(attempt);
       const check = await counters.reserve(reserved);
       if (!check.allowed) {
-        rateLimitedMetric.inc({ event: 'login' });
+        rateLimitRefusals.inc({ event: 'login' });
         throw rateLimited(check.retryAfterMs);
       }
       let found: T | null;

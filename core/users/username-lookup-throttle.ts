@@ -1,7 +1,7 @@
 import type { Config } from '../config.ts';
 import type { CounterStore, LimitedHit } from '../redis/counters.ts';
 import { rateLimited } from '../errors.ts';
-import { rateLimited as rateLimitedMetric } from '../metrics.ts';
+import { rateLimitRefusals } from '../metrics.ts';
 
 export interface LookupCaller {
   userId: string;
@@ -32,7 +32,7 @@ export function usernameLookupThrottle(
       ];
       const check = await counters.reserve(rules);
       if (!check.allowed) {
-        rateLimitedMetric.inc({ event });
+        rateLimitRefusals.inc({ event });
         throw rateLimited(check.retryAfterMs);
       }
       let found: T | null;

@@ -7,7 +7,7 @@ import { limitBody } from '../../core/http/app.ts';
 import { clearSessionCookie, requestToken, requireSession, setSessionCookie } from '../../core/http/session.ts';
 import type { AppContext } from '../../core/http/types.ts';
 import { apiRouter } from '../../core/http/openapi.ts';
-import { rateLimited as rateLimitedMetric } from '../../core/metrics.ts';
+import { rateLimitRefusals } from '../../core/metrics.ts';
 import type { LoginBody } from '../../core/schemas.ts';
 import type { Services } from '../../core/services.ts';
 import { authenticate, findUserById, registerUser } from '../../core/users/users.ts';
@@ -41,7 +41,7 @@ export function authRoutes(deps: AuthDeps) {
         { key: `register:addr:${c.get('clientAddress')}`, windowMs: HOUR_MS, limit: limits.registerPerHour },
       ]);
       if (!check.allowed) {
-        rateLimitedMetric.inc({ event: 'register' });
+        rateLimitRefusals.inc({ event: 'register' });
         throw rateLimited(check.retryAfterMs);
       }
       const { username, password } = c.req.valid('json');
