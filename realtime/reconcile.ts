@@ -18,10 +18,7 @@ interface Discrepancies {
  * leave): checks this instance's sockets against the database, which is the truth. Two
  * queries for all sockets, so a lost event is acted on within one period instead of never.
  */
-async function findDiscrepancies(
-  db: Database,
-  sockets: Iterable<ParleySocket>,
-): Promise<Discrepancies> {
+async function findDiscrepancies(db: Database, sockets: Iterable<ParleySocket>): Promise<Discrepancies> {
   const all = [...sockets].filter((s) => s.data.session);
   if (all.length === 0) return { revoked: [], removed: [] };
 
