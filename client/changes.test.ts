@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { appendMessages } from '../core/messages.ts';
+import { appendMessages } from '../core/messages/messages.ts';
 import type { Message, Room } from '../core/schemas.ts';
 import { startWorld, type TestWorld } from '../test/realtime-support.ts';
 import { uniqueName } from '../test/support.ts';

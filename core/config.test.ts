@@ -1,8 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, loadMigrationConfig } from './config.ts';
+import { developmentSecret } from './development-secret.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'parley-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -33,9 +34,16 @@ describe('loadConfig', () => {
     ]);
   });
 
-  it('generates a development JWT secret once and keeps it in DATA_DIR (mode 600)', () => {
+  it('writes nothing itself: without JWT_SECRET a process gets a random secret unless its entry point keeps one', () => {
     const a = loadConfig({ DATA_DIR: dir }).auth.jwtSecret;
-    const b = loadConfig({ DATA_DIR: dir }).auth.jwtSecret;
+    expect(a.length).toBeGreaterThanOrEqual(32);
+    expect(loadConfig({ DATA_DIR: dir }).auth.jwtSecret).not.toBe(a);
+    expect(existsSync(join(dir, 'jwt-secret'))).toBe(false);
+  });
+
+  it('the entry points generate a development JWT secret once and keep it in DATA_DIR (mode 600)', () => {
+    const a = loadConfig({ DATA_DIR: dir }, { developmentSecret }).auth.jwtSecret;
+    const b = loadConfig({ DATA_DIR: dir }, { developmentSecret }).auth.jwtSecret;
     expect(a).toBe(b);
     expect(a.length).toBeGreaterThanOrEqual(32);
     expect(readFileSync(join(dir, 'jwt-secret'), 'utf8').trim()).toBe(a);

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 
 /**
@@ -177,80 +176,8 @@ export interface RateRule {
   windowMs: number;
 }
 
-export interface Config {
-  env: Env['NODE_ENV'];
-  production: boolean;
-  port: number;
-  host: string | undefined;
-  dataDir: string;
-  logLevel: Env['LOG_LEVEL'];
-  database: {
-    /** Unset: embedded PGlite in `<dataDir>/pglite` (or in memory when dataDir is ':memory:'). */
-    url: string | undefined;
-    poolMax: number;
-    connectTimeoutMs: number;
-    statementTimeoutMs: number;
-    /** Client-side bound on one query (default: the statement timeout + 1 s). */
-    queryTimeoutMs: number;
-    migrateOnStart: boolean;
-  };
-  redis: { url: string | undefined; keyPrefix: string };
-  storage: {
-    /** Unset bucket: an embedded S3-compatible store (s3rver) on loopback. */
-    bucket: string | undefined;
-    endpoint: string | undefined;
-    region: string;
-    accessKeyId: string | undefined;
-    secretAccessKey: string | undefined;
-    forcePathStyle: boolean | undefined;
-    uploadMethod: 'post' | 'put';
-    localPort: number;
-    maxUploadBytes: number;
-    allowedMimeTypes: string[];
-    uploadUrlExpiresSeconds: number;
-    downloadUrlExpiresSeconds: number;
-    unsentTtlMs: number;
-    /** 0: no in-process sweep. */
-    sweepIntervalMs: number;
-  };
-  auth: {
-    jwtSecret: string;
-    sessionTtlSeconds: number;
-    cookieSecure: boolean;
-  };
-  corsOrigins: string[];
-  /** Bound on a whole REST request (default: DATABASE_CONNECT_TIMEOUT_MS + 750 ms). */
-  requestTimeoutMs: number;
-  /** Proxies in front of us that append to X-Forwarded-For; 0: use the socket's address. */
-  trustProxyHops: number;
-  /** A header a trusted proxy sets to the client's address (`ip` or `ip:port`); wins over hops. */
-  clientAddressHeader: string | undefined;
-  metricsToken: string | undefined;
-  limits: {
-    registerPerHour: number;
-    loginFailuresPerUsername: number;
-    loginFailuresPerAddress: number;
-    loginWindowMs: number;
-    message: RateRule[];
-    typing: RateRule[];
-    join: RateRule[];
-    leave: RateRule[];
-    /** Event names the server does not know. */
-    unknownEvent: RateRule[];
-    /** Refusals per connection within 10 s that close it (0: never). */
-    disconnectAfterRefusals: number;
-    /** `react`; `edit` and `delete` count toward `message`. */
-    react: RateRule[];
-    userMultiplier: number;
-    /** Adding a member (or opening a direct room) by username: unknown names per caller, all per address. */
-    unknownUsernameLookups: RateRule;
-    usernameLookupsPerAddress: RateRule;
-    uploadInitPerUser: RateRule;
-    maxSocketsPerUser: number;
-  };
-  presence: { heartbeatMs: number; ttlMs: number };
-  shutdownTimeoutMs: number;
-}
+/** The parsed configuration: its shape is what buildConfig returns (one definition, no restatement). */
+export type Config = ReturnType<typeof buildConfig>;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -261,18 +188,34 @@ export class ConfigError extends Error {
 
 type EnvInput = Record<string, string | undefined>;
 
+export interface LoadOptions {
+  /**
+   * The JWT secret when JWT_SECRET is unset (never in production). Default: a random one for
+   * this process; the entry points pass one kept in DATA_DIR (core/development-secret.ts).
+   */
+  developmentSecret?: (dataDir: string) => string;
+}
+
+const ephemeralSecret = () => randomBytes(48).toString('base64url');
+
 /** Parses configuration from an environment-like object (process.env by default). */
-export function loadConfig(source: EnvInput = process.env): Config {
+export function loadConfig(source: EnvInput = process.env, options: LoadOptions = {}): Config {
   // An empty variable means "unset": shells and .env files often export VAR= for that.
   const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = EnvSchema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${String(i.path[0] ?? '(environment)')}: ${i.message}`));
   }
-  const env = parsed.data;
+  return buildConfig(parsed.data, options);
+}
+
+/** The configuration from validated variables: defaults derived from others, units converted. */
+function buildConfig(env: Env, options: LoadOptions) {
   const production = env.NODE_ENV === 'production';
   const dataDir = env.DATA_DIR === ':memory:' ? ':memory:' : resolve(env.DATA_DIR);
   const isR2 = env.S3_ENDPOINT !== undefined && /\.r2\.cloudflarestorage\.com$/i.test(new URL(env.S3_ENDPOINT).hostname);
+  const uploadMethod: 'post' | 'put' = env.UPLOAD_METHOD ?? (isR2 ? 'put' : 'post');
+  const rule = (limit: number, windowMs: number): RateRule => ({ limit, windowMs });
 
   return {
     env: env.NODE_ENV,
@@ -282,41 +225,47 @@ export function loadConfig(source: EnvInput = process.env): Config {
     dataDir,
     logLevel: env.LOG_LEVEL,
     database: {
+      /** Unset: embedded PGlite in `<dataDir>/pglite` (or in memory when dataDir is ':memory:'). */
       url: env.DATABASE_URL,
       poolMax: env.DATABASE_POOL_MAX,
       connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
       statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+      /** Client-side bound on one query (default: the statement timeout + 1 s). */
       queryTimeoutMs: env.DATABASE_QUERY_TIMEOUT_MS ?? env.DATABASE_STATEMENT_TIMEOUT_MS + 1_000,
       migrateOnStart: env.MIGRATE_ON_START,
     },
     redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
     storage: {
+      /** Unset bucket: an embedded S3-compatible store (s3rver) on loopback. */
       bucket: env.S3_BUCKET,
       endpoint: env.S3_ENDPOINT,
       region: env.S3_REGION ?? 'us-east-1',
       accessKeyId: env.S3_ACCESS_KEY_ID,
       secretAccessKey: env.S3_SECRET_ACCESS_KEY,
       forcePathStyle: env.S3_FORCE_PATH_STYLE,
-      uploadMethod: env.UPLOAD_METHOD ?? (isR2 ? 'put' : 'post'),
+      uploadMethod,
       localPort: env.LOCAL_S3_PORT,
       maxUploadBytes: env.MAX_UPLOAD_BYTES,
       allowedMimeTypes: env.UPLOAD_MIME_TYPES ?? DEFAULT_UPLOAD_MIME_TYPES,
       uploadUrlExpiresSeconds: env.UPLOAD_URL_EXPIRES_SECONDS,
       downloadUrlExpiresSeconds: env.DOWNLOAD_URL_EXPIRES_SECONDS,
       unsentTtlMs: env.UPLOAD_UNSENT_TTL_SECONDS * 1000,
+      /** 0: no in-process sweep. */
       sweepIntervalMs: env.UPLOAD_SWEEP_INTERVAL_SECONDS * 1000,
     },
     auth: {
-      jwtSecret: env.JWT_SECRET ?? developmentSecret(dataDir),
+      jwtSecret: env.JWT_SECRET ?? (options.developmentSecret ?? ephemeralSecret)(dataDir),
       sessionTtlSeconds: env.SESSION_TTL_SECONDS,
       cookieSecure: env.COOKIE_SECURE ?? production,
     },
     corsOrigins: env.CORS_ORIGINS ?? [`http://localhost:${env.PORT}`, `http://127.0.0.1:${env.PORT}`],
     // A database that does not answer is noticed by the connect timeout: a request waits at
-    // most that long for a connection, plus a second for its work.
-    // 250 ms short of connect timeout + 1 s, so the 503 itself arrives within that bound.
+    // most that long for a connection, plus 750 ms for its work, so that even the 503 arrives
+    // within connect timeout + 1 s.
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS ?? env.DATABASE_CONNECT_TIMEOUT_MS + 750,
+    /** Proxies in front of us that append to X-Forwarded-For; 0: use the socket's address. */
     trustProxyHops: env.TRUST_PROXY_HOPS,
+    /** A header a trusted proxy sets to the client's address (`ip` or `ip:port`); wins over hops. */
     clientAddressHeader: env.CLIENT_ADDRESS_HEADER,
     metricsToken: env.METRICS_TOKEN,
     limits: {
@@ -325,37 +274,37 @@ export function loadConfig(source: EnvInput = process.env): Config {
       loginFailuresPerAddress: env.RATE_LIMIT_LOGIN_FAILURES_PER_ADDRESS,
       loginWindowMs: env.RATE_LIMIT_LOGIN_WINDOW_SECONDS * 1000,
       message: [
-        { limit: env.RATE_LIMIT_MESSAGE_PER_SECOND, windowMs: 1_000 },
-        { limit: env.RATE_LIMIT_MESSAGE_PER_10_SECONDS, windowMs: 10_000 },
+        rule(env.RATE_LIMIT_MESSAGE_PER_SECOND, 1_000),
+        rule(env.RATE_LIMIT_MESSAGE_PER_10_SECONDS, 10_000),
       ],
       typing: [
-        { limit: env.RATE_LIMIT_TYPING_PER_SECOND, windowMs: 1_000 },
-        { limit: env.RATE_LIMIT_TYPING_PER_10_SECONDS, windowMs: 10_000 },
+        rule(env.RATE_LIMIT_TYPING_PER_SECOND, 1_000),
+        rule(env.RATE_LIMIT_TYPING_PER_10_SECONDS, 10_000),
       ],
       join: [
-        { limit: env.RATE_LIMIT_JOIN_PER_SECOND, windowMs: 1_000 },
-        { limit: env.RATE_LIMIT_JOIN_PER_10_SECONDS, windowMs: 10_000 },
+        rule(env.RATE_LIMIT_JOIN_PER_SECOND, 1_000),
+        rule(env.RATE_LIMIT_JOIN_PER_10_SECONDS, 10_000),
       ],
       leave: [
-        { limit: env.RATE_LIMIT_LEAVE_PER_SECOND, windowMs: 1_000 },
-        { limit: env.RATE_LIMIT_LEAVE_PER_10_SECONDS, windowMs: 10_000 },
+        rule(env.RATE_LIMIT_LEAVE_PER_SECOND, 1_000),
+        rule(env.RATE_LIMIT_LEAVE_PER_10_SECONDS, 10_000),
       ],
       unknownEvent: [
-        { limit: env.RATE_LIMIT_UNKNOWN_EVENT_PER_SECOND, windowMs: 1_000 },
-        { limit: env.RATE_LIMIT_UNKNOWN_EVENT_PER_10_SECONDS, windowMs: 10_000 },
+        rule(env.RATE_LIMIT_UNKNOWN_EVENT_PER_SECOND, 1_000),
+        rule(env.RATE_LIMIT_UNKNOWN_EVENT_PER_10_SECONDS, 10_000),
       ],
       disconnectAfterRefusals: env.RATE_LIMIT_DISCONNECT_AFTER_REFUSALS,
       react: [
-        { limit: env.RATE_LIMIT_REACT_PER_SECOND, windowMs: 1_000 },
-        { limit: env.RATE_LIMIT_REACT_PER_10_SECONDS, windowMs: 10_000 },
+        rule(env.RATE_LIMIT_REACT_PER_SECOND, 1_000),
+        rule(env.RATE_LIMIT_REACT_PER_10_SECONDS, 10_000),
       ],
       userMultiplier: env.RATE_LIMIT_USER_MULTIPLIER,
       unknownUsernameLookups: {
         limit: env.RATE_LIMIT_UNKNOWN_USERNAME_LOOKUPS,
         windowMs: env.RATE_LIMIT_UNKNOWN_USERNAME_WINDOW_SECONDS * 1000,
       },
-      usernameLookupsPerAddress: { limit: env.RATE_LIMIT_USERNAME_LOOKUPS_PER_ADDRESS_PER_HOUR, windowMs: 3_600_000 },
-      uploadInitPerUser: { limit: env.RATE_LIMIT_UPLOAD_INIT_PER_HOUR, windowMs: 3_600_000 },
+      usernameLookupsPerAddress: rule(env.RATE_LIMIT_USERNAME_LOOKUPS_PER_ADDRESS_PER_HOUR, 3_600_000),
+      uploadInitPerUser: rule(env.RATE_LIMIT_UPLOAD_INIT_PER_HOUR, 3_600_000),
       maxSocketsPerUser: env.MAX_SOCKETS_PER_USER,
     },
     presence: { heartbeatMs: env.PRESENCE_HEARTBEAT_MS, ttlMs: env.PRESENCE_TTL_MS },
@@ -388,20 +337,4 @@ export function loadMigrationConfig(source: EnvInput = process.env): MigrationCo
     connectTimeoutMs: parsed.data.DATABASE_CONNECT_TIMEOUT_MS,
     logLevel: parsed.data.LOG_LEVEL,
   };
-}
-
-/** A random secret generated on first start and kept in DATA_DIR, so sessions survive restarts. */
-function developmentSecret(dataDir: string): string {
-  if (dataDir === ':memory:') return randomBytes(48).toString('base64url');
-  const file = join(dataDir, 'jwt-secret');
-  try {
-    const existing = readFileSync(file, 'utf8').trim();
-    if (existing.length >= 32) return existing;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  mkdirSync(dataDir, { recursive: true });
-  const secret = randomBytes(48).toString('base64url');
-  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
-  return secret;
 }

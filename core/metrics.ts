@@ -42,7 +42,7 @@ export const messageAck = new Histogram({
   registers: [registry],
 });
 
-export const rateLimited = new Counter({
+export const rateLimitRefusals = new Counter({
   name: 'parley_rate_limited_total',
   help: 'Requests and events refused by a rate limit',
   labelNames: ['event'] as const,

@@ -1,11 +1,11 @@
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { ConfigError, loadConfig, type Config, type LoadOptions } from './config.ts';
 import type { Logger } from './logger.ts';
 import { describeStartupFailure } from './startup-error.ts';
 
 /** The configuration of a process entry point; a bad one is printed and the process exits 1. */
-export function loadConfigOrExit(): Config {
+export function loadConfigOrExit(options: LoadOptions = {}): Config {
   try {
-    return loadConfig();
+    return loadConfig(undefined, options);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);

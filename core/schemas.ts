@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isOneEmoji } from './emoji.ts';
+import { isOneEmoji } from './messages/emoji.ts';
 
 /**
  * The wire contract's shapes, defined once: REST validation, socket validation, the web
@@ -229,7 +229,7 @@ export type DeletePayload = z.infer<typeof DeletePayload>;
 export const ReactPayload = z.strictObject({
   roomId: Id,
   messageId: Id,
-  // 64 UTF-16 units is far above the longest emoji sequence; the check itself is in core/emoji.ts.
+  // 64 UTF-16 units is far above the longest emoji sequence; the check itself is in core/messages/emoji.ts.
   emoji: z.string().max(64).refine(isOneEmoji, 'must be exactly one emoji'),
   on: z.boolean(),
 });

@@ -1,12 +1,12 @@
 import type { Redis } from 'ioredis';
-import { type EventBus, MemoryBus, RedisBus } from './bus.ts';
+import { type EventBus, MemoryBus, RedisBus } from './redis/bus.ts';
 import type { Config } from './config.ts';
-import { type CounterStore, FallbackCounterStore, MemoryCounterStore, RedisCounterStore } from './counters.ts';
+import { type CounterStore, FallbackCounterStore, MemoryCounterStore, RedisCounterStore } from './redis/counters.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import { isDatabaseUnavailable } from './errors.ts';
 import type { Logger } from './logger.ts';
-import { MemoryPresence, RedisPresence, type Presence } from './presence.ts';
-import { closeRedis, connectRedis, redisReady } from './redis.ts';
+import { MemoryPresence, RedisPresence, type Presence } from './redis/presence.ts';
+import { closeRedis, connectRedis, redisReady } from './redis/connection.ts';
 import { databaseUnreachable, redisUnreachable } from './startup-error.ts';
 import { openObjectStore, type ObjectStore } from './storage/index.ts';
 
@@ -41,22 +41,26 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     throw config.database.url && cannotConnect(err) ? databaseUnreachable(config.database.url, err) : err;
   });
   let redis: Redis | undefined;
-  let subscriber: Redis | undefined;
   let counters: CounterStore;
   let bus: EventBus;
   let presence: Presence;
   if (config.redis.url) {
     redis = connectRedis(config, logger, 'commands');
-    // The subscriber queues its SUBSCRIBE until connected, and re-subscribes after reconnects.
-    subscriber = connectRedis(config, logger, 'bus', { enableOfflineQueue: true, maxRetriesPerRequest: null });
     try {
       await redisReady(redis);
     } catch (err) {
-      await Promise.all([closeRedis(redis), closeRedis(subscriber), db.close()]);
+      await Promise.all([closeRedis(redis), db.close()]);
       throw redisUnreachable(config.redis.url, err);
     }
     counters = new FallbackCounterStore(new RedisCounterStore(redis), new MemoryCounterStore(), logger);
-    bus = new RedisBus(redis, subscriber, config.redis.keyPrefix, logger);
+    // Opened on the first subscribe (realtime only): it queues its SUBSCRIBE until connected,
+    // and re-subscribes after reconnects.
+    bus = new RedisBus(
+      redis,
+      () => connectRedis(config, logger, 'bus', { enableOfflineQueue: true, maxRetriesPerRequest: null }),
+      config.redis.keyPrefix,
+      logger,
+    );
     presence = new RedisPresence(redis, config.presence.ttlMs);
   } else {
     counters = new MemoryCounterStore();
@@ -84,7 +88,6 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
       await presence.close();
       await storage.close();
       if (redis) await closeRedis(redis);
-      if (subscriber) await closeRedis(subscriber);
       await db.close();
     },
   };

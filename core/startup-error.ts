@@ -4,7 +4,7 @@ import { DataDirLockedError } from './db/data-dir-lock.ts';
  * Start-up failures an operator can fix, each reduced to one line that names the variable,
  * the address (never a password) and what to check, instead of a stack trace.
  */
-export class StartupError extends Error {
+class StartupError extends Error {
   constructor(
     readonly variable: string,
     message: string,
@@ -15,7 +15,7 @@ export class StartupError extends Error {
 }
 
 /** host:port of a URL, with the scheme's default port; never its credentials. */
-export function addressOf(url: string, defaultPort: number): string {
+function addressOf(url: string, defaultPort: number): string {
   try {
     const u = new URL(url);
     return `${u.hostname}:${u.port || defaultPort}`;

@@ -1,14 +1,9 @@
 import type { Hono } from 'hono';
-import {
-  apiRouter,
-  documentInfo,
-  documentRoute,
-  OPENAPI_PATH,
-  registerDocumentComponents,
-} from '../core/http/openapi.ts';
+import { apiRouter, OPENAPI_PATH } from '../core/http/openapi.ts';
 import type { AppEnv } from '../core/http/types.ts';
 import type { Services } from '../core/services.ts';
 import { authRoutes } from './auth/app.ts';
+import { documentRoutes } from './docs/app.ts';
 import { messagesRoutes } from './messages/app.ts';
 import { roomsRoutes } from './rooms/app.ts';
 import { uploadsRoutes } from './uploads/app.ts';
@@ -18,17 +13,15 @@ export { OPENAPI_PATH };
 /**
  * The whole REST API, mounted by chained `.route()` so its type (`AppType`, for `hc`)
  * keeps every route, and `GET /api/openapi.json`: the OpenAPI 3.1 document generated from
- * the same route declarations.
+ * the same route declarations (functions/docs/, which needs no services).
  */
 export function createApi(services: Services) {
-  const api = apiRouter()
+  return apiRouter()
     .route('/api/auth', authRoutes(services))
     .route('/api/rooms', roomsRoutes(services))
     .route('/api/messages', messagesRoutes(services))
-    .route('/api/upload', uploadsRoutes(services));
-  registerDocumentComponents(api);
-  api.openAPIRegistry.registerPath(documentRoute);
-  return api.doc31(OPENAPI_PATH, documentInfo);
+    .route('/api/upload', uploadsRoutes(services))
+    .route('/', documentRoutes());
 }
 
 /** The REST API's type: `hc<AppType>(baseUrl)` is a typed client of every route. */

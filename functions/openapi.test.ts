@@ -3,10 +3,16 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { Hono } from 'hono';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { respondWithError } from '../core/http/app.ts';
+import {
+  documentInfo,
+  documentRoute,
+  registerDocumentComponents,
+} from '../core/http/openapi.ts';
 import type { AppEnv } from '../core/http/types.ts';
-import { appendMessages } from '../core/messages.ts';
+import { appendMessages } from '../core/messages/messages.ts';
 import type { Services } from '../core/services.ts';
 import { restApp, sharedServices, testConfig, uniqueName } from '../test/support.ts';
+import { apiDocument } from './docs/document.ts';
 import { createApi, OPENAPI_PATH } from './index.ts';
 
 /**
@@ -112,6 +118,14 @@ describe('the document', () => {
       Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`),
     );
     expect(documented.sort()).toEqual([...CONTRACT_ROUTES].sort());
+  });
+
+  it('is what the mounted routes generate, though built from the declarations alone (no services)', () => {
+    const api = createApi(services);
+    registerDocumentComponents(api);
+    api.openAPIRegistry.registerPath(documentRoute);
+    expect(apiDocument()).toEqual(api.getOpenAPI31Document(documentInfo));
+    expect(doc).toEqual(apiDocument());
   });
 
   it('documents every route the API serves', () => {

@@ -18,6 +18,8 @@ export const restFunctions = [
   { name: 'Rooms', handler: 'functions/rooms/lambda.handler', path: '/api/rooms' },
   { name: 'Messages', handler: 'functions/messages/lambda.handler', path: '/api/messages' },
   { name: 'Uploads', handler: 'functions/uploads/lambda.handler', path: '/api/upload' },
+  // The OpenAPI document, built from the route declarations: no database, Redis or storage.
+  { name: 'Docs', handler: 'functions/docs/lambda.handler', path: '/api/openapi.json' },
 ] as const satisfies readonly LambdaEntry[];
 
 /** Applies prisma/migrations once per deploy, before any new code serves. */

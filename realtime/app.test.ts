@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorld, type ChatClient, type TestUser, type TestWorld } from '../test/realtime-support.ts';
 import { usesRedis } from '../test/support.ts';
-import { revokeSession, verifySession } from '../core/auth/session.ts';
-import { leaveRoom as leaveRoomInDb } from '../core/rooms.ts';
+import { revokeSession, verifySession } from '../core/sessions/sessions.ts';
+import { leaveRoom as leaveRoomInDb } from '../core/rooms/rooms.ts';
 import { waitUntil } from '../test/wait.ts';
 
 let world: TestWorld;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisPresence, presenceKey } from '../core/presence.ts';
+import { RedisPresence, presenceKey } from '../core/redis/presence.ts';
 import { startWorld, type ChatClient, type TestUser, type TestWorld } from '../test/realtime-support.ts';
 import { sharedServices, usesRedis } from '../test/support.ts';
 import { waitUntil } from '../test/wait.ts';

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { RedisPresence, presenceKey } from '../core/presence.ts';
+import { RedisPresence, presenceKey } from '../core/redis/presence.ts';
 import type { Message, Room } from '../core/schemas.ts';
 import { spawnRealtime, type RealtimeProcess } from '../test/realtime-process.ts';
 import { startWorld, type ChatClient, type TestUser, type TestWorld } from '../test/realtime-support.ts';

@@ -1,7 +1,8 @@
 import type { Config, RateRule } from '../core/config.ts';
-import { AppError, rateLimited as rateLimitedError } from '../core/errors.ts';
+import { AppError, rateLimited } from '../core/errors.ts';
+import type { ClientEventName } from '../core/events.ts';
 import type { Logger } from '../core/logger.ts';
-import { rateLimited, socketBudgetDisconnects, socketEvents } from '../core/metrics.ts';
+import { rateLimitRefusals, socketBudgetDisconnects, socketEvents } from '../core/metrics.ts';
 import type { ParleySocket } from './types.ts';
 
 /**
@@ -133,8 +134,8 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
     const name = typeof packet[0] === 'string' ? packet[0] : '';
     // Known = some handler listens to it; no list to keep in step with handlers.ts. The
     // server's own event names (Socket.IO listens to 'error' itself) are never a client's.
-    const known =
-      !SERVER_EVENTS.has(name) && (socket as unknown as NodeJS.EventEmitter).listenerCount(name) > 0;
+    // (Any string may be asked: listeners() is empty for a name nobody listens to.)
+    const known = !SERVER_EVENTS.has(name) && socket.listeners(name as ClientEventName).length > 0;
     // Metric labels never carry a client-chosen name.
     const kind = known ? name : 'unknown';
     const last: unknown = packet[packet.length - 1];
@@ -142,9 +143,9 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
     const spent = budget.spend(kind);
     if (!spent.allowed) {
       if (closing) return;
-      rateLimited.inc({ event: kind });
+      rateLimitRefusals.inc({ event: kind });
       socketEvents.inc({ event: kind, result: 'rate_limited' });
-      answer(ack, rateLimitedError(spent.retryAfterMs));
+      answer(ack, rateLimited(spent.retryAfterMs));
       refusedSinceLog += 1;
       const now = Date.now();
       if (now - lastLogAt >= REFUSAL_WINDOW_MS) {
@@ -183,14 +184,20 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
 
 type Pausable = { pause(): void; resume(): void };
 
+const isPausable = (v: unknown): v is Pausable =>
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as Partial<Pausable>).pause === 'function' &&
+  typeof (v as Partial<Pausable>).resume === 'function';
+
 /** Stops reading from a websocket connection for `ms` (long polling has no such lever). */
 function pauseReading(socket: ParleySocket, ms: number): void {
-  const transport = (socket.conn as unknown as { transport?: { name?: string; socket?: Partial<Pausable> } })
-    .transport;
-  const ws = transport?.name === 'websocket' ? transport.socket : undefined;
-  if (typeof ws?.pause !== 'function' || typeof ws.resume !== 'function') return;
+  const transport = socket.conn.transport;
+  // engine.io keeps the websocket transport's underlying socket private: read it without a type.
+  const ws: unknown = transport.name === 'websocket' ? Reflect.get(transport, 'socket') : undefined;
+  if (!isPausable(ws)) return;
   ws.pause();
-  const timer = setTimeout(() => (ws as Pausable).resume(), ms);
+  const timer = setTimeout(() => ws.resume(), ms);
   timer.unref();
 }
 

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { presenceKey } from '../core/presence.ts';
+import { presenceKey } from '../core/redis/presence.ts';
 import { openServices, type Services } from '../core/services.ts';
 import { CuttableProxy } from '../test/realtime-proxy.ts';
 import { startWorld, type ChatClient, type TestWorld } from '../test/realtime-support.ts';

@@ -1,8 +1,8 @@
 import type { z } from 'zod';
 import type { Config } from '../core/config.ts';
-import { consume, type CounterStore } from '../core/counters.ts';
+import { consume, type CounterStore } from '../core/redis/counters.ts';
 import type { Database } from '../core/db/database.ts';
-import { AppError, invalid, rateLimited as rateLimitedError, toPublicError } from '../core/errors.ts';
+import { AppError, invalid, rateLimited, toPublicError } from '../core/errors.ts';
 import type {
   Ack,
   AckCallback,
@@ -12,9 +12,9 @@ import type {
   JoinResult,
 } from '../core/events.ts';
 import type { Logger } from '../core/logger.ts';
-import { readHistory, readJoinChanges, toWireMessages, type AttachmentUrlSigner } from '../core/messages.ts';
-import { messageAck, rateLimited, socketEvents } from '../core/metrics.ts';
-import { getRoomForMember, isMember } from '../core/rooms.ts';
+import { readHistory, readJoinChanges, toWireMessages, type AttachmentUrlSigner } from '../core/messages/messages.ts';
+import { messageAck, rateLimitRefusals, socketEvents } from '../core/metrics.ts';
+import { getRoomForMember, isMember } from '../core/rooms/rooms.ts';
 import { JoinPayload, LeavePayload, MessagePayload, TypingPayload } from '../core/schemas.ts';
 import { registerChangeHandlers } from './lifecycle-handlers.ts';
 import type { RoomPresence } from './room-presence.ts';
@@ -130,8 +130,8 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
       })),
     ]);
     if (!check.allowed) {
-      rateLimited.inc({ event });
-      throw rateLimitedError(check.retryAfterMs);
+      rateLimitRefusals.inc({ event });
+      throw rateLimited(check.retryAfterMs);
     }
   };
 
@@ -170,7 +170,7 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
   });
 
   listen('leave', LeavePayload, async ({ roomId }) => {
-    await leaveRoom(io, socket, roomId, presence);
+    await socketLeaves(io, socket, roomId, presence);
     return {};
   });
 
@@ -206,14 +206,14 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
 }
 
 /** Ends a socket's typing in a room, telling the others. */
-export function stopTyping(io: ParleyServer, socket: ParleySocket, roomId: string): void {
+function stopTyping(io: ParleyServer, socket: ParleySocket, roomId: string): void {
   if (!socket.data.typing.delete(roomId)) return;
   const { userId, name } = socket.data.session;
   io.to(roomChannel(roomId)).except(socket.id).emit('typing', { roomId, userId, name, typing: false });
 }
 
 /** Takes a socket out of a room (leave, or removal after leaving the membership). */
-export async function leaveRoom(
+export async function socketLeaves(
   io: ParleyServer,
   socket: ParleySocket,
   roomId: string,

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
-import { verifySession, type Session, type SessionKeys } from '../core/auth/session.ts';
+import { verifySession, type Session, type SessionKeys } from '../core/sessions/sessions.ts';
 import type { Database } from '../core/db/database.ts';
 import { AppError, toPublicError } from '../core/errors.ts';
 import { requestToken, SESSION_COOKIE } from '../core/http/session.ts';

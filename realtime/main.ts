@@ -3,9 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { createHttpApp } from '../core/http/app.ts';
 import { opsRoutes, withTimeout } from '../core/http/ops.ts';
+import { developmentSecret } from '../core/development-secret.ts';
 import { createLogger } from '../core/logger.ts';
 import { closeOnSignals, exitOnStartupFailure, loadConfigOrExit } from '../core/process.ts';
-import { connectRedis } from '../core/redis.ts';
+import { connectRedis } from '../core/redis/connection.ts';
 import { openServices } from '../core/services.ts';
 import { createRealtime } from './app.ts';
 
@@ -14,7 +15,8 @@ import { createRealtime } from './app.ts';
  * wiring lives here; the tier itself is built by createRealtime.
  */
 
-const config = loadConfigOrExit();
+// The one place a development secret is written (DATA_DIR/jwt-secret) when JWT_SECRET is unset.
+const config = loadConfigOrExit({ developmentSecret });
 
 const logger = createLogger(config.logLevel).child({ tier: 'realtime' });
 const started = Date.now();

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sweepOrphanUploads, sweepOptionsFrom } from '../core/uploads.ts';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { sweepOrphanUploads, sweepOptionsFrom } from '../core/uploads/uploads.ts';
 import type { Attachment, Message, Room } from '../core/schemas.ts';
 import type { ObjectStore, UploadTarget } from '../core/storage/index.ts';
 import { startWorld, type ChatClient, type TestUser, type TestWorld } from '../test/realtime-support.ts';
@@ -78,14 +78,17 @@ async function uploaded(u: TestUser, roomId: string, text: string): Promise<Atta
 }
 
 /** The real store, except that deleting an object fails. */
-const failingDeletes = (store: ObjectStore): ObjectStore => ({
+const failingDeletes = (store: ObjectStore, attempts: { count: number }): ObjectStore => ({
   bucket: store.bucket,
   endpoint: store.endpoint,
   embedded: store.embedded,
   presignUpload: (r) => store.presignUpload(r),
   signGetUrl: (o) => store.signGetUrl(o),
   head: (k) => store.head(k),
-  delete: () => Promise.reject(new Error('store is down')),
+  delete: () => {
+    attempts.count += 1;
+    return Promise.reject(new Error('store is down'));
+  },
   ensureBucket: (o) => store.ensureBucket(o),
   close: async () => undefined,
 });
@@ -250,9 +253,10 @@ describe('delete', () => {
   });
 
   it('a failed object delete never blocks the ack, and the upload sweep removes it later', async () => {
+    const deleteAttempts = { count: 0 };
     const failing = await startWorld(GENEROUS, {
       ...world.services,
-      storage: failingDeletes(world.services.storage),
+      storage: failingDeletes(world.services.storage, deleteAttempts),
     });
     try {
       const alice = await failing.user();
@@ -262,7 +266,7 @@ describe('delete', () => {
       const att = await uploaded(alice, room.id, 'still here');
       const sent = await a.sent(room, 'file', { attachmentId: att.id });
       expect((await a.changed('delete', room, sent.id)).attachment).toBeNull();
-      await failing.server.realtime.drain(); // the purge attempt has run (and failed)
+      await vi.waitFor(() => expect(deleteAttempts.count).toBe(1)); // the purge attempt has run (and failed)
       expect(await world.services.storage.head(att.key)).not.toBeNull();
       const row = await world.services.db.prisma.attachment.findUnique({ where: { id: att.id } });
       expect(row?.discardedAt).not.toBeNull();

@@ -1,6 +1,6 @@
 import type { Logger } from '../core/logger.ts';
 import { presencePruned } from '../core/metrics.ts';
-import { distinctUsers, type Presence, type PresenceEntry } from '../core/presence.ts';
+import { distinctUsers, type Presence, type PresenceEntry } from '../core/redis/presence.ts';
 import type { PresentUser } from '../core/schemas.ts';
 import { roomChannel, type ParleyServer, type ParleySocket } from './types.ts';
 

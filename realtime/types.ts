@@ -1,9 +1,9 @@
 import type { Server, Socket } from 'socket.io';
-import type { Session } from '../core/auth/session.ts';
+import type { Session } from '../core/sessions/sessions.ts';
 import type { ClientToServerEvents, ServerToClientEvents } from '../core/events.ts';
 
 /** What the server keeps on each socket (local only: never sent between instances). */
-export interface SocketData {
+interface SocketData {
   session: Session;
   /** Rooms this socket has joined and may send to. */
   joined: Set<string>;

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Draft } from '../core/messages.ts';
-import { createRoom } from '../core/rooms.ts';
+import type { Draft } from '../core/messages/messages.ts';
+import { createRoom } from '../core/rooms/rooms.ts';
 import type { Message } from '../core/schemas.ts';
 import type { Services } from '../core/services.ts';
-import { registerUser } from '../core/users.ts';
+import { registerUser } from '../core/users/users.ts';
 import { sharedServices, silentLogger, uniqueName } from '../test/support.ts';
 import { MessageWriter } from './writer.ts';
 

@@ -2,9 +2,9 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Database } from '../core/db/database.ts';
 import { AppError, isDatabaseUnavailable } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { commitBatch, type Operation } from '../core/message-batch.ts';
-import type { Change } from '../core/message-changes.ts';
-import { toWireMessage, toWireMessages, type AttachmentUrlSigner, type Draft } from '../core/messages.ts';
+import { commitBatch, type Operation } from '../core/messages/batch.ts';
+import type { Change } from '../core/messages/changes.ts';
+import { toWireMessage, toWireMessages, type AttachmentUrlSigner, type Draft } from '../core/messages/messages.ts';
 import { persistBatchSeconds, persistBatchSize } from '../core/metrics.ts';
 import type { Message } from '../core/schemas.ts';
 

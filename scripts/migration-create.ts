@@ -4,9 +4,9 @@
 // uses the WASM build of the same engine and in-memory PGlite: no network, no database server.
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createMigration } from '../core/db/migration-create.ts';
+import { createMigration } from './db/migration-create.ts';
 import { MIGRATIONS_DIR } from '../core/db/migrate.ts';
-import { SCHEMA_PATH } from '../core/db/schema-engine.ts';
+import { SCHEMA_PATH } from './db/schema-engine.ts';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,

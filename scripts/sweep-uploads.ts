@@ -2,7 +2,7 @@ import { loadConfig } from '../core/config.ts';
 import { openDatabase } from '../core/db/database.ts';
 import { createLogger } from '../core/logger.ts';
 import { openObjectStore } from '../core/storage/index.ts';
-import { sweepOrphanUploads, sweepOptionsFrom } from '../core/uploads.ts';
+import { sweepOrphanUploads, sweepOptionsFrom } from '../core/uploads/uploads.ts';
 
 /**
  * One sweep of abandoned uploads (never completed, or completed and never sent). On AWS a

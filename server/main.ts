@@ -1,8 +1,10 @@
+import { developmentSecret } from '../core/development-secret.ts';
 import { createLogger } from '../core/logger.ts';
 import { closeOnSignals, exitOnStartupFailure, loadConfigOrExit } from '../core/process.ts';
 import { startServer } from './app.ts';
 
-const config = loadConfigOrExit();
+// The one place a development secret is written (DATA_DIR/jwt-secret) when JWT_SECRET is unset.
+const config = loadConfigOrExit({ developmentSecret });
 const logger = createLogger(config.logLevel);
 const started = Date.now();
 const server = await startServer(config, logger).catch((err: unknown) =>

@@ -1,9 +1,10 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
-import { Hono } from 'hono';
+import { serveStatic } from '@hono/node-server/serve-static';
+import { Hono, type MiddlewareHandler } from 'hono';
+import { every } from 'hono/combine';
+import { compress } from 'hono/compress';
 import type { Config } from '../core/config.ts';
 import type { AppEnv } from '../core/http/types.ts';
 import type { Logger } from '../core/logger.ts';
@@ -16,25 +17,12 @@ import { contentSecurityPolicy } from '../web/content-security-policy.ts';
  * and network/image access limited to this origin plus the object store's.
  */
 
-export const WEB_DIST = fileURLToPath(new URL('../web/dist/', import.meta.url));
+const WEB_DIST = fileURLToPath(new URL('../web/dist/', import.meta.url));
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.webmanifest': 'application/manifest+json',
-};
-
-interface StaticFile {
-  body: Buffer;
-  gzipped: Buffer | undefined;
-  type: string;
-  cacheControl: string;
-}
+/** What the build emits; any other file in the directory is not served. */
+const SERVED = /^\/(?:[\w.-]+\.(?:html|js|css|map|svg|png|ico|webmanifest))?$/;
+/** Bundles carry a content hash in their names; index.html and the icon do not. */
+const HASHED = /-[A-Z0-9]{8}\.(js|css)(\.map)?$/;
 
 export interface WebClientOptions {
   storage: Pick<ObjectStore, 'signGetUrl' | 'presignUpload'>;
@@ -46,32 +34,34 @@ export interface WebClientOptions {
 
 export async function webClientRoutes(options: WebClientOptions): Promise<Hono<AppEnv>> {
   const csp = contentSecurityPolicy(await objectStoreOrigins(options));
-  const files = await loadFiles(options.dir ?? WEB_DIST);
+  const root = options.dir ?? WEB_DIST;
   const routes = new Hono<AppEnv>();
 
-  if (files.size === 0) {
-    options.logger.warn({ dir: options.dir ?? WEB_DIST }, 'web client not built: run `npm run build:web`');
+  if (!existsSync(join(root, 'index.html'))) {
+    options.logger.warn({ dir: root }, 'web client not built: run `npm run build:web`');
     routes.get('/', (c) => c.text('The web client is not built. Run `npm run build:web` and restart.', 503));
     return routes;
   }
 
-  routes.get('/*', async (c, next) => {
-    const path = c.req.path === '/' ? '/index.html' : c.req.path;
-    const file = files.get(path);
-    if (!file) return next();
-    c.header('Content-Type', file.type);
-    c.header('Cache-Control', file.cacheControl);
-    c.header('Vary', 'Accept-Encoding');
-    if (file.type.startsWith('text/html')) {
-      c.header('Content-Security-Policy', csp);
-      c.header('Referrer-Policy', 'no-referrer');
-      c.header('X-Frame-Options', 'DENY');
-      c.header('Cross-Origin-Opener-Policy', 'same-origin');
+  // serveStatic has answered by the time its onFound runs: the headers go on its response.
+  const headers: MiddlewareHandler<AppEnv> = async (c, next) => {
+    await next();
+    if (c.res.status !== 200) return;
+    c.res.headers.set(
+      'Cache-Control',
+      HASHED.test(c.req.path) ? 'public, max-age=31536000, immutable' : 'no-cache',
+    );
+    c.res.headers.set('Vary', 'Accept-Encoding');
+    if (c.res.headers.get('content-type')?.startsWith('text/html')) {
+      c.res.headers.set('Content-Security-Policy', csp);
+      c.res.headers.set('Referrer-Policy', 'no-referrer');
+      c.res.headers.set('X-Frame-Options', 'DENY');
+      c.res.headers.set('Cross-Origin-Opener-Policy', 'same-origin');
     }
-    const gz = file.gzipped && /\bgzip\b/.test(c.req.header('accept-encoding') ?? '');
-    if (gz) c.header('Content-Encoding', 'gzip');
-    return c.body(new Uint8Array(gz ? file.gzipped! : file.body));
-  });
+  };
+  const files = every(headers, compress({ encoding: 'gzip' }), serveStatic<AppEnv>({ root }));
+  // Only the build's own files reach the static handler; everything else is the API's (its JSON 404).
+  routes.get('/*', (c, next) => (SERVED.test(c.req.path) ? files(c, next) : next()));
   return routes;
 }
 
@@ -106,31 +96,4 @@ export async function objectStoreOrigins({ storage, config, logger }: WebClientO
     if (u.hostname === 'localhost') origins.add(`${u.protocol}//127.0.0.1${u.port ? `:${u.port}` : ''}`);
   }
   return [...origins];
-}
-
-async function loadFiles(dir: string): Promise<Map<string, StaticFile>> {
-  const files = new Map<string, StaticFile>();
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return files;
-  }
-  if (!names.includes('index.html')) return files;
-  const zip = promisify(gzip);
-  for (const name of names) {
-    const type = TYPES[extname(name)];
-    if (!type) continue;
-    const body = await readFile(join(dir, name));
-    files.set(`/${name}`, {
-      body,
-      gzipped: body.length > 1024 ? await zip(body) : undefined,
-      type,
-      // Bundles carry a content hash in their names; index.html and the icon do not.
-      cacheControl: /-[A-Z0-9]{8}\.(js|css)(\.map)?$/.test(name)
-        ? 'public, max-age=31536000, immutable'
-        : 'no-cache',
-    });
-  }
-  return files;
 }

@@ -21,7 +21,7 @@ export async function openSocket(url: string, token: string): Promise<Socket> {
 }
 
 /** Emits with an ack and times it; a refused event throws. */
-export async function timed(
+async function timed(
   socket: Socket,
   event: string,
   payload: unknown,

@@ -69,7 +69,7 @@ export function startChild(opts: ChildOptions): Child {
 }
 
 /** SIGTERM, then SIGKILL if the process has not exited within the grace period. */
-export async function stopProcess(child: ChildProcess, graceMs = 8_000): Promise<void> {
+async function stopProcess(child: ChildProcess, graceMs = 8_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   await new Promise<void>((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);

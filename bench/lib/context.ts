@@ -3,7 +3,6 @@ import type { Child } from './children.ts';
 import type { ResultEntry } from './report.ts';
 import type { ServerUnderTest } from './servers.ts';
 import type { BenchClient } from './tokens.ts';
-import type { Counts, RunArgs, RunResult } from '../load/sockets.ts';
 
 /** Sizes and repetitions of a run: `quick` fits in five minutes here, `full` is larger. */
 export interface Profile {
@@ -100,12 +99,3 @@ export interface Bench {
 
 export type Scenario = (bench: Bench) => Promise<ResultEntry[]>;
 
-/** Splits items into `parts` nearly equal consecutive slices (load over loaders). */
-export function split<T>(items: readonly T[], parts: number): T[][] {
-  const out: T[][] = [];
-  const size = Math.ceil(items.length / parts);
-  for (let p = 0; p < parts; p++) out.push(items.slice(p * size, (p + 1) * size));
-  return out;
-}
-
-export type { Counts, RunArgs, RunResult };

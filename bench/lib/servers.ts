@@ -14,7 +14,7 @@ import {
 } from './children.ts';
 import { BENCH_JWT_SECRET, type BenchClient } from './tokens.ts';
 
-export type ServerName = 'parley' | 'baseline';
+type ServerName = 'parley' | 'baseline';
 
 export interface ServerUnderTest {
   name: ServerName;

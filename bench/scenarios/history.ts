@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from '../../core/db/database.ts';
-import { readHistory } from '../../core/messages.ts';
+import { readHistory } from '../../core/messages/messages.ts';
 import type { Scenario } from '../lib/context.ts';
 import { entry, type ResultEntry } from '../lib/report.ts';
 import { quantile } from '../lib/stats.ts';
@@ -12,7 +12,7 @@ import { quantile } from '../lib/stats.ts';
  * in a room of 100k and one of 1M+ messages, plus the plan of the SQL Parley actually runs.
  */
 
-export interface PlanCheck {
+interface PlanCheck {
   roomId: string;
   sql: string;
   plan: string;
@@ -21,7 +21,7 @@ export interface PlanCheck {
 }
 
 /** Runs readHistory once with query logging on, then EXPLAINs the exact statements Prisma sent. */
-export async function explainParleyHistory(
+async function explainParleyHistory(
   url: string,
   roomId: string,
   beforeSeq: number,

@@ -75,7 +75,7 @@ type Shares = Record<string, ReturnType<typeof cpuShare>[]>;
 let prefixCounter = 0;
 const idPrefix = (label: string) => `${label}${++prefixCounter}`.replace(/[^A-Za-z0-9_-]/g, '');
 
-export interface PersistCheck {
+interface PersistCheck {
   acked: number;
   lost: number;
   duplicates: number;
@@ -83,7 +83,7 @@ export interface PersistCheck {
 }
 
 /** Every acked message is in the database exactly once, and each room's seqs have no gap. */
-export async function checkPersisted(
+async function checkPersisted(
   pool: pg.Pool,
   roomIds: string[],
   prefix: string,
@@ -193,7 +193,7 @@ export const broadcast: Scenario = async (bench) => {
 };
 
 /** Shared between scenarios of one run: the baseline's capacity sets the latency load. */
-export const runState = { baselineCapacity: Number.NaN, insertSeq: 0 };
+const runState = { baselineCapacity: Number.NaN, insertSeq: 0 };
 
 export const throughput: Scenario = async (bench) => {
   const out: ResultEntry[] = [];

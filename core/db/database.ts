@@ -9,7 +9,7 @@ import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { migrate, type SqlSession } from './migrate.ts';
 
 export { PrismaClient };
-export type { Prisma } from './generated/client.ts';
+export { Prisma } from './generated/client.ts';
 
 /** The one database handle of a process: Prisma over real Postgres or embedded PGlite. */
 export interface Database {

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testMode, usesPostgres } from '../../test/support.ts';
-import { freshDatabase, type FreshDatabase } from './fresh-database.ts';
+import { freshDatabase, type FreshDatabase } from '../../scripts/db/fresh-database.ts';
 import {
   MIGRATIONS_DIR,
   migrate,

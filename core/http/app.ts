@@ -12,7 +12,7 @@ import { httpDuration, httpRequests } from '../metrics.ts';
 import { clientAddress } from './client-address.ts';
 import type { AppContext, AppEnv } from './types.ts';
 
-export const MAX_JSON_BODY_BYTES = 64 * 1024;
+const MAX_JSON_BODY_BYTES = 64 * 1024;
 
 export interface HttpAppDeps {
   config: Pick<Config, 'trustProxyHops' | 'requestTimeoutMs'> & Partial<Pick<Config, 'clientAddressHeader'>>;
@@ -60,7 +60,7 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
  * retry) instead of waiting on a dependency that does not answer. The handler's own work is
  * not cancelled; its database queries end by their own timeouts.
  */
-export function requestDeadline(ms: number): MiddlewareHandler<AppEnv> {
+function requestDeadline(ms: number): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
-import { verifySession, type SessionKeys } from '../auth/session.ts';
+import { verifySession, type SessionKeys } from '../sessions/sessions.ts';
 import type { Database } from '../db/database.ts';
 import type { AppContext, AppEnv } from './types.ts';
 
@@ -11,7 +11,7 @@ export const SESSION_COOKIE = 'sid';
  * CloudFront router: Origin Access Control signs every request to a Function URL with its
  * own `Authorization` header, replacing the client's (docs/deploy.md).
  */
-export const TOKEN_HEADER = 'x-parley-authorization';
+const TOKEN_HEADER = 'x-parley-authorization';
 
 /** The JWT of a `Bearer <jwt>` header; '' for a malformed Bearer; undefined for other schemes. */
 function bearerToken(header: string | undefined): string | undefined {

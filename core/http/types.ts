@@ -1,6 +1,5 @@
 import type { Context } from 'hono';
-import type { GetConnInfo } from 'hono/conninfo';
-import type { Session } from '../auth/session.ts';
+import type { Session } from '../sessions/sessions.ts';
 import type { Logger } from '../logger.ts';
 
 /** Variables every Parley HTTP handler can read from its context. */
@@ -14,6 +13,3 @@ export interface AppEnv {
 }
 
 export type AppContext = Context<AppEnv>;
-
-/** How the runtime (Node server, Lambda) tells the peer's address. */
-export type { GetConnInfo };

@@ -4,7 +4,7 @@
  * context an attacker chose. SVG is excluded even if an operator allow-listed it: it can
  * carry script.
  */
-export function displaysInline(mime: string): boolean {
+function displaysInline(mime: string): boolean {
   return mime.startsWith('image/') && !/svg|xml/.test(mime);
 }
 

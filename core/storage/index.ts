@@ -3,7 +3,7 @@ import type { Logger } from '../logger.ts';
 import { createS3Store } from './s3.ts';
 import type { ObjectStore } from './types.ts';
 
-export type { ObjectInfo, ObjectStore, UploadRequest, UploadTarget } from './types.ts';
+export type { ObjectStore, UploadTarget } from './types.ts';
 
 /**
  * The object store chosen from config: the configured bucket (AWS S3, R2, MinIO...) or,

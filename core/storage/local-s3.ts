@@ -22,7 +22,7 @@ export interface LocalS3Options {
 
 // s3rver's built-in account: it checks the key id, not the signature.
 const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-export const LOCAL_BUCKET = 'parley-local';
+const LOCAL_BUCKET = 'parley-local';
 
 /**
  * The embedded development store: an S3-compatible server (s3rver) on loopback. The

@@ -36,9 +36,9 @@ export interface S3StoreOptions {
 }
 
 /** However configured, a signed upload lives at most this long: a leaked one soon becomes useless. */
-export const MAX_UPLOAD_URL_SECONDS = 600;
+const MAX_UPLOAD_URL_SECONDS = 600;
 
-export function createS3Client(settings: S3Settings): S3Client {
+function createS3Client(settings: S3Settings): S3Client {
   return new S3Client({
     region: settings.region,
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),

@@ -1,16 +1,16 @@
-import { loginThrottle } from '../../core/auth/login-throttle.ts';
-import type { Session } from '../../core/auth/session.ts';
-import { issueToken, revokeSession, verifySession } from '../../core/auth/session.ts';
-import { consume } from '../../core/counters.ts';
+import { loginThrottle } from '../../core/sessions/login-throttle.ts';
+import type { Session } from '../../core/sessions/sessions.ts';
+import { issueToken, revokeSession, verifySession } from '../../core/sessions/sessions.ts';
+import { consume } from '../../core/redis/counters.ts';
 import { AppError, rateLimited } from '../../core/errors.ts';
 import { limitBody } from '../../core/http/app.ts';
 import { clearSessionCookie, requestToken, requireSession, setSessionCookie } from '../../core/http/session.ts';
 import type { AppContext } from '../../core/http/types.ts';
 import { apiRouter } from '../../core/http/openapi.ts';
-import { rateLimited as rateLimitedMetric } from '../../core/metrics.ts';
+import { rateLimitRefusals } from '../../core/metrics.ts';
 import type { LoginBody } from '../../core/schemas.ts';
 import type { Services } from '../../core/services.ts';
-import { authenticate, findUserById, registerUser } from '../../core/users.ts';
+import { authenticate, findUserById, registerUser } from '../../core/users/users.ts';
 import * as routes from './routes.ts';
 
 export type AuthDeps = Pick<Services, 'config' | 'db' | 'counters' | 'bus' | 'logger'>;
@@ -41,7 +41,7 @@ export function authRoutes(deps: AuthDeps) {
         { key: `register:addr:${c.get('clientAddress')}`, windowMs: HOUR_MS, limit: limits.registerPerHour },
       ]);
       if (!check.allowed) {
-        rateLimitedMetric.inc({ event: 'register' });
+        rateLimitRefusals.inc({ event: 'register' });
         throw rateLimited(check.retryAfterMs);
       }
       const { username, password } = c.req.valid('json');

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { appendMessages } from '../../core/messages.ts';
+import { appendMessages } from '../../core/messages/messages.ts';
 import type { Message, Room } from '../../core/schemas.ts';
 import type { Services } from '../../core/services.ts';
 import { TestAccount, type FetchLike } from '../../test/accounts.ts';

@@ -1,6 +1,6 @@
 import { requireSession } from '../../core/http/session.ts';
 import { apiRouter } from '../../core/http/openapi.ts';
-import { readHistoryForMember, toWireMessages } from '../../core/messages.ts';
+import { readHistoryForMember, toWireMessages } from '../../core/messages/messages.ts';
 import type { Services } from '../../core/services.ts';
 import * as routes from './routes.ts';
 

@@ -8,10 +8,10 @@ import {
   leaveRoom,
   listMembers,
   listRooms,
-} from '../../core/rooms.ts';
+} from '../../core/rooms/rooms.ts';
 import type { Services } from '../../core/services.ts';
-import { usernameLookupThrottle } from '../../core/username-lookup-throttle.ts';
-import { findUserByUsername } from '../../core/users.ts';
+import { usernameLookupThrottle } from '../../core/users/username-lookup-throttle.ts';
+import { findUserByUsername } from '../../core/users/users.ts';
 import * as routes from './routes.ts';
 
 export type RoomsDeps = Pick<Services, 'config' | 'db' | 'bus' | 'counters'>;

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/logger.ts';
-import { appendMessages } from '../../core/messages.ts';
+import { appendMessages } from '../../core/messages/messages.ts';
 import { registry, uploadsCompleted } from '../../core/metrics.ts';
 import type { Attachment, Message, Room } from '../../core/schemas.ts';
 import type { Services } from '../../core/services.ts';
 import { openObjectStore, type UploadTarget } from '../../core/storage/index.ts';
-import { startUploadSweeper, sweepOrphanUploads, sweepOptionsFrom } from '../../core/uploads.ts';
+import { startUploadSweeper, sweepOrphanUploads, sweepOptionsFrom } from '../../core/uploads/uploads.ts';
 import { TestAccount, type RawResponse, type FetchLike } from '../../test/accounts.ts';
 import { restApp, sharedServices, silentLogger, testConfig, uniqueName } from '../../test/support.ts';
 

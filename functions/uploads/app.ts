@@ -1,11 +1,11 @@
-import { consume } from '../../core/counters.ts';
+import { consume } from '../../core/redis/counters.ts';
 import { rateLimited } from '../../core/errors.ts';
 import { limitBody } from '../../core/http/app.ts';
 import { requireSession } from '../../core/http/session.ts';
 import { apiRouter } from '../../core/http/openapi.ts';
-import { rateLimited as rateLimitedMetric } from '../../core/metrics.ts';
+import { rateLimitRefusals } from '../../core/metrics.ts';
 import type { Services } from '../../core/services.ts';
-import { completeUpload, initUpload } from '../../core/uploads.ts';
+import { completeUpload, initUpload } from '../../core/uploads/uploads.ts';
 import * as routes from './routes.ts';
 
 export type UploadsDeps = Pick<Services, 'config' | 'db' | 'storage' | 'counters'>;
@@ -23,7 +23,7 @@ export function uploadsRoutes(deps: UploadsDeps) {
         { key: `upload-init:user:${userId}`, ...config.limits.uploadInitPerUser },
       ]);
       if (!check.allowed) {
-        rateLimitedMetric.inc({ event: 'upload_init' });
+        rateLimitRefusals.inc({ event: 'upload_init' });
         throw rateLimited(check.retryAfterMs);
       }
       return c.json(await initUpload(deps, userId, c.req.valid('json')), 200);

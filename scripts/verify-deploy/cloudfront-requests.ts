@@ -13,7 +13,7 @@ import type { LambdaProcess } from './lambda-runtime.ts';
  *    CloudFront edge server; the viewer's address is in `CloudFront-Viewer-Address`.
  */
 
-export const EDGE_ADDRESS = '130.176.98.17';
+const EDGE_ADDRESS = '130.176.98.17';
 
 export interface Viewer {
   /** The viewer's address as CloudFront sees it. */
@@ -34,7 +34,7 @@ export interface CallOptions {
   direct?: boolean;
 }
 
-export function functionUrlEvent(
+function functionUrlEvent(
   functionHost: string,
   publicHost: string,
   method: string,

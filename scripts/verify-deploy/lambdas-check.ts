@@ -12,6 +12,7 @@ const DEPLOYED_NAME: Record<string, string> = {
   Rooms: 'RoomsFunction',
   Messages: 'MessagesFunction',
   Uploads: 'UploadsFunction',
+  Docs: 'DocsFunction',
   Migrate: 'MigrateFunction',
   SweepUploads: 'SweepUploadsScheduleHandlerFunction',
 };
@@ -65,6 +66,23 @@ export async function checkLambdas(
   };
 
   try {
+    // Before Migrate on purpose: the document needs no schema (nor any connection).
+    await step(
+      'Docs behind the router: GET /api/openapi.json answers the OpenAPI 3.1 document',
+      async () => {
+        const res = await call(routed('Docs'), 'GET', '/api/openapi.json', {
+          viewer: { address: '203.0.113.9', origin: publicOrigin },
+        });
+        const doc = res.json as { openapi?: string; paths?: Record<string, unknown> } | undefined;
+        assert(res.status === 200, `openapi.json → ${res.status} ${JSON.stringify(res.json)}`);
+        assert(doc?.openapi === '3.1.0', `not an OpenAPI 3.1 document: ${JSON.stringify(doc).slice(0, 200)}`);
+        for (const path of ['/api/auth/login', '/api/messages', '/api/openapi.json'])
+          assert(doc.paths?.[path], `the document lacks ${path}`);
+        return Object.keys(doc.paths ?? {}).length;
+      },
+      (n) => `200, ${n} paths, before any migration`,
+    );
+
     await step(
       'Migrate: run from a read-only /var/task with exactly its program environment, over TLS',
       async () => {

@@ -11,6 +11,7 @@ const REST = [
   { entry: 'Rooms', path: '/api/rooms', storage: false },
   { entry: 'Messages', path: '/api/messages', storage: true },
   { entry: 'Uploads', path: '/api/upload', storage: true },
+  { entry: 'Docs', path: '/api/openapi.json', storage: false },
 ] as const;
 
 type Check = (p: Program) => string[];
@@ -277,7 +278,7 @@ const database: Check = (p) => {
   return problems;
 };
 
-export const programChecks: Record<string, Check> = {
+const programChecks: Record<string, Check> = {
   programRuns,
   restFunctions,
   migration,

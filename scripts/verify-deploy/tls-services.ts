@@ -6,7 +6,6 @@ import {
   mkdirSync,
   readFileSync,
   readdirSync,
-  rmSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
@@ -239,9 +238,4 @@ export async function createDatabase(server: TlsPostgres, tls: Tls, name: string
 
 function readCa(tls: Tls): string {
   return readFileSync(tls.caFile, 'utf8');
-}
-
-/** Removes a directory the servers used, once they have stopped. */
-export function removeLater(dir: string): void {
-  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
 }

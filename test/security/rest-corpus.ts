@@ -5,7 +5,7 @@
  * with the one answer the contract allows.
  */
 
-export type Body = string | Uint8Array;
+type Body = string | Uint8Array;
 
 export interface RestCase {
   name: string;
@@ -199,7 +199,7 @@ function bodyCases(r: BodyRoute): RestCase[] {
 }
 
 /** Ids a client might put where a room id belongs: none was issued, so all are 404. */
-export const HOSTILE_IDS = [
+const HOSTILE_IDS = [
   '*',
   '%2A',
   '{}',

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ZodType } from 'zod';
-import { isOneEmoji } from '../../core/emoji.ts';
+import { isOneEmoji } from '../../core/messages/emoji.ts';
 import {
   AddMemberBody,
   CreateRoomBody,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { uniqueName } from '../../test/support.ts';
-import { appendMessages } from '../../core/messages.ts';
+import { appendMessages } from '../../core/messages/messages.ts';
 import {
   expectContiguous,
   MAX_UPLOAD_BYTES,

@@ -8,8 +8,8 @@ import { silentLogger, testConfig } from '../../test/support.ts';
 import { buildWeb } from '../build.ts';
 
 /** Debian's Chromium (`apt-get install -y chromium`); playwright's own browsers are not used. */
-export const CHROMIUM = '/usr/bin/chromium';
-export const SCREENSHOT_DIR = 'test-results';
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOT_DIR = 'test-results';
 /** Small, so the size refusal is tested without pushing megabytes through the browser. */
 export const MAX_UPLOAD_BYTES = 256 * 1024;
 
@@ -91,7 +91,7 @@ export interface Person {
  * new websockets and polling requests fail, and the browser reports itself offline.
  * (Chromium's offline emulation alone leaves established websockets open.)
  */
-export interface Network {
+interface Network {
   cut(): Promise<void>;
   restore(): Promise<void>;
 }

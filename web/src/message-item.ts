@@ -5,7 +5,7 @@ import { formatBytes, formatTime, fullTime, h, icon } from './dom.ts';
  * Signed download URLs expire (15 minutes by default): this fetches the message again for
  * a fresh one. Undefined when it cannot.
  */
-export type UrlRefresher = () => Promise<string | undefined>;
+type UrlRefresher = () => Promise<string | undefined>;
 const noRefresh: UrlRefresher = async () => undefined;
 
 /** What a message item needs from its view: who is looking, and what its actions do. */
@@ -20,7 +20,7 @@ export interface MessageContext {
   actions: MessageItemActions;
 }
 
-export interface MessageItemActions {
+interface MessageItemActions {
   /** Resolves when stored; rejects with a reason to show. */
   edit(m: Message, text: string): Promise<void>;
   delete(m: Message): Promise<void>;
@@ -373,7 +373,7 @@ function safeUrl(raw: string): string | undefined {
   }
 }
 
-export function attachmentView(
+function attachmentView(
   a: MessageAttachment,
   onMediaLoad: () => void,
   refreshUrl: UrlRefresher = noRefresh,

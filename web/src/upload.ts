@@ -110,7 +110,7 @@ function send(
 }
 
 /** Turns the server's refusal of an upload into a sentence a user can act on. */
-export function explainRefusal(err: unknown, file: File, mime: string): string {
+function explainRefusal(err: unknown, file: File, mime: string): string {
   if (!(err instanceof ApiError)) return 'The upload could not be started.';
   if (err.code === 'payload_too_large') {
     const limit = /(\d+) bytes/.exec(err.message);

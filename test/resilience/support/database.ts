@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
 /** The machine's PostgreSQL: only ever used to create and drop our own databases. */
-export const POSTGRES_URL = process.env.RESILIENCE_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+const POSTGRES_URL = process.env.RESILIENCE_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export interface ScratchDatabase {
   name: string;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ROOT } from './server-process.ts';
 
 /** Where each scenario leaves its figures (gitignored), for docs/reliability.md. */
-export const RESULTS_DIR = process.env.RESILIENCE_RESULTS_DIR || join(ROOT, '.data', 'resilience');
+const RESULTS_DIR = process.env.RESILIENCE_RESULTS_DIR || join(ROOT, '.data', 'resilience');
 
 export function report(scenario: string, figures: Record<string, unknown>): void {
   mkdirSync(RESULTS_DIR, { recursive: true });

@@ -1,10 +1,10 @@
 import { io as connectClient, type Socket } from 'socket.io-client';
 import { loadConfig } from '../../../core/config.ts';
-import { issueToken } from '../../../core/auth/session.ts';
+import { issueToken } from '../../../core/sessions/sessions.ts';
 import { openDatabase, type Database } from '../../../core/db/database.ts';
 import type { Message } from '../../../core/schemas.ts';
-import { addMember, createRoom } from '../../../core/rooms.ts';
-import { registerUser } from '../../../core/users.ts';
+import { addMember, createRoom } from '../../../core/rooms/rooms.ts';
+import { registerUser } from '../../../core/users/users.ts';
 import { JWT_SECRET } from './server-process.ts';
 
 /**

@@ -46,7 +46,7 @@ export async function privateRedis(): Promise<PrivateRedis> {
   return redis;
 }
 
-export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {

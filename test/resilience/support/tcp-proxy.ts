@@ -4,7 +4,7 @@ import net from 'node:net';
  * A TCP proxy on 127.0.0.1 standing between a server under test and a real dependency, so a
  * test can cut, refuse or stall that dependency without touching the shared instance.
  */
-export type ProxyMode = 'pass' | 'refuse' | 'stall';
+type ProxyMode = 'pass' | 'refuse' | 'stall';
 
 export interface TcpProxy {
   port: number;

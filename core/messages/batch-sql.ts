@@ -1,0 +1,154 @@
+import { Prisma } from '../db/database.ts';
+import type { ChangeWrites } from './changes.ts';
+import type { MessageRow, StoredMessage } from './rows.ts';
+import type { Draft } from './messages.ts';
+
+/** The statements of a room's group commit (core/messages/batch.ts), each one round trip. */
+
+export interface AttachmentRow {
+  id: string;
+  user_id: string;
+  key: string;
+  mime: string;
+  bytes: number;
+  filename: string;
+}
+
+/**
+ * The batch's target messages as `messageInclude` reads them, in one query (Prisma's include
+ * would run its relation queries concurrently on the transaction's one connection).
+ */
+export async function loadTargets(
+  tx: Prisma.TransactionClient,
+  roomId: string,
+  ids: string[],
+): Promise<MessageRow[]> {
+  const [result] = await tx.$queryRaw<{ rows: string }[]>(Prisma.sql`SELECT coalesce(json_agg(json_build_object(
+              'id', m.id, 'roomId', m.room_id, 'seq', m.seq, 'userId', m.user_id, 'name', m.name,
+              'text', m.text, 'ts', m.ts::text, 'clientMsgId', m.client_msg_id,
+              'attachmentId', m.attachment_id, 'version', m.version, 'editedAt', m.edited_at::text,
+              'deletedAt', m.deleted_at::text, 'replyToId', m.reply_to_id,
+              'attachment', (SELECT json_build_object('id', a.id, 'key', a.key, 'mime', a.mime, 'bytes', a.bytes, 'filename', a.filename)
+                               FROM attachments a WHERE a.id = m.attachment_id),
+              'reactions', (SELECT coalesce(json_agg(json_build_object(
+                                     'userId', r.user_id, 'emoji', r.emoji, 'version', r.version, 'emojiSince', r.emoji_since)
+                                     ORDER BY r.version), '[]'::json)
+                              FROM reactions r WHERE r.message_id = m.id),
+              'replyTo', (SELECT json_build_object('id', p.id, 'seq', p.seq, 'userId', p.user_id, 'name', p.name,
+                                                   'text', left(p.text, 200), 'deletedAt', p.deleted_at::text)
+                            FROM messages p WHERE p.id = m.reply_to_id))), '[]'::json)::text AS rows
+       FROM messages m
+      WHERE m.room_id = ${roomId} AND m.id = ANY(${ids}::text[])`);
+  type Json = Omit<MessageRow, 'ts' | 'editedAt' | 'deletedAt' | 'replyTo'> & {
+    ts: string;
+    editedAt: string | null;
+    deletedAt: string | null;
+    replyTo: (Omit<NonNullable<MessageRow['replyTo']>, 'deletedAt'> & { deletedAt: string | null }) | null;
+  };
+  const big = (v: string | null) => (v === null ? null : BigInt(v));
+  return (JSON.parse(result!.rows) as Json[]).map((r) => ({
+    ...r,
+    ts: BigInt(r.ts),
+    editedAt: big(r.editedAt),
+    deletedAt: big(r.deletedAt),
+    replyTo: r.replyTo ? { ...r.replyTo, deletedAt: big(r.replyTo.deletedAt) } : null,
+  }));
+}
+
+/** Completed attachments of this room named by the sends, not used by any message and not discarded, locked. */
+export async function usableAttachments(
+  tx: Prisma.TransactionClient,
+  roomId: string,
+  sends: Draft[],
+): Promise<Map<string, AttachmentRow>> {
+  const wanted = sends.map((d) => d.attachmentId).filter((a): a is string => a !== null);
+  if (wanted.length === 0) return new Map();
+  const rows = await tx.$queryRaw<AttachmentRow[]>(Prisma.sql`SELECT a.id, a.user_id, a.key, a.mime, a.bytes, a.filename
+       FROM attachments a
+      WHERE a.id = ANY(${wanted}::text[]) AND a.room_id = ${roomId} AND a.completed_at IS NOT NULL AND a.discarded_at IS NULL
+        AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.attachment_id = a.id)
+      FOR UPDATE`);
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+/**
+ * New messages, changed messages, reactions added and removed, discarded attachments and
+ * the room's new high-water marks: one statement, one round trip. The sub-statements touch
+ * disjoint rows (a reaction is either removed or upserted), so their order does not matter.
+ */
+export async function writeBatch(
+  tx: Prisma.TransactionClient,
+  roomId: string,
+  inserts: (StoredMessage & { replyToId: string | null })[],
+  changes: ChangeWrites,
+  discarded: { id: string }[],
+  last: { seq: number; ts: number; version: number },
+): Promise<void> {
+  const add = {
+    id: inserts.map((m) => m.id),
+    seq: inserts.map((m) => m.seq),
+    userId: inserts.map((m) => m.userId),
+    name: inserts.map((m) => m.name),
+    text: inserts.map((m) => m.text),
+    ts: inserts.map((m) => String(m.ts)),
+    clientMsgId: inserts.map((m) => m.clientMsgId),
+    attachmentId: inserts.map((m) => m.attachment?.id ?? null),
+    version: inserts.map((m) => m.version),
+    replyToId: inserts.map((m) => m.replyToId),
+  };
+  const set = {
+    id: changes.messages.map((m) => m.id),
+    text: changes.messages.map((m) => m.text),
+    version: changes.messages.map((m) => m.version),
+    editedAt: changes.messages.map((m) => m.editedAt),
+    deletedAt: changes.messages.map((m) => m.deletedAt),
+    attachmentId: changes.messages.map((m) => m.attachmentId),
+  };
+  const unreact = {
+    messageId: changes.removedReactions.map((r) => r.messageId),
+    userId: changes.removedReactions.map((r) => r.userId),
+    emoji: changes.removedReactions.map((r) => r.emoji),
+  };
+  const react = {
+    messageId: changes.addedReactions.map((r) => r.messageId),
+    userId: changes.addedReactions.map((r) => r.userId),
+    emoji: changes.addedReactions.map((r) => r.emoji),
+    version: changes.addedReactions.map((r) => r.version),
+    emojiSince: changes.addedReactions.map((r) => r.emojiSince),
+  };
+  await tx.$executeRaw(Prisma.sql`
+    WITH inserted AS (
+       INSERT INTO messages (id, room_id, seq, user_id, name, text, ts, client_msg_id, attachment_id, version, reply_to_id)
+       SELECT id, ${roomId}, seq, user_id, name, text, ts, client_msg_id, attachment_id, version, reply_to_id
+         FROM unnest(${add.id}::text[], ${add.seq}::int[], ${add.userId}::text[], ${add.name}::text[],
+                     ${add.text}::text[], ${add.ts}::bigint[], ${add.clientMsgId}::text[],
+                     ${add.attachmentId}::text[], ${add.version}::int[], ${add.replyToId}::text[])
+           AS t(id, seq, user_id, name, text, ts, client_msg_id, attachment_id, version, reply_to_id)
+       RETURNING 1
+     ), changed AS (
+       UPDATE messages m
+          SET text = c.text, version = c.version, edited_at = c.edited_at, deleted_at = c.deleted_at,
+              attachment_id = c.attachment_id
+         FROM unnest(${set.id}::text[], ${set.text}::text[], ${set.version}::int[], ${set.editedAt}::bigint[],
+                     ${set.deletedAt}::bigint[], ${set.attachmentId}::text[])
+           AS c(id, text, version, edited_at, deleted_at, attachment_id)
+        WHERE m.id = c.id AND m.room_id = ${roomId}
+       RETURNING 1
+     ), unreacted AS (
+       DELETE FROM reactions r
+        USING unnest(${unreact.messageId}::text[], ${unreact.userId}::text[], ${unreact.emoji}::text[])
+           AS d(message_id, user_id, emoji)
+        WHERE r.message_id = d.message_id AND r.user_id = d.user_id AND r.emoji = d.emoji
+       RETURNING 1
+     ), reacted AS (
+       INSERT INTO reactions (message_id, user_id, emoji, version, emoji_since)
+       SELECT * FROM unnest(${react.messageId}::text[], ${react.userId}::text[], ${react.emoji}::text[],
+                            ${react.version}::int[], ${react.emojiSince}::int[])
+       ON CONFLICT (message_id, user_id, emoji) DO UPDATE SET version = EXCLUDED.version, emoji_since = EXCLUDED.emoji_since
+       RETURNING 1
+     ), discarded AS (
+       UPDATE attachments SET discarded_at = now() WHERE id = ANY(${discarded.map((a) => a.id)}::text[])
+       RETURNING 1
+     )
+     UPDATE rooms SET last_seq = ${last.seq}, last_ts = ${BigInt(last.ts)}, last_version = ${last.version} WHERE id = ${roomId}`);
+}
