@@ -9,7 +9,15 @@ const noWeb = tier('web', 'web/ is a consumer of the contract, not a dependency 
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/', 'core/db/generated/', 'dist/', 'web/dist/', '.sst/', 'coverage/', 'sst-env.d.ts'],
+    ignores: [
+      'node_modules/',
+      'core/db/generated/',
+      'dist/',
+      'web/dist/',
+      '.sst/',
+      'coverage/',
+      'sst-env.d.ts',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
@@ -54,7 +62,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [tier('realtime', 'functions/ and realtime/ never import each other.'), noServer, noClient, noWeb] },
+        {
+          patterns: [
+            tier('realtime', 'functions/ and realtime/ never import each other.'),
+            noServer,
+            noClient,
+            noWeb,
+          ],
+        },
       ],
     },
   },
@@ -64,7 +79,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [tier('functions', 'functions/ and realtime/ never import each other.'), noServer, noClient, noWeb] },
+        {
+          patterns: [
+            tier('functions', 'functions/ and realtime/ never import each other.'),
+            noServer,
+            noClient,
+            noWeb,
+          ],
+        },
       ],
     },
   },
@@ -93,7 +115,16 @@ export default tseslint.config(
     },
   },
   {
-    files: ['core/config.ts', 'scripts/**', 'test/**', '**/*.test.ts', 'bench/**', 'sst.config.ts', 'infra/**', 'vitest.config.ts'],
+    files: [
+      'core/config.ts',
+      'scripts/**',
+      'test/**',
+      '**/*.test.ts',
+      'bench/**',
+      'sst.config.ts',
+      'infra/**',
+      'vitest.config.ts',
+    ],
     rules: { 'no-restricted-properties': 'off', 'no-console': 'off' },
   },
 );

@@ -2,7 +2,16 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['client/**/*.test.ts', 'core/**/*.test.ts', 'functions/**/*.test.ts', 'realtime/**/*.test.ts', 'server/**/*.test.ts', 'scripts/**/*.test.ts', 'test/**/*.test.ts', 'web/src/**/*.test.ts'],
+    include: [
+      'client/**/*.test.ts',
+      'core/**/*.test.ts',
+      'functions/**/*.test.ts',
+      'realtime/**/*.test.ts',
+      'server/**/*.test.ts',
+      'scripts/**/*.test.ts',
+      'test/**/*.test.ts',
+      'web/src/**/*.test.ts',
+    ],
     exclude: ['node_modules/**', 'test/resilience/**', 'web/e2e/**'],
     globalSetup: ['test/global-setup.ts'],
     setupFiles: ['test/setup.ts'],

@@ -51,7 +51,12 @@ describe('loadConfig', () => {
   });
 
   it('names every bad variable at once', () => {
-    const p = problems({ PORT: 'eighty', DATABASE_URL: 'mysql://x', COOKIE_SECURE: 'maybe', RATE_LIMIT_MESSAGE_PER_SECOND: '0' });
+    const p = problems({
+      PORT: 'eighty',
+      DATABASE_URL: 'mysql://x',
+      COOKIE_SECURE: 'maybe',
+      RATE_LIMIT_MESSAGE_PER_SECOND: '0',
+    });
     expect(p.map((x) => x.split(':')[0]).sort()).toEqual(
       ['COOKIE_SECURE', 'DATABASE_URL', 'PORT', 'RATE_LIMIT_MESSAGE_PER_SECOND'].sort(),
     );
@@ -65,7 +70,11 @@ describe('loadConfig', () => {
   });
 
   it('production turns Secure cookies on unless told otherwise', () => {
-    const base = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40), CORS_ORIGINS: 'https://chat.example.com/' };
+    const base = {
+      NODE_ENV: 'production',
+      JWT_SECRET: 'x'.repeat(40),
+      CORS_ORIGINS: 'https://chat.example.com/',
+    };
     expect(loadConfig(base).auth.cookieSecure).toBe(true);
     expect(loadConfig({ ...base, COOKIE_SECURE: 'false' }).auth.cookieSecure).toBe(false);
     expect(loadConfig(base).corsOrigins).toEqual(['https://chat.example.com']);
@@ -73,23 +82,40 @@ describe('loadConfig', () => {
 
   it('defaults uploads to PUT for an R2 endpoint and POST elsewhere', () => {
     const s3 = { S3_BUCKET: 'bucket', S3_ACCESS_KEY_ID: 'a', S3_SECRET_ACCESS_KEY: 'b' };
-    expect(loadConfig({ DATA_DIR: dir, ...s3, S3_ENDPOINT: 'https://acct.r2.cloudflarestorage.com' }).storage.uploadMethod).toBe('put');
+    expect(
+      loadConfig({ DATA_DIR: dir, ...s3, S3_ENDPOINT: 'https://acct.r2.cloudflarestorage.com' }).storage
+        .uploadMethod,
+    ).toBe('put');
     expect(loadConfig({ DATA_DIR: dir, ...s3 }).storage.uploadMethod).toBe('post');
     expect(loadConfig({ DATA_DIR: dir, ...s3, UPLOAD_METHOD: 'put' }).storage.uploadMethod).toBe('put');
     expect(problems({ S3_ACCESS_KEY_ID: 'a' }).length).toBeGreaterThan(0);
   });
 
-  it.each(['S3_REGION', 'S3_ENDPOINT', 'S3_FORCE_PATH_STYLE'])('refuses %s without S3_BUCKET instead of ignoring it', (name) => {
-    const value = name === 'S3_ENDPOINT' ? 'https://s3.example.com' : name === 'S3_FORCE_PATH_STYLE' ? 'true' : 'eu-west-1';
-    const p = problems({ [name]: value });
-    expect(p).toHaveLength(1);
-    expect(p[0]).toMatch(new RegExp(`^S3_BUCKET: is required when any other S3_\\* is set \\(${name} is\\)`));
-    expect(loadConfig({ DATA_DIR: dir, S3_BUCKET: 'bucket', [name]: value }).storage.bucket).toBe('bucket');
-    expect(loadConfig({ DATA_DIR: dir }).storage.region).toBe('us-east-1');
-  });
+  it.each(['S3_REGION', 'S3_ENDPOINT', 'S3_FORCE_PATH_STYLE'])(
+    'refuses %s without S3_BUCKET instead of ignoring it',
+    (name) => {
+      const value =
+        name === 'S3_ENDPOINT'
+          ? 'https://s3.example.com'
+          : name === 'S3_FORCE_PATH_STYLE'
+            ? 'true'
+            : 'eu-west-1';
+      const p = problems({ [name]: value });
+      expect(p).toHaveLength(1);
+      expect(p[0]).toMatch(
+        new RegExp(`^S3_BUCKET: is required when any other S3_\\* is set \\(${name} is\\)`),
+      );
+      expect(loadConfig({ DATA_DIR: dir, S3_BUCKET: 'bucket', [name]: value }).storage.bucket).toBe('bucket');
+      expect(loadConfig({ DATA_DIR: dir }).storage.region).toBe('us-east-1');
+    },
+  );
 
   it('derives the query and request timeouts from the database timeouts unless set', () => {
-    const c = loadConfig({ DATA_DIR: dir, DATABASE_CONNECT_TIMEOUT_MS: '2000', DATABASE_STATEMENT_TIMEOUT_MS: '4000' });
+    const c = loadConfig({
+      DATA_DIR: dir,
+      DATABASE_CONNECT_TIMEOUT_MS: '2000',
+      DATABASE_STATEMENT_TIMEOUT_MS: '4000',
+    });
     expect(c.database.queryTimeoutMs).toBe(5_000);
     expect(c.requestTimeoutMs).toBe(2_750);
     const set = loadConfig({ DATA_DIR: dir, DATABASE_QUERY_TIMEOUT_MS: '900', REQUEST_TIMEOUT_MS: '1500' });
@@ -98,9 +124,18 @@ describe('loadConfig', () => {
 
   it('has a limit for every socket event and the abuse-prone routes, with the documented defaults', () => {
     const { limits } = loadConfig({ DATA_DIR: dir });
-    expect(limits.join).toEqual([{ limit: 20, windowMs: 1_000 }, { limit: 100, windowMs: 10_000 }]);
-    expect(limits.leave).toEqual([{ limit: 20, windowMs: 1_000 }, { limit: 100, windowMs: 10_000 }]);
-    expect(limits.unknownEvent).toEqual([{ limit: 5, windowMs: 1_000 }, { limit: 20, windowMs: 10_000 }]);
+    expect(limits.join).toEqual([
+      { limit: 20, windowMs: 1_000 },
+      { limit: 100, windowMs: 10_000 },
+    ]);
+    expect(limits.leave).toEqual([
+      { limit: 20, windowMs: 1_000 },
+      { limit: 100, windowMs: 10_000 },
+    ]);
+    expect(limits.unknownEvent).toEqual([
+      { limit: 5, windowMs: 1_000 },
+      { limit: 20, windowMs: 10_000 },
+    ]);
     expect(limits.disconnectAfterRefusals).toBe(100);
     expect(limits.unknownUsernameLookups).toEqual({ limit: 20, windowMs: 900_000 });
     expect(limits.usernameLookupsPerAddress).toEqual({ limit: 600, windowMs: 3_600_000 });
@@ -110,10 +145,9 @@ describe('loadConfig', () => {
   it('never allows active content types in the upload allow-list', () => {
     expect(problems({ UPLOAD_MIME_TYPES: 'image/png,image/svg+xml' })[0]).toMatch(/^UPLOAD_MIME_TYPES/);
     expect(problems({ UPLOAD_MIME_TYPES: 'text/html' })[0]).toMatch(/^UPLOAD_MIME_TYPES/);
-    expect(loadConfig({ DATA_DIR: dir, UPLOAD_MIME_TYPES: 'image/png, Image/JPEG' }).storage.allowedMimeTypes).toEqual([
-      'image/png',
-      'image/jpeg',
-    ]);
+    expect(
+      loadConfig({ DATA_DIR: dir, UPLOAD_MIME_TYPES: 'image/png, Image/JPEG' }).storage.allowedMimeTypes,
+    ).toEqual(['image/png', 'image/jpeg']);
   });
 
   it('has its own react limit (5 a second, 20 per 10 s by default), configurable and validated', () => {
@@ -121,9 +155,15 @@ describe('loadConfig', () => {
       { limit: 5, windowMs: 1000 },
       { limit: 20, windowMs: 10_000 },
     ]);
-    const c = loadConfig({ DATA_DIR: dir, RATE_LIMIT_REACT_PER_SECOND: '7', RATE_LIMIT_REACT_PER_10_SECONDS: '40' });
+    const c = loadConfig({
+      DATA_DIR: dir,
+      RATE_LIMIT_REACT_PER_SECOND: '7',
+      RATE_LIMIT_REACT_PER_10_SECONDS: '40',
+    });
     expect(c.limits.react.map((r) => r.limit)).toEqual([7, 40]);
-    expect(problems({ RATE_LIMIT_REACT_PER_SECOND: '0', RATE_LIMIT_REACT_PER_10_SECONDS: 'lots' }).sort()).toEqual([
+    expect(
+      problems({ RATE_LIMIT_REACT_PER_SECOND: '0', RATE_LIMIT_REACT_PER_10_SECONDS: 'lots' }).sort(),
+    ).toEqual([
       expect.stringMatching(/^RATE_LIMIT_REACT_PER_10_SECONDS/),
       expect.stringMatching(/^RATE_LIMIT_REACT_PER_SECOND/),
     ]);
@@ -136,19 +176,33 @@ describe('loadConfig', () => {
 
 describe('loadMigrationConfig', () => {
   it('needs only DATABASE_URL: no secret, no DATA_DIR, nothing written', () => {
-    const config = loadMigrationConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgresql://u:p@db:5432/app?sslmode=verify-full' });
-    expect(config).toEqual({ databaseUrl: 'postgresql://u:p@db:5432/app?sslmode=verify-full', connectTimeoutMs: 5000, logLevel: 'info' });
+    const config = loadMigrationConfig({
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgresql://u:p@db:5432/app?sslmode=verify-full',
+    });
+    expect(config).toEqual({
+      databaseUrl: 'postgresql://u:p@db:5432/app?sslmode=verify-full',
+      connectTimeoutMs: 5000,
+      logLevel: 'info',
+    });
   });
 
   it('names a missing or bad variable', () => {
     expect(() => loadMigrationConfig({})).toThrow(/DATABASE_URL/);
-    expect(() => loadMigrationConfig({ DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL: must be a postgres/);
+    expect(() => loadMigrationConfig({ DATABASE_URL: 'mysql://x' })).toThrow(
+      /DATABASE_URL: must be a postgres/,
+    );
   });
 });
 
 describe('CLIENT_ADDRESS_HEADER', () => {
   it('is a header name, lower-cased', () => {
-    expect(loadConfig({ DATA_DIR: ':memory:', CLIENT_ADDRESS_HEADER: 'CloudFront-Viewer-Address' }).clientAddressHeader).toBe('cloudfront-viewer-address');
-    expect(() => loadConfig({ DATA_DIR: ':memory:', CLIENT_ADDRESS_HEADER: 'a b' })).toThrow(/CLIENT_ADDRESS_HEADER/);
+    expect(
+      loadConfig({ DATA_DIR: ':memory:', CLIENT_ADDRESS_HEADER: 'CloudFront-Viewer-Address' })
+        .clientAddressHeader,
+    ).toBe('cloudfront-viewer-address');
+    expect(() => loadConfig({ DATA_DIR: ':memory:', CLIENT_ADDRESS_HEADER: 'a b' })).toThrow(
+      /CLIENT_ADDRESS_HEADER/,
+    );
   });
 });

@@ -148,14 +148,22 @@ const EnvSchema = z
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required when NODE_ENV=production' });
     }
     if (env.NODE_ENV === 'production' && !env.CORS_ORIGINS) {
-      ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: 'is required when NODE_ENV=production' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CORS_ORIGINS'],
+        message: 'is required when NODE_ENV=production',
+      });
     }
     // Any S3_* means "use this store": without a bucket it would be ignored, silently.
-    const s3Set = (['S3_ENDPOINT', 'S3_REGION', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'S3_FORCE_PATH_STYLE'] as const).filter(
-      (k) => env[k] !== undefined,
-    );
+    const s3Set = (
+      ['S3_ENDPOINT', 'S3_REGION', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'S3_FORCE_PATH_STYLE'] as const
+    ).filter((k) => env[k] !== undefined);
     if (!env.S3_BUCKET && s3Set.length > 0) {
-      ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: `is required when any other S3_* is set (${s3Set.join(', ')} is)` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['S3_BUCKET'],
+        message: `is required when any other S3_* is set (${s3Set.join(', ')} is)`,
+      });
     }
     if (Boolean(env.S3_ACCESS_KEY_ID) !== Boolean(env.S3_SECRET_ACCESS_KEY)) {
       ctx.addIssue({
@@ -165,7 +173,11 @@ const EnvSchema = z
       });
     }
     if (env.PRESENCE_TTL_MS <= env.PRESENCE_HEARTBEAT_MS) {
-      ctx.addIssue({ code: 'custom', path: ['PRESENCE_TTL_MS'], message: 'must be greater than PRESENCE_HEARTBEAT_MS' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['PRESENCE_TTL_MS'],
+        message: 'must be greater than PRESENCE_HEARTBEAT_MS',
+      });
     }
   });
 
@@ -204,7 +216,9 @@ export function loadConfig(source: EnvInput = process.env, options: LoadOptions 
   const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = EnvSchema.safeParse(cleaned);
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${String(i.path[0] ?? '(environment)')}: ${i.message}`));
+    throw new ConfigError(
+      parsed.error.issues.map((i) => `${String(i.path[0] ?? '(environment)')}: ${i.message}`),
+    );
   }
   return buildConfig(parsed.data, options);
 }
@@ -213,7 +227,8 @@ export function loadConfig(source: EnvInput = process.env, options: LoadOptions 
 function buildConfig(env: Env, options: LoadOptions) {
   const production = env.NODE_ENV === 'production';
   const dataDir = env.DATA_DIR === ':memory:' ? ':memory:' : resolve(env.DATA_DIR);
-  const isR2 = env.S3_ENDPOINT !== undefined && /\.r2\.cloudflarestorage\.com$/i.test(new URL(env.S3_ENDPOINT).hostname);
+  const isR2 =
+    env.S3_ENDPOINT !== undefined && /\.r2\.cloudflarestorage\.com$/i.test(new URL(env.S3_ENDPOINT).hostname);
   const uploadMethod: 'post' | 'put' = env.UPLOAD_METHOD ?? (isR2 ? 'put' : 'post');
   const rule = (limit: number, windowMs: number): RateRule => ({ limit, windowMs });
 
@@ -281,10 +296,7 @@ function buildConfig(env: Env, options: LoadOptions) {
         rule(env.RATE_LIMIT_TYPING_PER_SECOND, 1_000),
         rule(env.RATE_LIMIT_TYPING_PER_10_SECONDS, 10_000),
       ],
-      join: [
-        rule(env.RATE_LIMIT_JOIN_PER_SECOND, 1_000),
-        rule(env.RATE_LIMIT_JOIN_PER_10_SECONDS, 10_000),
-      ],
+      join: [rule(env.RATE_LIMIT_JOIN_PER_SECOND, 1_000), rule(env.RATE_LIMIT_JOIN_PER_10_SECONDS, 10_000)],
       leave: [
         rule(env.RATE_LIMIT_LEAVE_PER_SECOND, 1_000),
         rule(env.RATE_LIMIT_LEAVE_PER_10_SECONDS, 10_000),
@@ -330,7 +342,9 @@ export function loadMigrationConfig(source: EnvInput = process.env): MigrationCo
   const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = MigrationEnvSchema.safeParse(cleaned);
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${String(i.path[0] ?? '(environment)')}: ${i.message}`));
+    throw new ConfigError(
+      parsed.error.issues.map((i) => `${String(i.path[0] ?? '(environment)')}: ${i.message}`),
+    );
   }
   return {
     databaseUrl: parsed.data.DATABASE_URL,

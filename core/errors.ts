@@ -77,7 +77,9 @@ export const notFound = (what = 'Not found') => new AppError('not_found', what);
 export const invalid = (message: string, issues?: ErrorIssue[]) =>
   new AppError('invalid_request', message, issues ? { issues } : {});
 export const rateLimited = (retryAfterMs: number) =>
-  new AppError('rate_limited', 'Too many requests, slow down', { retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) });
+  new AppError('rate_limited', 'Too many requests, slow down', {
+    retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)),
+  });
 
 /**
  * Whether an error means the database cannot be reached right now (connection refused or
@@ -91,11 +93,27 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     const e = cur as { code?: unknown; message?: unknown; cause?: unknown; name?: unknown };
     const code = typeof e.code === 'string' ? e.code : '';
     const message = typeof e.message === 'string' ? e.message : '';
-    if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'P1001', 'P1002', 'P1017', 'P2024'].includes(code))
+    if (
+      [
+        'ECONNREFUSED',
+        'ECONNRESET',
+        'ETIMEDOUT',
+        'EPIPE',
+        'ENOTFOUND',
+        'P1001',
+        'P1002',
+        'P1017',
+        'P2024',
+      ].includes(code)
+    )
       return true;
     if (/^(08|57P0)/.test(code)) return true; // connection_exception, admin/crash shutdown
     // "Unable to start a transaction in the given time" (P2028): every pooled connection is taken or stuck.
-    if (/timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Can't reach database|DatabaseNotReachable|ConnectionClosed|the database system is (starting|shutting) up|Unable to start a transaction in the given time|Query read timeout/i.test(message))
+    if (
+      /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Can't reach database|DatabaseNotReachable|ConnectionClosed|the database system is (starting|shutting) up|Unable to start a transaction in the given time|Query read timeout/i.test(
+        message,
+      )
+    )
       return true;
     cur = e.cause;
   }
@@ -105,6 +123,7 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 /** Reduces any error to what a client may see: AppErrors as they are, everything else `internal` or `unavailable`. */
 export function toPublicError(err: unknown): AppError {
   if (err instanceof AppError) return err;
-  if (isDatabaseUnavailable(err)) return new AppError('unavailable', 'Service temporarily unavailable, try again');
+  if (isDatabaseUnavailable(err))
+    return new AppError('unavailable', 'Service temporarily unavailable, try again');
   return new AppError('internal', 'Internal error');
 }

@@ -15,10 +15,13 @@ const safeText = z
   .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters');
 
 const boundedText = (min: number, max: number) =>
-  safeText.refine((s) => {
-    const n = codePoints(s);
-    return n >= min && n <= max;
-  }, min > 0 ? `must be ${min}–${max} characters` : `must be at most ${max} characters`);
+  safeText.refine(
+    (s) => {
+      const n = codePoints(s);
+      return n >= min && n <= max;
+    },
+    min > 0 ? `must be ${min}–${max} characters` : `must be at most ${max} characters`,
+  );
 
 // CONTROL: names never carry control characters (they would break logs and UIs).
 // eslint-disable-next-line no-control-regex
@@ -108,8 +111,18 @@ export const ClientMsgId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1�
 // Socket payloads.
 export const JoinPayload = z.strictObject({
   roomId: Id,
-  sinceSeq: z.number().int().min(0).max(2 ** 31 - 1).optional(),
-  sinceVersion: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+  sinceSeq: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1)
+    .optional(),
+  sinceVersion: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1)
+    .optional(),
 });
 export type JoinPayload = z.infer<typeof JoinPayload>;
 export const LeavePayload = z.strictObject({ roomId: Id });
@@ -117,7 +130,10 @@ export type LeavePayload = z.infer<typeof LeavePayload>;
 export const MessagePayload = z
   .strictObject({
     roomId: Id,
-    text: safeText.max(64 * 1024).transform((s) => s.trim()).pipe(boundedText(0, 4000)),
+    text: safeText
+      .max(64 * 1024)
+      .transform((s) => s.trim())
+      .pipe(boundedText(0, 4000)),
     attachmentId: Id.optional(),
     clientMsgId: ClientMsgId.optional(),
     replyTo: Id.optional(),
@@ -160,7 +176,11 @@ export const ReplyExcerpt = z.object({
   text: z.string(),
 });
 export type ReplyExcerpt = z.infer<typeof ReplyExcerpt>;
-export const ReactionSummary = z.object({ emoji: z.string(), count: z.number().int(), userIds: z.array(z.string()) });
+export const ReactionSummary = z.object({
+  emoji: z.string(),
+  count: z.number().int(),
+  userIds: z.array(z.string()),
+});
 export type ReactionSummary = z.infer<typeof ReactionSummary>;
 export const Message = z.object({
   id: z.string(),
@@ -221,7 +241,10 @@ export const UploadTarget = z.discriminatedUnion('method', [
 ]);
 export type UploadTarget = z.infer<typeof UploadTarget>;
 // Part 2: changes to messages (edit, delete, react). Text rules as for `message`.
-const messageText = safeText.max(64 * 1024).transform((s) => s.trim()).pipe(boundedText(0, 4000));
+const messageText = safeText
+  .max(64 * 1024)
+  .transform((s) => s.trim())
+  .pipe(boundedText(0, 4000));
 export const EditPayload = z.strictObject({ roomId: Id, messageId: Id, text: messageText });
 export type EditPayload = z.infer<typeof EditPayload>;
 export const DeletePayload = z.strictObject({ roomId: Id, messageId: Id });

@@ -1,7 +1,12 @@
 import type { Redis } from 'ioredis';
 import { type EventBus, MemoryBus, RedisBus } from './redis/bus.ts';
 import type { Config } from './config.ts';
-import { type CounterStore, FallbackCounterStore, MemoryCounterStore, RedisCounterStore } from './redis/counters.ts';
+import {
+  type CounterStore,
+  FallbackCounterStore,
+  MemoryCounterStore,
+  RedisCounterStore,
+} from './redis/counters.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import { isDatabaseUnavailable } from './errors.ts';
 import type { Logger } from './logger.ts';

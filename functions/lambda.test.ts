@@ -31,13 +31,19 @@ afterAll(() => {
 describe('Lambda entries with Function URL events', () => {
   it('register → login → me → create room → history → logout', async () => {
     const username = uniqueName('lambda');
-    const reg = await auth(functionUrlEvent('POST', '/api/auth/register', { body: { username, password: 'long enough' } }), context);
+    const reg = await auth(
+      functionUrlEvent('POST', '/api/auth/register', { body: { username, password: 'long enough' } }),
+      context,
+    );
     expect(reg.statusCode).toBe(201);
     // Set-Cookie moves to the `cookies` array; production sets Secure.
     expect(reg.cookies?.[0]).toMatch(/^sid=[^;]+;.*HttpOnly/i);
     expect(reg.cookies?.[0]).toMatch(/Secure/);
 
-    const login = await auth(functionUrlEvent('POST', '/api/auth/login', { body: { username, password: 'long enough' } }), context);
+    const login = await auth(
+      functionUrlEvent('POST', '/api/auth/login', { body: { username, password: 'long enough' } }),
+      context,
+    );
     expect(login.statusCode).toBe(200);
     const sid = /^(sid=[^;]+)/.exec(login.cookies![0]!)![1]!;
 
@@ -45,7 +51,10 @@ describe('Lambda entries with Function URL events', () => {
     expect(me.statusCode).toBe(200);
     expect((json(me).user as { username: string }).username).toBe(username);
 
-    const created = await rooms(functionUrlEvent('POST', '/api/rooms', { body: { name: 'from lambda' }, cookies: [sid] }), context);
+    const created = await rooms(
+      functionUrlEvent('POST', '/api/rooms', { body: { name: 'from lambda' }, cookies: [sid] }),
+      context,
+    );
     expect(created.statusCode).toBe(201);
     const roomId = (json(created).room as { id: string }).id;
 
@@ -68,7 +77,10 @@ describe('Lambda entries with Function URL events', () => {
   });
 
   it('answers errors in the contract shape, and unknown paths 404', async () => {
-    const bad = await auth(functionUrlEvent('POST', '/api/auth/register', { body: { username: 'x' } }), context);
+    const bad = await auth(
+      functionUrlEvent('POST', '/api/auth/register', { body: { username: 'x' } }),
+      context,
+    );
     expect(bad.statusCode).toBe(400);
     expect((json(bad).error as { code: string }).code).toBe('invalid_request');
     const missing = await auth(functionUrlEvent('GET', '/api/rooms'), context);
@@ -77,10 +89,19 @@ describe('Lambda entries with Function URL events', () => {
 
   it('throttles login failures by the event source address', async () => {
     const username = uniqueName('thr');
-    await auth(functionUrlEvent('POST', '/api/auth/register', { body: { username, password: 'long enough' } }), context);
+    await auth(
+      functionUrlEvent('POST', '/api/auth/register', { body: { username, password: 'long enough' } }),
+      context,
+    );
     const statuses: number[] = [];
     for (let i = 0; i < 11; i++) {
-      const r = await auth(functionUrlEvent('POST', '/api/auth/login', { body: { username, password: 'wrong one!' }, ip: '198.51.100.77' }), context);
+      const r = await auth(
+        functionUrlEvent('POST', '/api/auth/login', {
+          body: { username, password: 'wrong one!' },
+          ip: '198.51.100.77',
+        }),
+        context,
+      );
       statuses.push(r.statusCode);
     }
     expect(statuses.slice(0, 10).every((s) => s === 401)).toBe(true);

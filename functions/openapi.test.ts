@@ -3,11 +3,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { Hono } from 'hono';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { respondWithError } from '../core/http/app.ts';
-import {
-  documentInfo,
-  documentRoute,
-  registerDocumentComponents,
-} from '../core/http/openapi.ts';
+import { documentInfo, documentRoute, registerDocumentComponents } from '../core/http/openapi.ts';
 import type { AppEnv } from '../core/http/types.ts';
 import { appendMessages } from '../core/messages/messages.ts';
 import type { Services } from '../core/services.ts';

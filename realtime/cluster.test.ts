@@ -141,11 +141,20 @@ describe.runIf(usesRedis)('two instances on one Redis', () => {
     // Concurrent reactions from both instances converge on one state everywhere.
     const emoji = [...'😀😁😂🤣😃'];
     const other = await a.sent(room, 'vote');
-    await Promise.all(emoji.flatMap((e) => [a.change('react', room, other.id, { emoji: e, on: true }), b.change('react', room, other.id, { emoji: e, on: true })]));
+    await Promise.all(
+      emoji.flatMap((e) => [
+        a.change('react', room, other.id, { emoji: e, on: true }),
+        b.change('react', room, other.id, { emoji: e, on: true }),
+      ]),
+    );
     const final = (await bob.api.history({ roomId: room.id })).body.messages.at(-1)!;
     expect(final.reactions.map((r) => r.count)).toEqual([2, 2, 2, 2, 2]);
     for (const c of [a, b]) {
-      await waitUntil('converged', () => c.seen.get(room.id)?.get(other.seq)?.version === final.version, 5_000);
+      await waitUntil(
+        'converged',
+        () => c.seen.get(room.id)?.get(other.seq)?.version === final.version,
+        5_000,
+      );
       expect(c.seen.get(room.id)!.get(other.seq)).toEqual(final);
     }
   });

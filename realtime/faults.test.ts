@@ -127,7 +127,10 @@ describe.runIf(usesPostgres)('Postgres goes away and comes back', () => {
       ['react', { emoji: '👍', on: true }],
       ['delete', {}],
     ] as const) {
-      expect(await a.change(event, room, before.id, extra)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+      expect(await a.change(event, room, before.id, extra)).toMatchObject({
+        ok: false,
+        error: { code: 'unavailable' },
+      });
     }
     expect((await fetch(`${world.url}/readyz`)).status).toBe(503);
 
@@ -139,7 +142,11 @@ describe.runIf(usesPostgres)('Postgres goes away and comes back', () => {
     const rows = await (await sharedServices()).db.prisma.message.findMany({ where: { roomId: room.id } });
     expect(rows.map((r) => r.seq).sort()).toEqual([1, 2, 3]);
     // Nothing of the refused changes was stored; retried, they apply once, in order.
-    expect(rows.find((r) => r.id === before.id)).toMatchObject({ text: 'to change', version: 2, deletedAt: null });
+    expect(rows.find((r) => r.id === before.id)).toMatchObject({
+      text: 'to change',
+      version: 2,
+      deletedAt: null,
+    });
     const edited = await a.changed('edit', room, before.id, { text: 'changed' });
     expect(edited).toMatchObject({ text: 'changed', version: 4 });
     expect((await a.changed('react', room, before.id, { emoji: '👍', on: true })).version).toBe(5);

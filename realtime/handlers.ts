@@ -12,7 +12,12 @@ import type {
   JoinResult,
 } from '../core/events.ts';
 import type { Logger } from '../core/logger.ts';
-import { readHistory, readJoinChanges, toWireMessages, type AttachmentUrlSigner } from '../core/messages/messages.ts';
+import {
+  readHistory,
+  readJoinChanges,
+  toWireMessages,
+  type AttachmentUrlSigner,
+} from '../core/messages/messages.ts';
 import { messageAck, rateLimitRefusals, socketEvents } from '../core/metrics.ts';
 import { getRoomForMember, isMember } from '../core/rooms/rooms.ts';
 import { JoinPayload, LeavePayload, MessagePayload, TypingPayload } from '../core/schemas.ts';
@@ -92,7 +97,10 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
           if (pub.code === 'internal') deps.logger.error({ ...context, err }, 'socket event failed');
           // Expected while the database is away or the instance drains for a deploy: no stack.
           else if (pub.code === 'unavailable')
-            deps.logger.warn({ ...context, reason: (err as Error)?.message }, 'socket event refused: unavailable');
+            deps.logger.warn(
+              { ...context, reason: (err as Error)?.message },
+              'socket event refused: unavailable',
+            );
           response = { ok: false, error: pub.toBody() };
         }
         socketEvents.inc({ event, result });

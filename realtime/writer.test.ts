@@ -127,9 +127,20 @@ describe('MessageWriter (group commit per room)', () => {
     // The first send starts a transaction at once; everything below queues behind it, together.
     const [lead, edit, fresh, react, del] = await Promise.all([
       writer.submit(room.id, draft('lead')),
-      writer.submitChange(room.id, { kind: 'edit', userId: alice.id, messageId: first.message.id, text: 'first!' }),
+      writer.submitChange(room.id, {
+        kind: 'edit',
+        userId: alice.id,
+        messageId: first.message.id,
+        text: 'first!',
+      }),
       writer.submit(room.id, draft('fresh')),
-      writer.submitChange(room.id, { kind: 'react', userId: alice.id, messageId: first.message.id, emoji: '👍', on: true }),
+      writer.submitChange(room.id, {
+        kind: 'react',
+        userId: alice.id,
+        messageId: first.message.id,
+        emoji: '👍',
+        on: true,
+      }),
       writer.submitChange(room.id, { kind: 'delete', userId: alice.id, messageId: second.message.id }),
     ]);
     await writer.idle();
@@ -139,7 +150,11 @@ describe('MessageWriter (group commit per room)', () => {
     // reaction 6, the delete 7 (an ack shows the message after its whole batch).
     expect(fresh).toMatchObject({ ok: true, message: { seq: 4, version: 5 } });
     expect(edit).toMatchObject({ ok: true, changed: true, message: { text: 'first!', version: 6 } });
-    expect(react).toMatchObject({ ok: true, changed: true, message: { version: 6, reactions: [{ emoji: '👍', count: 1 }] } });
+    expect(react).toMatchObject({
+      ok: true,
+      changed: true,
+      message: { version: 6, reactions: [{ emoji: '👍', count: 1 }] },
+    });
     expect(del).toMatchObject({ ok: true, changed: true, message: { text: '', version: 7 } });
     expect(batches.map((b) => b.messages.map((m) => m.version))).toEqual([[1], [2], [3], [5]]);
     // The batch's changed messages go out after its new ones, once each, in version order.
@@ -153,7 +168,12 @@ describe('MessageWriter (group commit per room)', () => {
     if (!base.ok) throw new Error('setup failed');
     const results = await Promise.allSettled([
       writer.submit(room.id, draft('lead')),
-      writer.submitChange(room.id, { kind: 'edit', userId: alice.id, messageId: base.message.id, text: 'bad\u0000' }),
+      writer.submitChange(room.id, {
+        kind: 'edit',
+        userId: alice.id,
+        messageId: base.message.id,
+        text: 'bad\u0000',
+      }),
       writer.submit(room.id, draft('fine')),
     ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);

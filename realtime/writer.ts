@@ -4,7 +4,12 @@ import { AppError, isDatabaseUnavailable } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { commitBatch, type Operation } from '../core/messages/batch.ts';
 import type { Change } from '../core/messages/changes.ts';
-import { toWireMessage, toWireMessages, type AttachmentUrlSigner, type Draft } from '../core/messages/messages.ts';
+import {
+  toWireMessage,
+  toWireMessages,
+  type AttachmentUrlSigner,
+  type Draft,
+} from '../core/messages/messages.ts';
 import { persistBatchSeconds, persistBatchSize } from '../core/metrics.ts';
 import type { Message } from '../core/schemas.ts';
 
@@ -131,7 +136,9 @@ export class MessageWriter {
     }
     persistBatchSeconds.observe((performance.now() - started) / 1000);
     const { results } = committed;
-    persistBatchSize.observe(results.filter((r) => r.ok && ('duplicate' in r ? !r.duplicate : r.changed)).length);
+    persistBatchSize.observe(
+      results.filter((r) => r.ok && ('duplicate' in r ? !r.duplicate : r.changed)).length,
+    );
 
     const fresh: Message[] = [];
     await Promise.all(

@@ -22,7 +22,7 @@ describe('the local server over real HTTP', () => {
   });
 
   it('serves the REST API with cookies over a real socket', async () => {
-    const alice = new TestAccount((server.url), uniqueName('http'));
+    const alice = new TestAccount(server.url, uniqueName('http'));
     await alice.register();
     const room = await alice.createRoom('over http');
     expect((await alice.request('GET', `/api/rooms/${room.id}/members`)).status).toBe(200);
@@ -41,8 +41,13 @@ describe('the local server over real HTTP', () => {
 
   it('protects /metrics with METRICS_TOKEN and exposes the parley metrics without user or room labels', async () => {
     expect((await fetch(`${server.url}/metrics`)).status).toBe(401);
-    expect((await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401);
-    const res = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect(
+      (await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer wrong-token-0123456789' } }))
+        .status,
+    ).toBe(401);
+    const res = await fetch(`${server.url}/metrics`, {
+      headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+    });
     expect(res.status).toBe(200);
     const text = await res.text();
     for (const name of [
@@ -56,7 +61,9 @@ describe('the local server over real HTTP', () => {
     ]) {
       expect(text, name).toContain(name);
     }
-    expect(text).toMatch(/parley_http_requests_total\{method="POST",route="\/api\/auth\/register",status="201"\}/);
+    expect(text).toMatch(
+      /parley_http_requests_total\{method="POST",route="\/api\/auth\/register",status="201"\}/,
+    );
     // Routes are patterns, never concrete ids; no label carries a user or room.
     expect(text).not.toMatch(/(roomId|userId|user|room)="/);
     expect(text).not.toMatch(/route="[^"]*[0-9a-f]{8}-[0-9a-f]{4}/);

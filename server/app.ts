@@ -49,8 +49,9 @@ export async function startServer(config: Config, logger: Logger, given?: Servic
   app.route('/', await webClientRoutes({ storage: services.storage, config, logger }));
 
   const server: ServerType = await new Promise<ServerType>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.port, ...(config.host ? { hostname: config.host } : {}) }, () =>
-      resolve(s),
+    const s = serve(
+      { fetch: app.fetch, port: config.port, ...(config.host ? { hostname: config.host } : {}) },
+      () => resolve(s),
     );
     // A port in use is an 'error' event: without a listener, an uncaught exception.
     s.once('error', reject);

@@ -52,7 +52,11 @@ export function functionUrlEvent(method: string, path: string, opts: EventOption
   };
 }
 
-export const lambdaContext = { awsRequestId: 'test', functionName: 'parley-test', getRemainingTimeInMillis: () => 10_000 };
+export const lambdaContext = {
+  awsRequestId: 'test',
+  functionName: 'parley-test',
+  getRemainingTimeInMillis: () => 10_000,
+};
 
 export const jsonBody = <T = Record<string, unknown>>(r: UrlResult): T => JSON.parse(r.body ?? 'null') as T;
 

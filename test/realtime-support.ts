@@ -28,7 +28,7 @@ export async function startWorld(env: Record<string, string> = {}, services?: Se
     url,
     services: base,
     async user(prefix = 'rt') {
-      const api = new TestAccount((url), uniqueName(prefix));
+      const api = new TestAccount(url, uniqueName(prefix));
       await api.register();
       return new TestUser(api, url);
     },

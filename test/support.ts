@@ -46,7 +46,8 @@ export function sharedServices(): Promise<Services> {
 }
 
 /** A username unique to this run. */
-export const uniqueName = (prefix = 'user'): string => `${prefix}_${randomBytes(5).toString('hex')}`.slice(0, 32);
+export const uniqueName = (prefix = 'user'): string =>
+  `${prefix}_${randomBytes(5).toString('hex')}`.slice(0, 32);
 
 /** The REST surface as the local server mounts it, for `app.request()` tests. */
 export async function restApp(services?: Services) {

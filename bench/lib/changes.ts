@@ -21,11 +21,7 @@ export async function openSocket(url: string, token: string): Promise<Socket> {
 }
 
 /** Emits with an ack and times it; a refused event throws. */
-async function timed(
-  socket: Socket,
-  event: string,
-  payload: unknown,
-): Promise<{ ms: number; ack: Ok }> {
+async function timed(socket: Socket, event: string, payload: unknown): Promise<{ ms: number; ack: Ok }> {
   const t0 = performance.now();
   const ack = (await socket.timeout(10_000).emitWithAck(event, payload)) as Ack;
   const ms = performance.now() - t0;

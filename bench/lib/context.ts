@@ -98,4 +98,3 @@ export interface Bench {
 }
 
 export type Scenario = (bench: Bench) => Promise<ResultEntry[]>;
-

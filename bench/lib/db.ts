@@ -139,7 +139,8 @@ export async function seedHistories(
     }
     await client.query('SET LOCAL session_replication_role = origin');
     await client.query('ALTER TABLE messages ADD CONSTRAINT messages_pkey PRIMARY KEY (id)');
-    for (const r of references) await client.query(`ALTER TABLE ${r.tbl} ADD CONSTRAINT "${r.name}" ${r.def}`);
+    for (const r of references)
+      await client.query(`ALTER TABLE ${r.tbl} ADD CONSTRAINT "${r.name}" ${r.def}`);
     for (const i of indexes) await client.query(i.indexdef);
     await client.query('COMMIT');
   } catch (err) {

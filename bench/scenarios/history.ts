@@ -21,11 +21,7 @@ interface PlanCheck {
 }
 
 /** Runs readHistory once with query logging on, then EXPLAINs the exact statements Prisma sent. */
-async function explainParleyHistory(
-  url: string,
-  roomId: string,
-  beforeSeq: number,
-): Promise<PlanCheck[]> {
+async function explainParleyHistory(url: string, roomId: string, beforeSeq: number): Promise<PlanCheck[]> {
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool), log: [{ emit: 'event', level: 'query' }] });
   const statements: { query: string; params: string }[] = [];
@@ -89,7 +85,9 @@ export const history: Scenario = async (bench) => {
       });
       if (profile) {
         const file = join(bench.cpuProfileDir!, `history-${roomId}.cpuprofile`);
-        bench.log(`CPU profile of Parley: ${await bench.parley.child.rpc.call<string>('profileStop', { file })}`);
+        bench.log(
+          `CPU profile of Parley: ${await bench.parley.child.rpc.call<string>('profileStop', { file })}`,
+        );
       }
       p50[roomId]!.parley.push(quantile(res.httpMs, 0.5));
       p50[roomId]!.sql.push(quantile(res.sqlMs, 0.5));

@@ -80,10 +80,14 @@ export async function migrate(session: SqlSession, migrations?: Migration[]): Pr
         `Migration ${failed.migration_name} failed earlier and was not rolled back; resolve it (prisma migrate resolve) before starting`,
       );
     }
-    const applied = new Map(rows.filter((r) => r.finished_at !== null).map((r) => [r.migration_name, r.checksum]));
+    const applied = new Map(
+      rows.filter((r) => r.finished_at !== null).map((r) => [r.migration_name, r.checksum]),
+    );
     for (const name of applied.keys()) {
       if (!all.some((m) => m.name === name)) {
-        throw new MigrationError(`Database has migration ${name}, which this build does not know: is the code older than the database?`);
+        throw new MigrationError(
+          `Database has migration ${name}, which this build does not know: is the code older than the database?`,
+        );
       }
     }
 
@@ -92,7 +96,9 @@ export async function migrate(session: SqlSession, migrations?: Migration[]): Pr
       const checksum = applied.get(m.name);
       if (checksum !== undefined) {
         if (checksum !== m.checksum) {
-          throw new MigrationError(`Migration ${m.name} was modified after it was applied (checksum differs)`);
+          throw new MigrationError(
+            `Migration ${m.name} was modified after it was applied (checksum differs)`,
+          );
         }
         continue;
       }

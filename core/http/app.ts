@@ -32,7 +32,10 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
   app.use(async (c, next) => {
     const started = performance.now();
     c.set('log', deps.logger.child({ requestId: c.get('requestId') }));
-    c.set('clientAddress', clientAddress(c, deps.getConnInfo, deps.config.trustProxyHops, deps.config.clientAddressHeader));
+    c.set(
+      'clientAddress',
+      clientAddress(c, deps.getConnInfo, deps.config.trustProxyHops, deps.config.clientAddressHeader),
+    );
     await next();
     const route = routeOf(c);
     const seconds = (performance.now() - started) / 1000;
@@ -64,7 +67,10 @@ function requestDeadline(ms: number): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new AppError('unavailable', 'Service temporarily unavailable, try again')), ms);
+      timer = setTimeout(
+        () => reject(new AppError('unavailable', 'Service temporarily unavailable, try again')),
+        ms,
+      );
     });
     const work = next();
     // Whatever the abandoned handler ends with later is nobody's business any more.
@@ -114,9 +120,14 @@ export function respondWithError(c: AppContext, err: unknown): Response {
   let error: AppError;
   if (err instanceof HTTPException) {
     // Hono's own refusals, e.g. a body that is not valid JSON.
-    const code = err.status === 413 ? 'payload_too_large' : err.status === 401 ? 'unauthorized' : 'invalid_request';
+    const code =
+      err.status === 413 ? 'payload_too_large' : err.status === 401 ? 'unauthorized' : 'invalid_request';
     const message =
-      err.status === 400 ? 'Malformed request body' : err.status === 415 ? 'Send the body as application/json' : err.message;
+      err.status === 400
+        ? 'Malformed request body'
+        : err.status === 415
+          ? 'Send the body as application/json'
+          : err.message;
     error = err.status < 500 ? new AppError(code, message) : toPublicError(err);
   } else {
     error = toPublicError(err);
@@ -124,7 +135,8 @@ export function respondWithError(c: AppContext, err: unknown): Response {
   const log = c.get('log');
   if (error.code === 'internal') log?.error({ err }, 'request failed');
   // Expected while a dependency is away: logged without a stack.
-  else if (error.code === 'unavailable') log?.warn({ reason: (err as Error)?.message }, 'request refused: unavailable');
+  else if (error.code === 'unavailable')
+    log?.warn({ reason: (err as Error)?.message }, 'request refused: unavailable');
   if (error.details.retryAfterMs !== undefined) {
     c.header('Retry-After', String(Math.max(1, Math.ceil(error.details.retryAfterMs / 1000))));
   }

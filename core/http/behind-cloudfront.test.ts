@@ -16,7 +16,11 @@ const OAC_SIGNATURE =
 const EDGE = '130.176.12.34';
 
 function app(config: { trustProxyHops: number; clientAddressHeader: string | undefined }): LambdaHandler {
-  const hono = createHttpApp({ config: { ...config, requestTimeoutMs: 5_000 }, logger: createLogger('silent'), getConnInfo });
+  const hono = createHttpApp({
+    config: { ...config, requestTimeoutMs: 5_000 },
+    logger: createLogger('silent'),
+    getConnInfo,
+  });
   hono.get('/api/probe', (c) => c.json({ token: requestToken(c) ?? null, address: c.get('clientAddress') }));
   return handle(hono) as unknown as LambdaHandler;
 }

@@ -26,7 +26,11 @@ function bearerToken(header: string | undefined): string | undefined {
  * `AWS4-HMAC-SHA256 …` signature) is not ours and does not hide the `sid` cookie.
  */
 export function requestToken(c: AppContext): string | undefined {
-  return bearerToken(c.req.header(TOKEN_HEADER)) ?? bearerToken(c.req.header('authorization')) ?? getCookie(c, SESSION_COOKIE);
+  return (
+    bearerToken(c.req.header(TOKEN_HEADER)) ??
+    bearerToken(c.req.header('authorization')) ??
+    getCookie(c, SESSION_COOKIE)
+  );
 }
 
 /** Requires a valid, unrevoked session; sets `session` for the handler. */
@@ -38,7 +42,13 @@ export const requireSession =
   };
 
 export function setSessionCookie(c: AppContext, token: string, maxAgeSeconds: number, secure: boolean): void {
-  setCookie(c, SESSION_COOKIE, token, { httpOnly: true, sameSite: 'Lax', path: '/', secure, maxAge: maxAgeSeconds });
+  setCookie(c, SESSION_COOKIE, token, {
+    httpOnly: true,
+    sameSite: 'Lax',
+    path: '/',
+    secure,
+    maxAge: maxAgeSeconds,
+  });
 }
 
 export function clearSessionCookie(c: AppContext, secure: boolean): void {

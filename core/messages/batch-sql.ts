@@ -23,7 +23,9 @@ export async function loadTargets(
   roomId: string,
   ids: string[],
 ): Promise<MessageRow[]> {
-  const [result] = await tx.$queryRaw<{ rows: string }[]>(Prisma.sql`SELECT coalesce(json_agg(json_build_object(
+  const [result] = await tx.$queryRaw<
+    { rows: string }[]
+  >(Prisma.sql`SELECT coalesce(json_agg(json_build_object(
               'id', m.id, 'roomId', m.room_id, 'seq', m.seq, 'userId', m.user_id, 'name', m.name,
               'text', m.text, 'ts', m.ts::text, 'clientMsgId', m.client_msg_id,
               'attachmentId', m.attachment_id, 'version', m.version, 'editedAt', m.edited_at::text,
@@ -63,7 +65,9 @@ export async function usableAttachments(
 ): Promise<Map<string, AttachmentRow>> {
   const wanted = sends.map((d) => d.attachmentId).filter((a): a is string => a !== null);
   if (wanted.length === 0) return new Map();
-  const rows = await tx.$queryRaw<AttachmentRow[]>(Prisma.sql`SELECT a.id, a.user_id, a.key, a.mime, a.bytes, a.filename
+  const rows = await tx.$queryRaw<
+    AttachmentRow[]
+  >(Prisma.sql`SELECT a.id, a.user_id, a.key, a.mime, a.bytes, a.filename
        FROM attachments a
       WHERE a.id = ANY(${wanted}::text[]) AND a.room_id = ${roomId} AND a.completed_at IS NOT NULL AND a.discarded_at IS NULL
         AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.attachment_id = a.id)

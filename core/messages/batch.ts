@@ -1,13 +1,7 @@
 import { Prisma, type Database } from '../db/database.ts';
 import { AppError } from '../errors.ts';
 import { newId } from '../ids.ts';
-import {
-  applyChange,
-  changeWrites,
-  snapshotReactions,
-  type Change,
-  type ChangeState,
-} from './changes.ts';
+import { applyChange, changeWrites, snapshotReactions, type Change, type ChangeState } from './changes.ts';
 import { loadTargets, usableAttachments, writeBatch } from './batch-sql.ts';
 import { excerpt, fromRow, type MessageRow, type StoredMessage } from './rows.ts';
 import type { AppendResult, Draft } from './messages.ts';
@@ -16,8 +10,7 @@ import type { AppendResult, Draft } from './messages.ts';
 export type Operation = ({ kind: 'send' } & Draft) | Change;
 
 /** A change's outcome: the message as it is after the batch, and whether this change altered it. */
-type ChangeResult =
-  { ok: true; message: StoredMessage; changed: boolean } | { ok: false; error: AppError };
+type ChangeResult = { ok: true; message: StoredMessage; changed: boolean } | { ok: false; error: AppError };
 type OperationResult = AppendResult | ChangeResult;
 
 export interface BatchResult {
@@ -92,7 +85,9 @@ export async function commitBatch(
     const parentIds = [
       ...new Set(sends.map((d) => d.replyToId).filter((id): id is string => typeof id === 'string')),
     ];
-    const [state] = await tx.$queryRaw<{ members: string; existing: string; parents: string }[]>(Prisma.sql`SELECT
+    const [state] = await tx.$queryRaw<
+      { members: string; existing: string; parents: string }[]
+    >(Prisma.sql`SELECT
          (SELECT coalesce(json_agg(rm.user_id), '[]'::json)::text
             FROM room_members rm
            WHERE rm.room_id = ${roomId} AND rm.user_id = ANY(${userIds}::text[])) AS members,

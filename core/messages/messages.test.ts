@@ -15,7 +15,11 @@ beforeAll(async () => {
   bob = await registerUser(services.db, uniqueName('bob'), 'long enough');
 });
 
-const draft = (user: { id: string; username: string }, text: string, clientMsgId: string | null = null): Draft => ({
+const draft = (
+  user: { id: string; username: string },
+  text: string,
+  clientMsgId: string | null = null,
+): Draft => ({
   userId: user.id,
   name: user.username,
   text,
@@ -57,7 +61,10 @@ describe('appendMessages', () => {
     const ids = new Set(concurrent.flat().map((r) => (r.ok ? r.message.id : '')));
     expect(ids.size).toBe(1);
 
-    const inBatch = await appendMessages(services.db, room.id, [draft(alice, 'x', 'dup'), draft(alice, 'y', 'dup')]);
+    const inBatch = await appendMessages(services.db, room.id, [
+      draft(alice, 'x', 'dup'),
+      draft(alice, 'y', 'dup'),
+    ]);
     expect(inBatch[1]).toMatchObject({ ok: true, duplicate: true });
     expect((inBatch[1] as { message: { text: string } }).message.text).toBe('x');
 
@@ -67,7 +74,9 @@ describe('appendMessages', () => {
 
   it('scopes clientMsgId per user: another user may reuse it', async () => {
     const room = await createRoom(services.db, alice.id, 'scoped');
-    await services.db.prisma.roomMember.create({ data: { id: `m-${bob.id}-${room.id}`, roomId: room.id, userId: bob.id } });
+    await services.db.prisma.roomMember.create({
+      data: { id: `m-${bob.id}-${room.id}`, roomId: room.id, userId: bob.id },
+    });
     const [a] = await appendMessages(services.db, room.id, [draft(alice, 'a', 'same')]);
     const [b] = await appendMessages(services.db, room.id, [draft(bob, 'b', 'same')]);
     expect(a).toMatchObject({ ok: true, duplicate: false });

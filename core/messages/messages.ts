@@ -8,9 +8,16 @@ import type { HistoryQuery, Message } from '../schemas.ts';
 export type { StoredMessage } from './rows.ts';
 
 /** Makes a fresh signed GET URL for an attachment's object. */
-export type AttachmentUrlSigner = (attachment: { key: string; mime: string; filename: string }) => Promise<string>;
+export type AttachmentUrlSigner = (attachment: {
+  key: string;
+  mime: string;
+  filename: string;
+}) => Promise<string>;
 
-export async function toWireMessages(messages: StoredMessage[], sign: AttachmentUrlSigner): Promise<Message[]> {
+export async function toWireMessages(
+  messages: StoredMessage[],
+  sign: AttachmentUrlSigner,
+): Promise<Message[]> {
   return Promise.all(messages.map((m) => toWireMessage(m, sign)));
 }
 
@@ -95,8 +102,7 @@ export interface Draft {
 }
 
 export type AppendResult =
-  | { ok: true; message: StoredMessage; duplicate: boolean }
-  | { ok: false; error: AppError };
+  { ok: true; message: StoredMessage; duplicate: boolean } | { ok: false; error: AppError };
 
 /**
  * Commits a batch of messages to one room in one transaction, and returns one result per

@@ -80,10 +80,12 @@ export class RedisBus implements EventBus {
     if (!this.subscribed) {
       this.subscribed = true;
       // ioredis re-subscribes by itself after a reconnect.
-      this.listening().subscribe(this.channel).catch((err: Error) => {
-        this.subscribed = false;
-        this.logger.error({ err: { message: err.message } }, 'bus subscribe failed');
-      });
+      this.listening()
+        .subscribe(this.channel)
+        .catch((err: Error) => {
+          this.subscribed = false;
+          this.logger.error({ err: { message: err.message } }, 'bus subscribe failed');
+        });
     }
     this.emitter.on('event', handler);
     return () => this.emitter.off('event', handler);

@@ -151,7 +151,14 @@ export class RedisPresence implements Presence {
   }
 
   async claimAnnouncement(roomId: string, set: string, force: boolean): Promise<boolean> {
-    return (await this.redis.parleyPresenceClaim(announcedKey(roomId), set, force ? '1' : '0', ANNOUNCED_TTL_MS)) === 1;
+    return (
+      (await this.redis.parleyPresenceClaim(
+        announcedKey(roomId),
+        set,
+        force ? '1' : '0',
+        ANNOUNCED_TTL_MS,
+      )) === 1
+    );
   }
 
   async put(entries: PresenceEntry[], now: number): Promise<void> {

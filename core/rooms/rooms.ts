@@ -104,7 +104,10 @@ export async function addMember(
   } catch (err) {
     // Two concurrent adds of the same user: the loser answers like an add of an existing member.
     if ((err as { code?: unknown }).code !== 'P2002') throw err;
-    const row = await db.prisma.roomMember.findUnique({ where: { roomId_userId: { roomId, userId: user.id } }, select });
+    const row = await db.prisma.roomMember.findUnique({
+      where: { roomId_userId: { roomId, userId: user.id } },
+      select,
+    });
     if (!row) throw new AppError('conflict', 'Membership changed concurrently, try again');
     return { member: toWireMember(row), created: false };
   }

@@ -22,7 +22,12 @@ export async function issueToken(
   user: { id: string; username: string },
   nowSeconds = Math.floor(Date.now() / 1000),
 ): Promise<{ token: string; session: Session }> {
-  const session: Session = { userId: user.id, name: user.username, jti: newId(), exp: nowSeconds + keys.sessionTtlSeconds };
+  const session: Session = {
+    userId: user.id,
+    name: user.username,
+    jti: newId(),
+    exp: nowSeconds + keys.sessionTtlSeconds,
+  };
   const token = await sign(
     { sub: session.userId, name: session.name, iat: nowSeconds, exp: session.exp, jti: session.jti },
     keys.jwtSecret,
@@ -38,7 +43,11 @@ const unauthorized = () => new AppError('unauthorized', 'Authentication required
  * same `unauthorized`: the reason is nothing a client should learn, and JWT library errors
  * quote the whole token, so they are never passed on or logged.
  */
-export async function verifySession(keys: SessionKeys, db: Database, token: string | undefined): Promise<Session> {
+export async function verifySession(
+  keys: SessionKeys,
+  db: Database,
+  token: string | undefined,
+): Promise<Session> {
   if (!token || token.length > 4096) throw unauthorized();
   let payload: Record<string, unknown>;
   try {
@@ -47,7 +56,12 @@ export async function verifySession(keys: SessionKeys, db: Database, token: stri
     throw unauthorized();
   }
   const { sub, name, jti, exp } = payload;
-  if (typeof sub !== 'string' || typeof name !== 'string' || typeof jti !== 'string' || typeof exp !== 'number') {
+  if (
+    typeof sub !== 'string' ||
+    typeof name !== 'string' ||
+    typeof jti !== 'string' ||
+    typeof exp !== 'number'
+  ) {
     throw unauthorized();
   }
   if (await isRevoked(db, jti)) throw unauthorized();

@@ -253,7 +253,12 @@ export async function sweepOrphanUploads(
   const discarded = await sweepDiscardedAttachments(deps, options.limit ?? 500);
   if (keys.length + discarded.deleted + discarded.failed > 0) {
     deps.logger.info(
-      { deleted: keys.length, failed, discardedDeleted: discarded.deleted, discardedFailed: discarded.failed },
+      {
+        deleted: keys.length,
+        failed,
+        discardedDeleted: discarded.deleted,
+        discardedFailed: discarded.failed,
+      },
       'swept orphaned uploads',
     );
   }

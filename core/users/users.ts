@@ -10,7 +10,11 @@ interface UserRow {
   createdAt: Date;
 }
 
-const toWireUser = (u: UserRow): User => ({ id: u.id, username: u.username, createdAt: u.createdAt.toISOString() });
+const toWireUser = (u: UserRow): User => ({
+  id: u.id,
+  username: u.username,
+  createdAt: u.createdAt.toISOString(),
+});
 
 /** Usernames are unique and matched case-insensitively; the key is what is compared. */
 export const usernameKey = (username: string): string => username.trim().toLowerCase();
@@ -35,7 +39,9 @@ export async function registerUser(db: Database, username: string, password: str
 const USERNAME = /^[a-z0-9_.-]{3,32}$/;
 const findByKey = (db: Database, username: string) => {
   const key = usernameKey(username);
-  return USERNAME.test(key) ? db.prisma.user.findUnique({ where: { usernameKey: key } }) : Promise.resolve(null);
+  return USERNAME.test(key)
+    ? db.prisma.user.findUnique({ where: { usernameKey: key } })
+    : Promise.resolve(null);
 };
 
 /** The user whose credentials these are, or null. Costs the same whether or not the user exists. */

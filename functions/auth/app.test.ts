@@ -24,7 +24,11 @@ describe('register', () => {
       { username: alice.username, password: alice.password },
     );
     expect(res.status).toBe(201);
-    expect(res.body.user).toEqual({ id: expect.any(String), username: alice.username, createdAt: expect.any(String) });
+    expect(res.body.user).toEqual({
+      id: expect.any(String),
+      username: alice.username,
+      createdAt: expect.any(String),
+    });
     expect(new Date(res.body.user.createdAt).toISOString()).toBe(res.body.user.createdAt);
     const cookie = res.headers.get('set-cookie')!;
     expect(cookie).toMatch(/^sid=[^;]+;/);
@@ -56,9 +60,16 @@ describe('register', () => {
     ['unknown field', { username: uniqueName(), password: 'long enough', admin: true }],
     ['missing password', { username: uniqueName() }],
     ['wrong type', { username: 42, password: 'long enough' }],
-    ['__proto__ key', JSON.parse(`{"username":"${uniqueName()}","password":"long enough","__proto__":{"x":1}}`)],
+    [
+      '__proto__ key',
+      JSON.parse(`{"username":"${uniqueName()}","password":"long enough","__proto__":{"x":1}}`),
+    ],
   ])('rejects %s with 400 invalid_request', async (_label, body) => {
-    const res = await client().request<{ error: { code: string; issues: unknown[] } }>('POST', '/api/auth/register', body);
+    const res = await client().request<{ error: { code: string; issues: unknown[] } }>(
+      'POST',
+      '/api/auth/register',
+      body,
+    );
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('invalid_request');
     expect(res.body.error.issues.length).toBeGreaterThan(0);
@@ -124,7 +135,9 @@ describe('login', () => {
     ];
     for (const res of attempts) {
       expect(res.status).toBe(401);
-      expect(res.body).toEqual({ error: { code: 'invalid_credentials', message: 'Wrong username or password' } });
+      expect(res.body).toEqual({
+        error: { code: 'invalid_credentials', message: 'Wrong username or password' },
+      });
       expect(res.headers.get('set-cookie')).toBeNull();
     }
   });
@@ -154,7 +167,10 @@ describe('login', () => {
   it('throttles failures per username, then refuses even the right password until the window passes', async () => {
     const app = await restApp({
       ...services,
-      config: testConfig({ RATE_LIMIT_LOGIN_FAILURES_PER_USERNAME: '3', RATE_LIMIT_LOGIN_WINDOW_SECONDS: '60' }),
+      config: testConfig({
+        RATE_LIMIT_LOGIN_FAILURES_PER_USERNAME: '3',
+        RATE_LIMIT_LOGIN_WINDOW_SECONDS: '60',
+      }),
     });
     const t: FetchLike = (p, i) => app.request(p, i);
     const dave = new TestAccount(t, uniqueName());
@@ -176,19 +192,29 @@ describe('login', () => {
       ...services,
       config: testConfig({ RATE_LIMIT_LOGIN_FAILURES_PER_ADDRESS: '4', TRUST_PROXY_HOPS: '1' }),
     });
-    const from = (ip: string): FetchLike => (p, i) => app.request(p, { ...i, headers: { ...(i?.headers as object), 'x-forwarded-for': ip } });
+    const from =
+      (ip: string): FetchLike =>
+      (p, i) =>
+        app.request(p, { ...i, headers: { ...(i?.headers as object), 'x-forwarded-for': ip } });
     const ip = `10.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.7`;
-    for (let i = 0; i < 4; i++) expect((await new TestAccount(from(ip), uniqueName()).login()).status).toBe(401);
+    for (let i = 0; i < 4; i++)
+      expect((await new TestAccount(from(ip), uniqueName()).login()).status).toBe(401);
     const erin = new TestAccount(from(ip), uniqueName());
     await erin.register();
     expect((await erin.login()).status).toBe(429);
     // A different address is not affected.
-    expect((await new TestAccount(from('10.255.255.1'), erin.username, erin.password).login()).status).toBe(200);
+    expect((await new TestAccount(from('10.255.255.1'), erin.username, erin.password).login()).status).toBe(
+      200,
+    );
   });
 
   it('throttles registrations per client address', async () => {
-    const app = await restApp({ ...services, config: testConfig({ RATE_LIMIT_REGISTER_PER_HOUR: '2', TRUST_PROXY_HOPS: '1' }) });
-    const t: FetchLike = (p, i) => app.request(p, { ...i, headers: { ...(i?.headers as object), 'x-forwarded-for': '10.9.8.7' } });
+    const app = await restApp({
+      ...services,
+      config: testConfig({ RATE_LIMIT_REGISTER_PER_HOUR: '2', TRUST_PROXY_HOPS: '1' }),
+    });
+    const t: FetchLike = (p, i) =>
+      app.request(p, { ...i, headers: { ...(i?.headers as object), 'x-forwarded-for': '10.9.8.7' } });
     await new TestAccount(t, uniqueName()).register();
     await new TestAccount(t, uniqueName()).register();
     const third = await new TestAccount(t, uniqueName()).request('POST', '/api/auth/register', {
@@ -203,10 +229,20 @@ describe('login', () => {
 describe('request bodies', () => {
   it('refuses a body not sent as JSON with 400 invalid_request, before looking at it', async () => {
     const c = client();
-    for (const headers of [{ 'content-type': 'text/plain' }, { 'content-type': 'application/x-www-form-urlencoded' }]) {
-      const res = await c.request('POST', '/api/auth/register', { username: c.username, password: c.password }, headers);
+    for (const headers of [
+      { 'content-type': 'text/plain' },
+      { 'content-type': 'application/x-www-form-urlencoded' },
+    ]) {
+      const res = await c.request(
+        'POST',
+        '/api/auth/register',
+        { username: c.username, password: c.password },
+        headers,
+      );
       expect(res.status).toBe(400);
-      expect(res.body).toEqual({ error: { code: 'invalid_request', message: 'Send the body as application/json' } });
+      expect(res.body).toEqual({
+        error: { code: 'invalid_request', message: 'Send the body as application/json' },
+      });
     }
     const malformed = await c.request('POST', '/api/auth/login', '{"username":');
     expect(malformed.body).toEqual({ error: { code: 'invalid_request', message: 'Malformed request body' } });
@@ -215,10 +251,14 @@ describe('request bodies', () => {
 
 describe('token (native clients)', () => {
   const token = (c: TestAccount, password = c.password) =>
-    c.request<{ user: { id: string; username: string }; token: string; expiresAt: number }>('POST', '/api/auth/token', {
-      username: c.username,
-      password,
-    });
+    c.request<{ user: { id: string; username: string }; token: string; expiresAt: number }>(
+      'POST',
+      '/api/auth/token',
+      {
+        username: c.username,
+        password,
+      },
+    );
 
   it('answers 200 {user, token, expiresAt} and sets no cookie; the token works as Bearer and logout revokes it', async () => {
     const hana = client();
@@ -253,7 +293,11 @@ describe('token (native clients)', () => {
     expect(wrong.body).toEqual(viaLogin.body);
     expect(wrong.headers.get('set-cookie')).toBeNull();
     expect((await token(new TestAccount(transport, 'not a valid name!!'))).status).toBe(401);
-    const extra = await ivan.request('POST', '/api/auth/token', { username: ivan.username, password: ivan.password, admin: true });
+    const extra = await ivan.request('POST', '/api/auth/token', {
+      username: ivan.username,
+      password: ivan.password,
+      admin: true,
+    });
     expect(extra.status).toBe(400);
     expect(extra.body).toMatchObject({ error: { code: 'invalid_request' } });
   });
@@ -261,7 +305,10 @@ describe('token (native clients)', () => {
   it('shares the login throttle: failures through either route count for both', async () => {
     const app = await restApp({
       ...services,
-      config: testConfig({ RATE_LIMIT_LOGIN_FAILURES_PER_USERNAME: '3', RATE_LIMIT_LOGIN_WINDOW_SECONDS: '60' }),
+      config: testConfig({
+        RATE_LIMIT_LOGIN_FAILURES_PER_USERNAME: '3',
+        RATE_LIMIT_LOGIN_WINDOW_SECONDS: '60',
+      }),
     });
     const t: FetchLike = (p, i) => app.request(p, i);
     const jack = new TestAccount(t, uniqueName());
@@ -320,7 +367,9 @@ describe('sessions', () => {
     const off = services.bus.subscribe((e) => seen.push(e));
     try {
       await hank.request('POST', '/api/auth/logout');
-      await expect.poll(() => seen).toContainEqual({ type: 'session.revoked', jti: expect.any(String), userId: hank.user!.id });
+      await expect
+        .poll(() => seen)
+        .toContainEqual({ type: 'session.revoked', jti: expect.any(String), userId: hank.user!.id });
     } finally {
       off();
     }
@@ -370,8 +419,14 @@ describe('token forgery', () => {
         return `${h}.${b64({ ...claims, sub: 'someone-else' })}.${s}`;
       },
     ],
-    ['an expired token', () => sign({ ...claims, exp: Math.floor(Date.now() / 1000) - 10 }, TEST_JWT_SECRET, 'HS256')],
-    ['missing claims', () => sign({ sub: victim.user!.id, exp: Math.floor(Date.now() / 1000) + 60 }, TEST_JWT_SECRET, 'HS256')],
+    [
+      'an expired token',
+      () => sign({ ...claims, exp: Math.floor(Date.now() / 1000) - 10 }, TEST_JWT_SECRET, 'HS256'),
+    ],
+    [
+      'missing claims',
+      () => sign({ sub: victim.user!.id, exp: Math.floor(Date.now() / 1000) + 60 }, TEST_JWT_SECRET, 'HS256'),
+    ],
     ['garbage', async () => 'not.a.jwt'],
   ])('refuses %s', async (_label, make) => {
     for (const res of await withToken(await make())) {

@@ -14,7 +14,7 @@ const BURST_TS = 1_700_000_000_000;
 /** Seeds messages through the product's own writer: several share one millisecond. */
 async function seed(roomId: string, userId: string, name: string) {
   let clock = BURST_TS;
-  for (let i = 0; i < TOTAL; ) {
+  for (let i = 0; i < TOTAL;) {
     const size = Math.min(1 + (i % 7), TOTAL - i); // batches of 1..7 share one ts
     const drafts = Array.from({ length: size }, (_, k) => ({
       userId,
@@ -79,34 +79,42 @@ describe('GET /api/messages', () => {
     expect(ts).toEqual([...ts].sort((a, b) => a - b));
   });
 
-  it.each([1, 7, 50, 100])('pages backwards with beforeSeq (limit %i): every message exactly once', async (limit) => {
-    const all: number[] = [];
-    let cursor: number | undefined;
-    for (;;) {
-      const res = await alice.history({ roomId: room.id, limit, ...(cursor ? { beforeSeq: cursor } : {}) });
-      expect(res.status).toBe(200);
-      all.unshift(...seqs(res.body));
-      expect(seqs(res.body)).toEqual([...seqs(res.body)].sort((a, b) => a - b));
-      if (!res.body.hasMore) break;
-      cursor = res.body.messages[0]!.seq;
-    }
-    expect(all).toEqual(range(1, TOTAL));
-  });
+  it.each([1, 7, 50, 100])(
+    'pages backwards with beforeSeq (limit %i): every message exactly once',
+    async (limit) => {
+      const all: number[] = [];
+      let cursor: number | undefined;
+      for (;;) {
+        const res = await alice.history({ roomId: room.id, limit, ...(cursor ? { beforeSeq: cursor } : {}) });
+        expect(res.status).toBe(200);
+        all.unshift(...seqs(res.body));
+        expect(seqs(res.body)).toEqual([...seqs(res.body)].sort((a, b) => a - b));
+        if (!res.body.hasMore) break;
+        cursor = res.body.messages[0]!.seq;
+      }
+      expect(all).toEqual(range(1, TOTAL));
+    },
+  );
 
-  it.each([1, 9, 100])('pages forwards with afterSeq (limit %i): every message exactly once', async (limit) => {
-    const all: number[] = [];
-    let cursor = 0;
-    for (;;) {
-      const res = await alice.history({ roomId: room.id, afterSeq: cursor, limit });
-      all.push(...seqs(res.body));
-      if (!res.body.hasMore) break;
-      cursor = res.body.messages.at(-1)!.seq;
-    }
-    expect(all).toEqual(range(1, TOTAL));
-  });
+  it.each([1, 9, 100])(
+    'pages forwards with afterSeq (limit %i): every message exactly once',
+    async (limit) => {
+      const all: number[] = [];
+      let cursor = 0;
+      for (;;) {
+        const res = await alice.history({ roomId: room.id, afterSeq: cursor, limit });
+        all.push(...seqs(res.body));
+        if (!res.body.hasMore) break;
+        cursor = res.body.messages.at(-1)!.seq;
+      }
+      expect(all).toEqual(range(1, TOTAL));
+    },
+  );
 
   it('hasMore is exact at the edges', async () => {
-    expect((await alice.history({ roomId: room.id, afterSeq: TOTAL - 5, limit: 5 })).body.hasMore).toBe(false);
+    expect((await alice.history({ roomId: room.id, afterSeq: TOTAL - 5, limit: 5 })).body.hasMore).toBe(
+      false,
+    );
     expect((await alice.history({ roomId: room.id, afterSeq: TOTAL - 6, limit: 5 })).body.hasMore).toBe(true);
     expect((await alice.history({ roomId: room.id, beforeSeq: 6, limit: 5 })).body.hasMore).toBe(false);
     expect((await alice.history({ roomId: room.id, beforeSeq: 7, limit: 5 })).body.hasMore).toBe(true);
@@ -128,7 +136,11 @@ describe('GET /api/messages', () => {
     const all = new Set<number>();
     let cursor: number | undefined;
     for (let guard = 0; guard < 100; guard++) {
-      const res = await alice.history({ roomId: room.id, limit: 10, ...(cursor ? { beforeTs: cursor } : {}) });
+      const res = await alice.history({
+        roomId: room.id,
+        limit: 10,
+        ...(cursor ? { beforeTs: cursor } : {}),
+      });
       seqs(res.body).forEach((s) => all.add(s));
       if (!res.body.hasMore) break;
       cursor = res.body.messages[0]!.ts;

@@ -24,8 +24,17 @@ describe('rooms', () => {
   it('creates a room with a trimmed name; the creator is its only member', async () => {
     const res = await alice.request<{ room: Room }>('POST', '/api/rooms', { name: '  Design review  ' });
     expect(res.status).toBe(201);
-    expect(res.body.room).toEqual({ id: expect.any(String), name: 'Design review', createdAt: expect.any(String), lastSeq: 0, lastVersion: 0 });
-    const members = await alice.request<{ members: { userId: string }[] }>('GET', `/api/rooms/${res.body.room.id}/members`);
+    expect(res.body.room).toEqual({
+      id: expect.any(String),
+      name: 'Design review',
+      createdAt: expect.any(String),
+      lastSeq: 0,
+      lastVersion: 0,
+    });
+    const members = await alice.request<{ members: { userId: string }[] }>(
+      'GET',
+      `/api/rooms/${res.body.room.id}/members`,
+    );
     expect(members.body.members.map((m) => m.userId)).toEqual([alice.user!.id]);
   });
 
@@ -60,13 +69,20 @@ describe('rooms', () => {
     const room = await alice.createRoom('team');
     const first = await alice.addMember(room.id, bob.username!.toUpperCase());
     expect(first.status).toBe(201);
-    expect(first.body.member).toEqual({ userId: bob.user!.id, username: bob.username, joinedAt: expect.any(String) });
+    expect(first.body.member).toEqual({
+      userId: bob.user!.id,
+      username: bob.username,
+      joinedAt: expect.any(String),
+    });
     const again = await alice.addMember(room.id, bob.username!);
     expect(again.status).toBe(200);
     expect(again.body.member).toEqual(first.body.member);
     // The new member can add others and sees the room.
     expect((await bob.request('GET', `/api/rooms/${room.id}`)).status).toBe(200);
-    const members = await bob.request<{ members: { username: string }[] }>('GET', `/api/rooms/${room.id}/members`);
+    const members = await bob.request<{ members: { username: string }[] }>(
+      'GET',
+      `/api/rooms/${room.id}/members`,
+    );
     expect(members.body.members.map((m) => m.username)).toEqual([alice.username, bob.username]);
   });
 
@@ -86,13 +102,18 @@ describe('rooms', () => {
     try {
       const res = await bob.request('DELETE', `/api/rooms/${room.id}/members/me`);
       expect(res.status).toBe(204);
-      await expect.poll(() => seen).toContainEqual({ type: 'member.left', roomId: room.id, userId: bob.user!.id });
+      await expect
+        .poll(() => seen)
+        .toContainEqual({ type: 'member.left', roomId: room.id, userId: bob.user!.id });
     } finally {
       off();
     }
     expect((await bob.request('GET', `/api/rooms/${room.id}`)).status).toBe(404);
     expect((await bob.request('DELETE', `/api/rooms/${room.id}/members/me`)).status).toBe(404);
-    const members = await alice.request<{ members: { userId: string }[] }>('GET', `/api/rooms/${room.id}/members`);
+    const members = await alice.request<{ members: { userId: string }[] }>(
+      'GET',
+      `/api/rooms/${room.id}/members`,
+    );
     expect(members.body.members.map((m) => m.userId)).toEqual([alice.user!.id]);
   });
 
@@ -149,7 +170,10 @@ describe('cross-room access', () => {
     // One body for "private" and "nonexistent" on each route kind: no existence oracle.
     expect(seen.size).toBeLessThanOrEqual(2); // 'Room not found' (rooms, messages)
     // Mallory cannot add herself either, and the room is unchanged.
-    const members = await alice.request<{ members: { userId: string }[] }>('GET', `/api/rooms/${room.id}/members`);
+    const members = await alice.request<{ members: { userId: string }[] }>(
+      'GET',
+      `/api/rooms/${room.id}/members`,
+    );
     expect(members.body.members.map((m) => m.userId).sort()).toEqual([alice.user!.id, bob.user!.id].sort());
   });
 

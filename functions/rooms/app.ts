@@ -33,8 +33,12 @@ export function roomsRoutes(deps: RoomsDeps) {
     )
     .openapi(routes.addMember, async (c) => {
       const caller = { userId: c.get('session').userId, address: c.get('clientAddress') };
-      const { member, created } = await addMember(db, c.req.param('roomId'), caller.userId, c.req.valid('json').username, (name) =>
-        lookups.lookup(caller, () => findUserByUsername(db, name)),
+      const { member, created } = await addMember(
+        db,
+        c.req.param('roomId'),
+        caller.userId,
+        c.req.valid('json').username,
+        (name) => lookups.lookup(caller, () => findUserByUsername(db, name)),
       );
       return c.json({ member }, created ? 201 : 200);
     })

@@ -19,7 +19,10 @@ const USERS = ['owner', 'member', 'leaver', 'outsider'] as const;
 let invitee: TestUser;
 
 beforeAll(async () => {
-  world = await startWorld({ RATE_LIMIT_MESSAGE_PER_SECOND: '1000', RATE_LIMIT_MESSAGE_PER_10_SECONDS: '10000' });
+  world = await startWorld({
+    RATE_LIMIT_MESSAGE_PER_SECOND: '1000',
+    RATE_LIMIT_MESSAGE_PER_10_SECONDS: '10000',
+  });
   for (const u of USERS) users[u] = await world.user(u.slice(0, 6));
   invitee = await world.user('invitee');
   const make = async (label: string, owner: TestUser, ...others: TestUser[]) => {
@@ -40,7 +43,12 @@ beforeAll(async () => {
     await s.joined(r.id);
     await s.sent(r.id, `confidential in ${r.name}`);
     s.close();
-    const init = await owner.api.request<UploadTarget>('POST', '/api/upload/init', { roomId: r.id, filename: 'x.txt', mime: 'text/plain', bytes: 3 });
+    const init = await owner.api.request<UploadTarget>('POST', '/api/upload/init', {
+      roomId: r.id,
+      filename: 'x.txt',
+      mime: 'text/plain',
+      bytes: 3,
+    });
     expect(init.status).toBe(200);
     pendingKeys[label] = init.body.key;
   }
@@ -71,13 +79,16 @@ interface Cell {
 describe('access matrix', () => {
   it('gives members access and everyone else the contract refusal, with zero cross-room reads or writes', async () => {
     const cells: Cell[] = [];
-    const before = Object.fromEntries(await Promise.all(Object.entries(rooms).map(async ([l, r]) => [l, await counts(r.id)] as const)));
+    const before = Object.fromEntries(
+      await Promise.all(Object.entries(rooms).map(async ([l, r]) => [l, await counts(r.id)] as const)),
+    );
     // A socket per user, listening to everything, for the whole run.
     const listeners: Record<string, { client: ChatClient; heard: string[] }> = {};
     for (const u of USERS) {
       const client = await users[u]!.connect();
       const heard: string[] = [];
-      for (const e of ['message', 'typing', 'presence']) client.raw.on(e, (p: unknown) => heard.push(JSON.stringify(p)));
+      for (const e of ['message', 'typing', 'presence'])
+        client.raw.on(e, (p: unknown) => heard.push(JSON.stringify(p)));
       listeners[u] = { client, heard };
     }
 
@@ -87,7 +98,15 @@ describe('access matrix', () => {
         const member = isMember(u, label);
         const record = (action: string, outcome: string, body: unknown) => {
           const text = String(JSON.stringify(body));
-          cells.push({ user: u, room: label, action, member, outcome, leaked: !member && (text.includes(r.name) || text.includes('confidential') || text.includes(r.id)) });
+          cells.push({
+            user: u,
+            room: label,
+            action,
+            member,
+            outcome,
+            leaked:
+              !member && (text.includes(r.name) || text.includes('confidential') || text.includes(r.id)),
+          });
         };
         const rest = async (action: string, method: string, path: string, body?: unknown) => {
           const res = await api.request<{ error?: { code: string } }>(method, path, body);
@@ -98,10 +117,22 @@ describe('access matrix', () => {
         await rest('GET history', 'GET', `/api/messages?roomId=${r.id}`);
         await rest('GET history afterSeq', 'GET', `/api/messages?roomId=${r.id}&afterSeq=0`);
         await rest('POST member', 'POST', `/api/rooms/${r.id}/members`, { username: invitee.name });
-        await rest('upload init', 'POST', '/api/upload/init', { roomId: r.id, filename: 'y.txt', mime: 'text/plain', bytes: 3 });
-        await rest("upload complete (a member's key)", 'POST', '/api/upload/complete', { roomId: r.id, key: pendingKeys[label] });
+        await rest('upload init', 'POST', '/api/upload/init', {
+          roomId: r.id,
+          filename: 'y.txt',
+          mime: 'text/plain',
+          bytes: 3,
+        });
+        await rest("upload complete (a member's key)", 'POST', '/api/upload/complete', {
+          roomId: r.id,
+          key: pendingKeys[label],
+        });
         const list = await api.request<{ rooms: { id: string }[] }>('GET', '/api/rooms');
-        record('GET rooms lists it', list.body.rooms.some((x) => x.id === r.id) ? 'listed' : 'absent', member ? {} : list.body);
+        record(
+          'GET rooms lists it',
+          list.body.rooms.some((x) => x.id === r.id) ? 'listed' : 'absent',
+          member ? {} : list.body,
+        );
 
         const s = listeners[u]!.client;
         for (const [event, payload] of [
@@ -110,7 +141,10 @@ describe('access matrix', () => {
           ['message', { roomId: r.id, text: `from ${u}` }],
           ['typing', { roomId: r.id, typing: true }],
         ] as const) {
-          const ack = (await s.raw.timeout(5_000).emitWithAck(event.split(' ')[0]!, payload)) as { ok: boolean; error?: { code: string } };
+          const ack = (await s.raw.timeout(5_000).emitWithAck(event.split(' ')[0]!, payload)) as {
+            ok: boolean;
+            error?: { code: string };
+          };
           record(`socket ${event}`, ack.ok ? 'ok' : ack.error!.code, ack);
         }
         if (!member) await rest('DELETE members/me', 'DELETE', `/api/rooms/${r.id}/members/me`);
@@ -143,7 +177,9 @@ describe('access matrix', () => {
       if (c.action.startsWith('socket ')) return 'forbidden';
       return '404 not_found';
     };
-    const wrong = cells.filter((c) => c.outcome !== expected(c)).map((c) => `${c.user} × ${c.room} × ${c.action}: ${c.outcome} (expected ${expected(c)})`);
+    const wrong = cells
+      .filter((c) => c.outcome !== expected(c))
+      .map((c) => `${c.user} × ${c.room} × ${c.action}: ${c.outcome} (expected ${expected(c)})`);
     const leaks = cells.filter((c) => c.leaked).map((c) => `${c.user} × ${c.room} × ${c.action}`);
 
     // Nothing live reached a non-member's socket: no message, typing or presence of a room it is not in.
@@ -151,21 +187,29 @@ describe('access matrix', () => {
     for (const u of USERS) {
       for (const [label, r] of Object.entries(rooms)) {
         if (isMember(u, label)) continue;
-        for (const h of listeners[u]!.heard) if (h.includes(r.id)) heardLeaks.push(`${u} heard ${label}: ${h.slice(0, 120)}`);
+        for (const h of listeners[u]!.heard)
+          if (h.includes(r.id)) heardLeaks.push(`${u} heard ${label}: ${h.slice(0, 120)}`);
       }
       listeners[u]!.client.close();
     }
-    const after = Object.fromEntries(await Promise.all(Object.entries(rooms).map(async ([l, r]) => [l, await counts(r.id)] as const)));
+    const after = Object.fromEntries(
+      await Promise.all(Object.entries(rooms).map(async ([l, r]) => [l, await counts(r.id)] as const)),
+    );
     // Members wrote exactly one message and started one upload each; non-members nothing.
     const writesByNonMembers: string[] = [];
     for (const label of Object.keys(rooms)) {
       const memberCount = rooms[label]!.members.length;
       const b = before[label]!;
       const a = after[label]!;
-      if (a.messages !== b.messages + memberCount) writesByNonMembers.push(`${label}: messages ${b.messages} → ${a.messages} with ${memberCount} member senders`);
-      if (a.attachments !== b.attachments + memberCount) writesByNonMembers.push(`${label}: attachments ${b.attachments} → ${a.attachments}`);
+      if (a.messages !== b.messages + memberCount)
+        writesByNonMembers.push(
+          `${label}: messages ${b.messages} → ${a.messages} with ${memberCount} member senders`,
+        );
+      if (a.attachments !== b.attachments + memberCount)
+        writesByNonMembers.push(`${label}: attachments ${b.attachments} → ${a.attachments}`);
       // Plus the invitee, added by a member.
-      if (a.members !== b.members + 1) writesByNonMembers.push(`${label}: members ${b.members} → ${a.members}`);
+      if (a.members !== b.members + 1)
+        writesByNonMembers.push(`${label}: members ${b.members} → ${a.members}`);
     }
     const outsiderIn = await world.services.db.prisma.roomMember.count({
       where: { userId: users.outsider!.id, roomId: { in: [rooms.shared!.id, rooms.private!.id] } },

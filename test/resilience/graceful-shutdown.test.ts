@@ -42,7 +42,11 @@ describe('graceful shutdown under load', () => {
     figures.exit = exit;
     expect(exit.code).toBe(0);
     expect(exit.ms).toBeLessThan(SHUTDOWN_TIMEOUT_MS);
-    await waitUntil('every client on the survivor', () => clients.every((c) => c.socket?.connected && c.at === 1), 30_000);
+    await waitUntil(
+      'every client on the survivor',
+      () => clients.every((c) => c.socket?.connected && c.at === 1),
+      30_000,
+    );
     await waitUntil('sending resumed', () => acked() > before + 2 * CLIENTS, 30_000);
   });
 
@@ -57,11 +61,21 @@ describe('graceful shutdown under load', () => {
       reconnectP50Ms: percentile(reconnects, 50),
       reconnectP99Ms: percentile(reconnects, 99),
       errors: Object.fromEntries(
-        clients.flatMap((c) => [...c.stats.errors]).reduce((m, [k, v]) => m.set(k, (m.get(k) ?? 0) + v), new Map<string, number>()),
+        clients
+          .flatMap((c) => [...c.stats.errors])
+          .reduce((m, [k, v]) => m.set(k, (m.get(k) ?? 0) + v), new Map<string, number>()),
       ),
     });
     report('graceful-shutdown', figures);
-    expect(verdict).toMatchObject({ gapFree: true, duplicateClientMsgIds: 0, ackedMissing: 0, ackedWrongSeq: 0, unacked: 0, clientsBehind: 0, liveDuplicates: 0 });
+    expect(verdict).toMatchObject({
+      gapFree: true,
+      duplicateClientMsgIds: 0,
+      ackedMissing: 0,
+      ackedWrongSeq: 0,
+      unacked: 0,
+      clientsBehind: 0,
+      liveDuplicates: 0,
+    });
     expect(verdict.rows).toBe(acked());
     expect(cluster.instances[0]!.troubles()).toEqual([]);
     expect(cluster.instances[1]!.troubles()).toEqual([]);
@@ -84,7 +98,9 @@ describe('graceful shutdown of the all-in-one server under load', () => {
       expectedTrouble: /Server is shutting down/,
     });
     const roomId = cluster.seeded.roomIds[1]!;
-    single = cluster.seeded.users.slice(0, 6).map((u, i) => new LoadClient(`aio${i}`, u.token, roomId, [server.url], 0));
+    single = cluster.seeded.users
+      .slice(0, 6)
+      .map((u, i) => new LoadClient(`aio${i}`, u.token, roomId, [server.url], 0));
     await Promise.all(single.map((c) => c.connect()));
     for (const c of single) c.run(150);
     const singleAcked = () => single.reduce((n, c) => n + c.stats.acked.size, 0);
@@ -101,11 +117,15 @@ describe('graceful shutdown of the all-in-one server under load', () => {
         // A new connection per request (no keep-alive): a reset then means an accepted request
         // was cut off, not the usual race of a request sent on an idle connection being closed.
         const outcome = await new Promise<number | string>((resolve) => {
-          const req = http.get(`${server.url}/api/messages?roomId=${roomId}&limit=100`, { agent: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode ?? 0));
-            res.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-          });
+          const req = http.get(
+            `${server.url}/api/messages?roomId=${roomId}&limit=100`,
+            { agent: false, headers: { authorization: `Bearer ${token}` } },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+              res.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+            },
+          );
           req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
         });
         if (typeof outcome === 'string') {
@@ -129,7 +149,15 @@ describe('graceful shutdown of the all-in-one server under load', () => {
     await Promise.all(single.map((c) => c.catchUp()));
     const verdict = await verify(cluster.db.query, roomId, single);
     report('graceful-shutdown-all-in-one', { exit, restOk, restRefused, restFailures, verdict });
-    expect(verdict).toMatchObject({ gapFree: true, duplicateClientMsgIds: 0, ackedMissing: 0, ackedWrongSeq: 0, unacked: 0, clientsBehind: 0, liveDuplicates: 0 });
+    expect(verdict).toMatchObject({
+      gapFree: true,
+      duplicateClientMsgIds: 0,
+      ackedMissing: 0,
+      ackedWrongSeq: 0,
+      unacked: 0,
+      clientsBehind: 0,
+      liveDuplicates: 0,
+    });
     expect(restOk).toBeGreaterThan(0);
     // A request is refused a connection or answered; none is cut off mid-way.
     expect(Object.keys(restFailures).filter((f) => f !== 'ECONNREFUSED')).toEqual([]);

@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSocket, startWorld, type ChatClient, type TestUser, type TestWorld } from '../realtime-support.ts';
+import {
+  openSocket,
+  startWorld,
+  type ChatClient,
+  type TestUser,
+  type TestWorld,
+} from '../realtime-support.ts';
 import { report } from './support/figures.ts';
 
 /**
@@ -40,7 +46,8 @@ function corpus(room: string): SocketCase[] {
   const cases: SocketCase[] = [];
   const bad = 'invalid_request';
   for (const [event, base] of Object.entries(valid)) {
-    const add = (name: string, payload: unknown, expected = bad) => cases.push({ name: `${event}: ${name}`, event, args: [payload], expect: expected });
+    const add = (name: string, payload: unknown, expected = bad) =>
+      cases.push({ name: `${event}: ${name}`, event, args: [payload], expect: expected });
     for (const [name, payload] of [
       ['undefined', undefined],
       ['null', null],
@@ -81,13 +88,45 @@ function corpus(room: string): SocketCase[] {
     add('roomId of 10000 chars', { ...base, roomId: 'r'.repeat(10_000) });
     // Well-formed ids that name no room the caller belongs to: forbidden (join, message,
     // typing) or simply done (leave).
-    for (const id of ['*', '{}', 'a:b', 'room:1', 'a\nb', '../x', '__proto__', '\ud800', ' ', '%00', "' OR 1=1 --", 'r'.repeat(128)]) {
-      add(`roomId ${JSON.stringify(id).slice(0, 20)}`, { ...base, roomId: id }, event === 'leave' ? 'ok' : 'forbidden');
+    for (const id of [
+      '*',
+      '{}',
+      'a:b',
+      'room:1',
+      'a\nb',
+      '../x',
+      '__proto__',
+      '\ud800',
+      ' ',
+      '%00',
+      "' OR 1=1 --",
+      'r'.repeat(128),
+    ]) {
+      add(
+        `roomId ${JSON.stringify(id).slice(0, 20)}`,
+        { ...base, roomId: id },
+        event === 'leave' ? 'ok' : 'forbidden',
+      );
     }
     // Events without an ack, with a non-function "ack", and with extra arguments.
-    cases.push({ name: `${event}: no ack`, event, args: [{ ...base, roomId: 'nowhere' }], expect: undefined });
-    cases.push({ name: `${event}: non-function last argument`, event, args: [{ ...base, roomId: 'nowhere' }, 'not a function'], expect: undefined });
-    cases.push({ name: `${event}: many arguments`, event, args: [{ ...base, roomId: 'nowhere' }, 1, 2, 3, { x: 1 }], expect: undefined });
+    cases.push({
+      name: `${event}: no ack`,
+      event,
+      args: [{ ...base, roomId: 'nowhere' }],
+      expect: undefined,
+    });
+    cases.push({
+      name: `${event}: non-function last argument`,
+      event,
+      args: [{ ...base, roomId: 'nowhere' }, 'not a function'],
+      expect: undefined,
+    });
+    cases.push({
+      name: `${event}: many arguments`,
+      event,
+      args: [{ ...base, roomId: 'nowhere' }, 1, 2, 3, { x: 1 }],
+      expect: undefined,
+    });
   }
   const m = valid.message!;
   for (const [name, payload, expected] of [
@@ -116,16 +155,36 @@ function corpus(room: string): SocketCase[] {
   ] as const) {
     cases.push({ name: `join: ${name}`, event: 'join', args: [payload], expect: bad });
   }
-  cases.push({ name: 'typing: typing as "true"', event: 'typing', args: [{ roomId: room, typing: 'true' }], expect: bad });
+  cases.push({
+    name: 'typing: typing as "true"',
+    event: 'typing',
+    args: [{ roomId: room, typing: 'true' }],
+    expect: bad,
+  });
   // Changes: well-formed but naming no message of the room → not_found; hostile values → invalid_request.
   for (const event of ['edit', 'delete', 'react']) {
     const base = valid[event]!;
     cases.push({ name: `${event}: unknown message`, event, args: [base], expect: 'not_found' });
     for (const id of ['*', '\ud800', "' OR 1=1 --", 'r'.repeat(128), '__proto__']) {
-      cases.push({ name: `${event}: messageId ${JSON.stringify(id).slice(0, 20)}`, event, args: [{ ...base, messageId: id }], expect: 'not_found' });
+      cases.push({
+        name: `${event}: messageId ${JSON.stringify(id).slice(0, 20)}`,
+        event,
+        args: [{ ...base, messageId: id }],
+        expect: 'not_found',
+      });
     }
-    cases.push({ name: `${event}: messageId of 10000 chars`, event, args: [{ ...base, messageId: 'm'.repeat(10_000) }], expect: bad });
-    cases.push({ name: `${event}: messageId with NUL`, event, args: [{ ...base, messageId: 'a\u0000b' }], expect: bad });
+    cases.push({
+      name: `${event}: messageId of 10000 chars`,
+      event,
+      args: [{ ...base, messageId: 'm'.repeat(10_000) }],
+      expect: bad,
+    });
+    cases.push({
+      name: `${event}: messageId with NUL`,
+      event,
+      args: [{ ...base, messageId: 'a\u0000b' }],
+      expect: bad,
+    });
   }
   for (const [name, payload] of [
     ['text of 4001 code points', { ...valid.edit!, text: 'é'.repeat(4001) }],
@@ -135,19 +194,84 @@ function corpus(room: string): SocketCase[] {
     cases.push({ name: `edit: ${name}`, event: 'edit', args: [payload], expect: bad });
   }
   // Empty text is a valid shape (a message with an attachment may lose its text): the message decides.
-  cases.push({ name: 'edit: text only spaces', event: 'edit', args: [{ ...valid.edit!, text: '   ' }], expect: 'not_found' });
-  for (const emoji of ['', ' ', 'a', '👍👍', '👍 ', ':+1:', '\u200d', '\ud83d', '🇫', 'x'.repeat(10_000), '<img src=x>']) {
-    cases.push({ name: `react: emoji ${JSON.stringify(emoji).slice(0, 20)}`, event: 'react', args: [{ ...valid.react!, emoji }], expect: bad });
+  cases.push({
+    name: 'edit: text only spaces',
+    event: 'edit',
+    args: [{ ...valid.edit!, text: '   ' }],
+    expect: 'not_found',
+  });
+  for (const emoji of [
+    '',
+    ' ',
+    'a',
+    '👍👍',
+    '👍 ',
+    ':+1:',
+    '\u200d',
+    '\ud83d',
+    '🇫',
+    'x'.repeat(10_000),
+    '<img src=x>',
+  ]) {
+    cases.push({
+      name: `react: emoji ${JSON.stringify(emoji).slice(0, 20)}`,
+      event: 'react',
+      args: [{ ...valid.react!, emoji }],
+      expect: bad,
+    });
   }
-  cases.push({ name: 'react: on as "true"', event: 'react', args: [{ ...valid.react!, on: 'true' }], expect: bad });
-  cases.push({ name: 'join: sinceVersion negative', event: 'join', args: [{ roomId: room, sinceVersion: -1 }], expect: bad });
-  cases.push({ name: 'join: sinceVersion as a string', event: 'join', args: [{ roomId: room, sinceVersion: '3' }], expect: bad });
-  cases.push({ name: 'message: replyTo unknown', event: 'message', args: [{ ...m, clientMsgId: 'reply-x', replyTo: 'nope' }], expect: 'reply_invalid' });
-  cases.push({ name: 'message: replyTo as object', event: 'message', args: [{ ...m, replyTo: { id: 'x' } }], expect: bad });
-  for (const event of ['no-such-event', 'error', '__proto__', 'constructor', 'toString', 'presence', 'message '.repeat(100)]) {
-    cases.push({ name: `unknown event ${event.slice(0, 20)}`, event, args: [{ roomId: room }], expect: undefined });
+  cases.push({
+    name: 'react: on as "true"',
+    event: 'react',
+    args: [{ ...valid.react!, on: 'true' }],
+    expect: bad,
+  });
+  cases.push({
+    name: 'join: sinceVersion negative',
+    event: 'join',
+    args: [{ roomId: room, sinceVersion: -1 }],
+    expect: bad,
+  });
+  cases.push({
+    name: 'join: sinceVersion as a string',
+    event: 'join',
+    args: [{ roomId: room, sinceVersion: '3' }],
+    expect: bad,
+  });
+  cases.push({
+    name: 'message: replyTo unknown',
+    event: 'message',
+    args: [{ ...m, clientMsgId: 'reply-x', replyTo: 'nope' }],
+    expect: 'reply_invalid',
+  });
+  cases.push({
+    name: 'message: replyTo as object',
+    event: 'message',
+    args: [{ ...m, replyTo: { id: 'x' } }],
+    expect: bad,
+  });
+  for (const event of [
+    'no-such-event',
+    'error',
+    '__proto__',
+    'constructor',
+    'toString',
+    'presence',
+    'message '.repeat(100),
+  ]) {
+    cases.push({
+      name: `unknown event ${event.slice(0, 20)}`,
+      event,
+      args: [{ roomId: room }],
+      expect: undefined,
+    });
     // With an ack, the contract's answer to a name the server does not know.
-    cases.push({ name: `unknown event ${event.slice(0, 20)} with an ack`, event, args: [{ roomId: room }], expect: bad });
+    cases.push({
+      name: `unknown event ${event.slice(0, 20)} with an ack`,
+      event,
+      args: [{ roomId: room }],
+      expect: bad,
+    });
   }
   return cases;
 }
@@ -157,14 +281,21 @@ async function run(cases: SocketCase[], client: ChatClient): Promise<string[]> {
   for (const c of cases) {
     // Joined before every case, so `message` and `typing` reach their checks past not_joined.
     if (c.expect !== undefined) {
-      const ack = (await client.raw.timeout(5_000).emitWithAck(c.event, ...c.args).catch((e: Error) => ({ timeout: e.message }))) as {
+      const ack = (await client.raw
+        .timeout(5_000)
+        .emitWithAck(c.event, ...c.args)
+        .catch((e: Error) => ({ timeout: e.message }))) as {
         ok?: boolean;
         error?: { code: string; message: string };
         timeout?: string;
       };
       const got = ack.ok ? 'ok' : (ack.error?.code ?? `no answer (${ack.timeout})`);
-      if (got !== c.expect) failures.push(`${c.name}: expected ${c.expect}, got ${JSON.stringify(ack).slice(0, 200)}`);
-      if (ack.ok === false && (typeof ack.error?.message !== 'string' || /at \w+ \(|\.ts:\d+|prisma/i.test(ack.error.message))) {
+      if (got !== c.expect)
+        failures.push(`${c.name}: expected ${c.expect}, got ${JSON.stringify(ack).slice(0, 200)}`);
+      if (
+        ack.ok === false &&
+        (typeof ack.error?.message !== 'string' || /at \w+ \(|\.ts:\d+|prisma/i.test(ack.error.message))
+      ) {
         failures.push(`${c.name}: error leaks detail: ${ack.error?.message}`);
       }
       if (c.event === 'leave' && c.expect === 'ok') await client.joined(roomId);
@@ -184,7 +315,10 @@ beforeAll(async () => {
   // Generous limits: this is about malformed input, not throttling.
   // Join, leave and unknown names too: every event spends from a budget (realtime/event-budget.ts).
   const generous = Object.fromEntries(
-    ['MESSAGE', 'TYPING', 'JOIN', 'LEAVE', 'UNKNOWN_EVENT', 'REACT'].flatMap((k) => [[`RATE_LIMIT_${k}_PER_SECOND`, '100000'], [`RATE_LIMIT_${k}_PER_10_SECONDS`, '1000000']]),
+    ['MESSAGE', 'TYPING', 'JOIN', 'LEAVE', 'UNKNOWN_EVENT', 'REACT'].flatMap((k) => [
+      [`RATE_LIMIT_${k}_PER_SECOND`, '100000'],
+      [`RATE_LIMIT_${k}_PER_10_SECONDS`, '1000000'],
+    ]),
   );
   world = await startWorld(generous);
   alice = await world.user('hostile');
@@ -202,7 +336,10 @@ describe('hostile socket input', () => {
   it('answers every case with the contract error, round after round, and the heap returns near its baseline', async () => {
     const cases = corpus(roomId);
     expect(cases.length).toBeGreaterThanOrEqual(200);
-    expect((globalThis as { gc?: unknown }).gc, 'run with --expose-gc (test/resilience/vitest.config.ts)').toBeTypeOf('function');
+    expect(
+      (globalThis as { gc?: unknown }).gc,
+      'run with --expose-gc (test/resilience/vitest.config.ts)',
+    ).toBeTypeOf('function');
     expect(await run(cases, a)).toEqual([]);
     const baseline = heapAfterGc();
     const ROUNDS = 5;
@@ -210,7 +347,13 @@ describe('hostile socket input', () => {
     await a.joined(roomId);
     const after = heapAfterGc();
     const growthMb = (after - baseline) / 2 ** 20;
-    report('hostile-socket', { cases: cases.length, rounds: ROUNDS + 1, heapBaselineMb: +(baseline / 2 ** 20).toFixed(1), heapAfterMb: +(after / 2 ** 20).toFixed(1), growthMb: +growthMb.toFixed(2) });
+    report('hostile-socket', {
+      cases: cases.length,
+      rounds: ROUNDS + 1,
+      heapBaselineMb: +(baseline / 2 ** 20).toFixed(1),
+      heapAfterMb: +(after / 2 ** 20).toFixed(1),
+      growthMb: +growthMb.toFixed(2),
+    });
     expect(growthMb).toBeLessThan(15);
     expect(({} as { polluted?: unknown; admin?: unknown }).polluted).toBeUndefined();
     expect(({} as { admin?: unknown }).admin).toBeUndefined();
@@ -250,7 +393,16 @@ describe('hostile socket input', () => {
       const gone = victim.disconnected();
       (victim.raw.io.engine as unknown as { write(data: string): void }).write(packet);
       // Either the server drops the connection or it ignores the packet; both are fine.
-      const outcome = await Promise.race([gone.then(() => 'dropped'), victim.raw.timeout(2_000).emitWithAck('leave', { roomId: 'x' }).then(() => 'alive', () => 'silent')]);
+      const outcome = await Promise.race([
+        gone.then(() => 'dropped'),
+        victim.raw
+          .timeout(2_000)
+          .emitWithAck('leave', { roomId: 'x' })
+          .then(
+            () => 'alive',
+            () => 'silent',
+          ),
+      ]);
       if (outcome === 'dropped') dropped++;
       victim.close();
     }
@@ -260,7 +412,10 @@ describe('hostile socket input', () => {
   });
 
   it('drops a connection sending a frame over 64 KiB (and binary over it), and keeps serving others', async () => {
-    for (const payload of [{ roomId, text: 'x'.repeat(70 * 1024) }, { roomId, text: Buffer.alloc(70 * 1024) }]) {
+    for (const payload of [
+      { roomId, text: 'x'.repeat(70 * 1024) },
+      { roomId, text: Buffer.alloc(70 * 1024) },
+    ]) {
       const big = await alice.connect();
       const gone = big.disconnected();
       big.raw.emit('message', payload);

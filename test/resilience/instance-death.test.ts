@@ -42,7 +42,12 @@ async function killAndRecover(index: number) {
   await waitUntil('sending resumed', () => acked() > before + 2 * CLIENTS, 30_000);
   // Per client: from its disconnect to joined and caught up on the other instance.
   const moves = clients.flatMap((c, i) => c.stats.reconnectMs.slice(seen[i]));
-  return { onVictim, allBackMs: reconnectedMs, moveP50Ms: percentile(moves, 50), moveP99Ms: percentile(moves, 99) };
+  return {
+    onVictim,
+    allBackMs: reconnectedMs,
+    moveP50Ms: percentile(moves, 50),
+    moveP99Ms: percentile(moves, 99),
+  };
 }
 
 describe('instance death', () => {
@@ -73,11 +78,21 @@ describe('instance death', () => {
       reconnectP99Ms: percentile(reconnects, 99),
       retriedSends: clients.reduce((n, c) => n + c.stats.retried.size, 0),
       errors: Object.fromEntries(
-        clients.flatMap((c) => [...c.stats.errors]).reduce((m, [k, v]) => m.set(k, (m.get(k) ?? 0) + v), new Map<string, number>()),
+        clients
+          .flatMap((c) => [...c.stats.errors])
+          .reduce((m, [k, v]) => m.set(k, (m.get(k) ?? 0) + v), new Map<string, number>()),
       ),
     });
     report('instance-death', figures);
-    expect(verdict).toMatchObject({ gapFree: true, duplicateClientMsgIds: 0, ackedMissing: 0, ackedWrongSeq: 0, unacked: 0, clientsBehind: 0, liveDuplicates: 0 });
+    expect(verdict).toMatchObject({
+      gapFree: true,
+      duplicateClientMsgIds: 0,
+      ackedMissing: 0,
+      ackedWrongSeq: 0,
+      unacked: 0,
+      clientsBehind: 0,
+      liveDuplicates: 0,
+    });
     expect(verdict.rows).toBe(acked());
     expect(changes.ackedChanges).toBeGreaterThan(CLIENTS);
     expect(changes).toMatchObject({ ackedChangesMissing: 0, clientsStale: 0 });

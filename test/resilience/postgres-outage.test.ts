@@ -40,7 +40,9 @@ beforeAll(async () => {
     // Failed requests and sends are logged as errors while the database is away.
     expectedTrouble: /"msg":"(request failed|socket event failed|not ready|batch commit failed[^"]*)"/,
   });
-  clients = seeded.users.map((u, i) => new LoadClient(`pgo${i}`, u.token, seeded.roomIds[0]!, [server.url], 0));
+  clients = seeded.users.map(
+    (u, i) => new LoadClient(`pgo${i}`, u.token, seeded.roomIds[0]!, [server.url], 0),
+  );
   await Promise.all(clients.map((c) => c.connect()));
   for (const c of clients) c.run(150);
   // Steady traffic before the first fault.
@@ -58,7 +60,9 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const ready = async () => (await fetch(`${server.url}/readyz`, { signal: AbortSignal.timeout(5_000) }).catch(() => undefined))?.status;
+const ready = async () =>
+  (await fetch(`${server.url}/readyz`, { signal: AbortSignal.timeout(5_000) }).catch(() => undefined))
+    ?.status;
 
 async function timedRest(): Promise<{ status: number; code?: string; ms: number }> {
   const started = Date.now();
@@ -85,7 +89,11 @@ async function outage(kind: 'refused' | 'black hole', holdMs: number) {
   const rest = [await timedRest(), await timedRest()];
   await new Promise((r) => setTimeout(r, Math.max(0, holdMs - (Date.now() - started))));
   const ackedDuring = ackedSoFar() - before;
-  const errorsDuring = Object.fromEntries(clients.flatMap((c) => [...c.stats.errors]).reduce((m, [k, v]) => m.set(k, (m.get(k) ?? 0) + v), new Map<string, number>()));
+  const errorsDuring = Object.fromEntries(
+    clients
+      .flatMap((c) => [...c.stats.errors])
+      .reduce((m, [k, v]) => m.set(k, (m.get(k) ?? 0) + v), new Map<string, number>()),
+  );
 
   const restored = Date.now();
   // A black hole heals: the frozen connections resume and deliver whatever was held.
@@ -95,7 +103,15 @@ async function outage(kind: 'refused' | 'black hole', holdMs: number) {
   await waitUntil('sends acked again', () => ackedSoFar() > baseline + clients.length, 30_000, 50);
   const sendsBackMs = Date.now() - restored;
   const after = await timedRest();
-  return { readyzDownMs, restDuring: rest, ackedDuring, errorsDuring, readyzUpMs, sendsBackMs, restAfter: after };
+  return {
+    readyzDownMs,
+    restDuring: rest,
+    ackedDuring,
+    errorsDuring,
+    readyzUpMs,
+    sendsBackMs,
+    restAfter: after,
+  };
 }
 
 describe('Postgres outage', () => {
@@ -133,9 +149,21 @@ describe('Postgres outage', () => {
     const retried = clients.reduce((n, c) => n + c.stats.retried.size, 0);
     figures.verdict = verdict;
     figures.retriedSends = retried;
-    figures.errors = Object.fromEntries(clients.flatMap((c) => [...c.stats.errors]).reduce((m, [k, v]) => m.set(k, (m.get(k) ?? 0) + v), new Map<string, number>()));
+    figures.errors = Object.fromEntries(
+      clients
+        .flatMap((c) => [...c.stats.errors])
+        .reduce((m, [k, v]) => m.set(k, (m.get(k) ?? 0) + v), new Map<string, number>()),
+    );
     report('postgres-outage', figures);
-    expect(verdict).toMatchObject({ gapFree: true, duplicateClientMsgIds: 0, ackedMissing: 0, ackedWrongSeq: 0, unacked: 0, clientsBehind: 0, liveDuplicates: 0 });
+    expect(verdict).toMatchObject({
+      gapFree: true,
+      duplicateClientMsgIds: 0,
+      ackedMissing: 0,
+      ackedWrongSeq: 0,
+      unacked: 0,
+      clientsBehind: 0,
+      liveDuplicates: 0,
+    });
     expect(verdict.rows).toBe(clients.reduce((n, c) => n + c.stats.acked.size, 0));
     expect(retried).toBeGreaterThan(0); // the outage was felt, so the checks above are not vacuous
     expect(server.troubles().map((l) => l.replace(/"stack":"[^"]*"/g, '').slice(0, 300))).toEqual([]);

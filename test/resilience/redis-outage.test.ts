@@ -25,7 +25,8 @@ beforeAll(async () => {
     name: 'redis',
     users: CLIENTS + 2,
     // Presence and adapter errors while Redis is away are logged; they must not be fatal.
-    expectedTrouble: /redis|Redis|ECONNREFUSED|Connection is closed|presence|heartbeat|Stream isn't writeable|enableOfflineQueue/,
+    expectedTrouble:
+      /redis|Redis|ECONNREFUSED|Connection is closed|presence|heartbeat|Stream isn't writeable|enableOfflineQueue/,
   });
   clients = cluster.clients(CLIENTS, 'redis');
   const ua = cluster.seeded.users[CLIENTS]!;
@@ -54,8 +55,12 @@ async function crossInstanceDelivery(label: string, timeoutMs: number): Promise<
   let done = false;
   void received.then(() => (done = true));
   while (!done) {
-    if (Date.now() - started > timeoutMs) throw new Error(`no cross-instance delivery within ${timeoutMs} ms (${label})`);
-    await probeA.socket!.timeout(3_000).emitWithAck('message', { roomId: probeA.roomId, text: `probe ${label} ${++n}` }).catch(() => undefined);
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`no cross-instance delivery within ${timeoutMs} ms (${label})`);
+    await probeA
+      .socket!.timeout(3_000)
+      .emitWithAck('message', { roomId: probeA.roomId, text: `probe ${label} ${++n}` })
+      .catch(() => undefined);
     await Promise.race([received, new Promise((r) => setTimeout(r, 200))]);
   }
   return Date.now() - started;
@@ -72,8 +77,14 @@ describe('Redis outage and restart', () => {
     await cluster.redis.kill();
     const started = Date.now();
     // Readiness tells the load balancer; liveness stays up (a restart would not help).
-    const readyz = async (url: string) => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5_000) }).catch(() => undefined))?.status;
-    figures.readyzDownMs = await waitUntil('/readyz 503 without Redis', async () => (await readyz(cluster.urls[0]!)) === 503, OUTAGE_MS, 100);
+    const readyz = async (url: string) =>
+      (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5_000) }).catch(() => undefined))?.status;
+    figures.readyzDownMs = await waitUntil(
+      '/readyz 503 without Redis',
+      async () => (await readyz(cluster.urls[0]!)) === 503,
+      OUTAGE_MS,
+      100,
+    );
     expect((await fetch(`${cluster.urls[0]}/healthz`)).status).toBe(200);
     await new Promise((r) => setTimeout(r, Math.max(0, OUTAGE_MS - (Date.now() - started))));
     figures.ackedDuringOutage = acked() - before;
@@ -86,7 +97,12 @@ describe('Redis outage and restart', () => {
     await cluster.redis.start();
     const back = Date.now();
     figures.deliveryResumedMs = await crossInstanceDelivery('after', 30_000);
-    await waitUntil('/readyz 200 again', async () => (await fetch(`${cluster.urls[0]}/readyz`).catch(() => undefined))?.status === 200, 30_000, 100);
+    await waitUntil(
+      '/readyz 200 again',
+      async () => (await fetch(`${cluster.urls[0]}/readyz`).catch(() => undefined))?.status === 200,
+      30_000,
+      100,
+    );
     figures.readyzUpMs = Date.now() - back;
     expect(figures.deliveryResumedMs).toBeLessThan(10_000);
   });
@@ -99,12 +115,22 @@ describe('Redis outage and restart', () => {
       clients: CLIENTS,
       verdict,
       errors: Object.fromEntries(
-        clients.flatMap((c) => [...c.stats.errors]).reduce((m, [k, v]) => m.set(k, (m.get(k) ?? 0) + v), new Map<string, number>()),
+        clients
+          .flatMap((c) => [...c.stats.errors])
+          .reduce((m, [k, v]) => m.set(k, (m.get(k) ?? 0) + v), new Map<string, number>()),
       ),
       troubles: cluster.instances.flatMap((s) => s.troubles()).length,
     });
     report('redis-outage', figures);
-    expect(verdict).toMatchObject({ gapFree: true, duplicateClientMsgIds: 0, ackedMissing: 0, ackedWrongSeq: 0, unacked: 0, clientsBehind: 0, liveDuplicates: 0 });
+    expect(verdict).toMatchObject({
+      gapFree: true,
+      duplicateClientMsgIds: 0,
+      ackedMissing: 0,
+      ackedWrongSeq: 0,
+      unacked: 0,
+      clientsBehind: 0,
+      liveDuplicates: 0,
+    });
     for (const s of cluster.instances) {
       expect(s.alive()).toBe(true);
       expect(s.troubles().map((l) => l.replace(/"stack":"[^"]*"/g, '').slice(0, 300))).toEqual([]);

@@ -41,8 +41,12 @@ const samples: Sample[] = [];
 async function sample(t: number): Promise<void> {
   await Promise.all(
     cluster.instances.map(async (s, instance) => {
-      const text = await fetch(`${s.url}/metrics`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text(), () => '');
-      const metric = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+      const text = await fetch(`${s.url}/metrics`, { signal: AbortSignal.timeout(5_000) }).then(
+        (r) => r.text(),
+        () => '',
+      );
+      const metric = (name: string) =>
+        Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
       samples.push({
         t,
         instance,
@@ -57,7 +61,12 @@ async function sample(t: number): Promise<void> {
 }
 
 beforeAll(async () => {
-  cluster = await startCluster({ name: 'soak', users: USERS, rooms: ROOMS, env: { DATABASE_POOL_MAX: '10' } });
+  cluster = await startCluster({
+    name: 'soak',
+    users: USERS,
+    rooms: ROOMS,
+    env: { DATABASE_POOL_MAX: '10' },
+  });
   // Socket i: user i % USERS, room i % ROOMS, instance i % 2; the senders are the first
   // SENDERS sockets, so no user sends from more than a couple of tabs (per-user limits hold).
   clients = Array.from({ length: SOCKETS }, (_, i) => {
@@ -65,7 +74,8 @@ beforeAll(async () => {
     return new LoadClient(`soak${i}`, u.token, cluster.seeded.roomIds[i % ROOMS]!, cluster.urls, i);
   });
   // Connect in small batches: a thundering herd at start is a different test.
-  for (let i = 0; i < clients.length; i += 25) await Promise.all(clients.slice(i, i + 25).map((c) => c.connect()));
+  for (let i = 0; i < clients.length; i += 25)
+    await Promise.all(clients.slice(i, i + 25).map((c) => c.connect()));
 }, 600_000);
 
 afterAll(async () => {
@@ -95,7 +105,12 @@ describe('soak', () => {
       if (tick % 5 === 0) await sample(Date.now() - started);
     }
     await Promise.all(senders.map((s) => s.stop()));
-    await waitUntil('every socket connected again', () => clients.every((c) => c.socket?.connected), 60_000, 200);
+    await waitUntil(
+      'every socket connected again',
+      () => clients.every((c) => c.socket?.connected),
+      60_000,
+      200,
+    );
     await sample(Date.now() - started);
 
     const verdicts: Verdict[] = [];
@@ -118,7 +133,12 @@ describe('soak', () => {
       const n = warm.length;
       const mt = warm.reduce((a, s) => a + s.t, 0) / n;
       const mh = warm.reduce((a, s) => a + s.heapMb, 0) / n;
-      const slope = warm.reduce((a, s) => a + (s.t - mt) * (s.heapMb - mh), 0) / Math.max(1e-9, warm.reduce((a, s) => a + (s.t - mt) ** 2, 0));
+      const slope =
+        warm.reduce((a, s) => a + (s.t - mt) * (s.heapMb - mh), 0) /
+        Math.max(
+          1e-9,
+          warm.reduce((a, s) => a + (s.t - mt) ** 2, 0),
+        );
       return {
         heapSlopeMbPerMin: +(slope * 60_000).toFixed(2),
         heapFloorAfterWarmUpMb: +floorFirst.toFixed(1),
@@ -141,7 +161,16 @@ describe('soak', () => {
         clientsBehind: t.clientsBehind + v.clientsBehind,
         liveDuplicates: t.liveDuplicates + v.liveDuplicates,
       }),
-      { rows: 0, notGapFree: 0, duplicateClientMsgIds: 0, ackedMissing: 0, ackedWrongSeq: 0, unacked: 0, clientsBehind: 0, liveDuplicates: 0 },
+      {
+        rows: 0,
+        notGapFree: 0,
+        duplicateClientMsgIds: 0,
+        ackedMissing: 0,
+        ackedWrongSeq: 0,
+        unacked: 0,
+        clientsBehind: 0,
+        liveDuplicates: 0,
+      },
     );
     Object.assign(figures, {
       seconds: SECONDS,
@@ -155,7 +184,9 @@ describe('soak', () => {
       reconnectP50Ms: percentile(reconnects, 50),
       reconnectP99Ms: percentile(reconnects, 99),
       errors: Object.fromEntries(
-        clients.flatMap((c) => [...c.stats.errors]).reduce((m, [k, v]) => m.set(k, (m.get(k) ?? 0) + v), new Map<string, number>()),
+        clients
+          .flatMap((c) => [...c.stats.errors])
+          .reduce((m, [k, v]) => m.set(k, (m.get(k) ?? 0) + v), new Map<string, number>()),
       ),
       verdict: total,
       instances: perInstance,
@@ -163,7 +194,15 @@ describe('soak', () => {
     });
     report('soak', figures);
 
-    expect(total).toMatchObject({ notGapFree: 0, duplicateClientMsgIds: 0, ackedMissing: 0, ackedWrongSeq: 0, unacked: 0, clientsBehind: 0, liveDuplicates: 0 });
+    expect(total).toMatchObject({
+      notGapFree: 0,
+      duplicateClientMsgIds: 0,
+      ackedMissing: 0,
+      ackedWrongSeq: 0,
+      unacked: 0,
+      clientsBehind: 0,
+      liveDuplicates: 0,
+    });
     expect(total.rows).toBe(acked);
     expect(churned).toBeGreaterThan(0);
     for (const p of perInstance) {

@@ -35,7 +35,11 @@ async function send(c: RestCase): Promise<{ status: number; text: string }> {
 describe('hostile REST input', () => {
   it('has at least 200 cases covering every route', () => {
     expect(cases.length).toBeGreaterThanOrEqual(200);
-    const routes = new Set(cases.map((c) => `${c.method} ${c.path.split('?')[0]!.replace(/\/api\/rooms\/[^/]+/, '/api/rooms/:id')}`));
+    const routes = new Set(
+      cases.map(
+        (c) => `${c.method} ${c.path.split('?')[0]!.replace(/\/api\/rooms\/[^/]+/, '/api/rooms/:id')}`,
+      ),
+    );
     for (const r of [
       'POST /api/auth/register',
       'POST /api/auth/login',

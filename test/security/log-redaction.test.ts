@@ -31,7 +31,7 @@ beforeAll(async () => {
   server = await startServer(config, logger, { ...base, config, logger });
   secrets.push(password, 'metrics-token-0123456789abcdef');
 
-  const alice = new TestAccount((server.url), uniqueName('logs'), password);
+  const alice = new TestAccount(server.url, uniqueName('logs'), password);
   await alice.register();
   const jwt = alice.jwt!;
   secrets.push(jwt, ...jwt.split('.').slice(1));
@@ -40,19 +40,40 @@ beforeAll(async () => {
   const wrong = 'wrong-password-Xy7-unique';
   secrets.push(wrong);
   expect((await alice.login(wrong)).status).toBe(401);
-  expect((await new TestAccount((server.url), 'nobody_here', wrong).login()).status).toBe(401);
+  expect((await new TestAccount(server.url, 'nobody_here', wrong).login()).status).toBe(401);
 
   const forged = `${jwt.split('.').slice(0, 2).join('.')}.forgedsignatureAAAAAAAAAAAAAAAAAAAAAAAAAAA`;
   secrets.push('forgedsignatureAAAAAAAAAAAAAAAAAAAAAAAAAAA');
-  expect((await alice.request('GET', '/api/auth/me', undefined, { authorization: `Bearer ${forged}` })).status).toBe(401);
-  expect((await alice.request('GET', '/api/auth/me', undefined, { authorization: `Bearer ${jwt}` })).status).toBe(200);
-  expect((await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer metrics-token-0123456789abcdef' } })).status).toBe(200);
-  expect((await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer wrong-metrics-token-000000' } })).status).toBe(401);
+  expect(
+    (await alice.request('GET', '/api/auth/me', undefined, { authorization: `Bearer ${forged}` })).status,
+  ).toBe(401);
+  expect(
+    (await alice.request('GET', '/api/auth/me', undefined, { authorization: `Bearer ${jwt}` })).status,
+  ).toBe(200);
+  expect(
+    (
+      await fetch(`${server.url}/metrics`, {
+        headers: { authorization: 'Bearer metrics-token-0123456789abcdef' },
+      })
+    ).status,
+  ).toBe(200);
+  expect(
+    (
+      await fetch(`${server.url}/metrics`, {
+        headers: { authorization: 'Bearer wrong-metrics-token-000000' },
+      })
+    ).status,
+  ).toBe(401);
 
   const room = await alice.createRoom('logged');
   expect((await alice.request('GET', `/api/rooms/${room.id}`)).status).toBe(200);
   expect((await alice.request('GET', '/api/no-such-route')).status).toBe(404);
-  const init = await alice.request<UploadTarget>('POST', '/api/upload/init', { roomId: room.id, filename: 'a.txt', mime: 'text/plain', bytes: 5 });
+  const init = await alice.request<UploadTarget>('POST', '/api/upload/init', {
+    roomId: room.id,
+    filename: 'a.txt',
+    mime: 'text/plain',
+    bytes: 5,
+  });
   expect(init.status).toBe(200);
   const target = init.body;
   if (target.method === 'POST') {
@@ -63,9 +84,15 @@ beforeAll(async () => {
     expect((await fetch(target.url, { method: 'POST', body: form })).status).toBeLessThan(300);
   } else {
     secrets.push(new URL(target.url).search);
-    expect((await fetch(target.url, { method: 'PUT', headers: target.headers, body: 'hello' })).status).toBeLessThan(300);
+    expect(
+      (await fetch(target.url, { method: 'PUT', headers: target.headers, body: 'hello' })).status,
+    ).toBeLessThan(300);
   }
-  const done = await alice.request<{ attachment: { id: string; url: string } }>('POST', '/api/upload/complete', { roomId: room.id, key: target.key });
+  const done = await alice.request<{ attachment: { id: string; url: string } }>(
+    'POST',
+    '/api/upload/complete',
+    { roomId: room.id, key: target.key },
+  );
   expect(done.status).toBe(201);
   secrets.push(new URL(done.body.attachment.url).search.slice(1));
 
@@ -84,7 +111,9 @@ beforeAll(async () => {
 
   const last = alice.jwt!;
   expect((await alice.request('POST', '/api/auth/logout')).status).toBe(204);
-  expect((await alice.request('GET', '/api/auth/me', undefined, { authorization: `Bearer ${last}` })).status).toBe(401);
+  expect(
+    (await alice.request('GET', '/api/auth/me', undefined, { authorization: `Bearer ${last}` })).status,
+  ).toBe(401);
 });
 
 afterAll(() => server?.close());
@@ -93,20 +122,24 @@ describe('log redaction', () => {
   it('logged the session (the check below is not vacuous)', () => {
     const text = lines.join('\n');
     expect(lines.length, text).toBeGreaterThanOrEqual(14);
-    for (const route of ['/register', '/login', '/me', '/init', '/complete', '/logout', '/metrics']) expect(text).toContain(route);
+    for (const route of ['/register', '/login', '/me', '/init', '/complete', '/logout', '/metrics'])
+      expect(text).toContain(route);
   });
 
   it('labels requests with their route pattern (GET routes included), never the raw path', () => {
     const routes = new Set(lines.map((l) => (JSON.parse(l) as { route?: string }).route).filter(Boolean));
-    for (const r of ['/api/auth/me', '/api/messages', '/metrics', '/api/rooms/:roomId', 'unmatched']) expect(routes).toContain(r);
+    for (const r of ['/api/auth/me', '/api/messages', '/metrics', '/api/rooms/:roomId', 'unmatched'])
+      expect(routes).toContain(r);
     expect([...routes].some((r) => r!.includes(lines.length ? 'no-such-route' : '-'))).toBe(false);
   });
 
   it('never logs a password, token, cookie, metrics token or signed URL', () => {
     const leaks: string[] = [];
     for (const line of lines) {
-      for (const s of secrets) if (s && line.includes(s)) leaks.push(`${s.slice(0, 16)}… in ${line.slice(0, 300)}`);
-      if (/sid=|X-Amz-Signature|X-Amz-Credential|Signature=|"policy"|eyJ[A-Za-z0-9_-]{10,}\.eyJ/i.test(line)) leaks.push(line.slice(0, 300));
+      for (const s of secrets)
+        if (s && line.includes(s)) leaks.push(`${s.slice(0, 16)}… in ${line.slice(0, 300)}`);
+      if (/sid=|X-Amz-Signature|X-Amz-Credential|Signature=|"policy"|eyJ[A-Za-z0-9_-]{10,}\.eyJ/i.test(line))
+        leaks.push(line.slice(0, 300));
     }
     expect(leaks).toEqual([]);
   });

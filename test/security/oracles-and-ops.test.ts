@@ -29,13 +29,15 @@ afterAll(() => world?.close());
 const shape = (r: RawResponse<unknown>) => ({
   status: r.status,
   body: r.body,
-  headers: [...r.headers.keys()].filter((h) => !['date', 'x-request-id', 'content-length', 'retry-after'].includes(h)).sort(),
+  headers: [...r.headers.keys()]
+    .filter((h) => !['date', 'x-request-id', 'content-length', 'retry-after'].includes(h))
+    .sort(),
 });
 
 describe('no username oracle', () => {
   it('answers an existing and an unknown username identically, failure after failure, into the same throttle', async () => {
-    const ghost = new TestAccount((world.url), uniqueName('ghost'), 'whatever password');
-    const known = new TestAccount((world.url), victim.name, 'wrong password!!');
+    const ghost = new TestAccount(world.url, uniqueName('ghost'), 'whatever password');
+    const known = new TestAccount(world.url, victim.name, 'wrong password!!');
     for (let i = 0; i < 3; i++) {
       const a = await known.login();
       const b = await ghost.login();
@@ -50,14 +52,15 @@ describe('no username oracle', () => {
     expect(Number(a.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(Number(b.headers.get('retry-after'))).toBeGreaterThan(0);
     // Throttled means throttled: the right password is refused too, and no cookie is set.
-    const right = await new TestAccount((world.url), victim.name.toUpperCase(), victim.api.password).login();
+    const right = await new TestAccount(world.url, victim.name.toUpperCase(), victim.api.password).login();
     expect(right.status).toBe(429);
     expect(right.headers.get('set-cookie')).toBeNull();
   });
 });
 
 describe('/metrics with METRICS_TOKEN', () => {
-  const get = (headers: Record<string, string> = {}, query = '') => fetch(`${world.url}/metrics${query}`, { headers });
+  const get = (headers: Record<string, string> = {}, query = '') =>
+    fetch(`${world.url}/metrics${query}`, { headers });
 
   it('refuses every way in but the bearer token, without echoing what was sent', async () => {
     for (const [name, headers, query] of [
@@ -65,7 +68,11 @@ describe('/metrics with METRICS_TOKEN', () => {
       ['wrong token', { authorization: 'Bearer wrong-token-of-some-length' }, ''],
       ['token plus a character', { authorization: `Bearer ${METRICS_TOKEN}x` }, ''],
       ['token prefix', { authorization: `Bearer ${METRICS_TOKEN.slice(0, -1)}` }, ''],
-      ['token as basic auth', { authorization: `Basic ${Buffer.from(`x:${METRICS_TOKEN}`).toString('base64')}` }, ''],
+      [
+        'token as basic auth',
+        { authorization: `Basic ${Buffer.from(`x:${METRICS_TOKEN}`).toString('base64')}` },
+        '',
+      ],
       ['token without scheme', { authorization: METRICS_TOKEN }, ''],
       ['token in the query', {}, `?token=${METRICS_TOKEN}`],
       ['token in a cookie', { cookie: `token=${METRICS_TOKEN}` }, ''],
@@ -74,7 +81,9 @@ describe('/metrics with METRICS_TOKEN', () => {
       const res = await get(headers, query);
       const text = await res.text();
       expect(res.status, name).toBe(401);
-      expect(JSON.parse(text), name).toEqual({ error: { code: 'unauthorized', message: expect.any(String) } });
+      expect(JSON.parse(text), name).toEqual({
+        error: { code: 'unauthorized', message: expect.any(String) },
+      });
       expect(text).not.toContain(METRICS_TOKEN.slice(0, 12));
     }
   });
@@ -98,12 +107,29 @@ describe('cross-site socket hijacking', () => {
   it('refuses a foreign Origin carrying a valid session cookie, on websocket and polling', async () => {
     const cookie = `sid=${victim.token}`;
     for (const transports of [['websocket'], ['polling']] as const) {
-      await expect(openSocket(world.url, { cookie, origin: 'https://evil.example', transports: [...transports] })).rejects.toMatchObject({ message: 'forbidden' });
-      await expect(openSocket(world.url, { cookie, origin: `${APP_ORIGIN}.evil.example`, transports: [...transports] })).rejects.toMatchObject({ message: 'forbidden' });
-      await expect(openSocket(world.url, { cookie, origin: APP_ORIGIN.replace('https', 'http'), transports: [...transports] })).rejects.toMatchObject({ message: 'forbidden' });
-      await expect(openSocket(world.url, { cookie, origin: 'null', transports: [...transports] })).rejects.toMatchObject({ message: 'forbidden' });
+      await expect(
+        openSocket(world.url, { cookie, origin: 'https://evil.example', transports: [...transports] }),
+      ).rejects.toMatchObject({ message: 'forbidden' });
+      await expect(
+        openSocket(world.url, { cookie, origin: `${APP_ORIGIN}.evil.example`, transports: [...transports] }),
+      ).rejects.toMatchObject({ message: 'forbidden' });
+      await expect(
+        openSocket(world.url, {
+          cookie,
+          origin: APP_ORIGIN.replace('https', 'http'),
+          transports: [...transports],
+        }),
+      ).rejects.toMatchObject({ message: 'forbidden' });
+      await expect(
+        openSocket(world.url, { cookie, origin: 'null', transports: [...transports] }),
+      ).rejects.toMatchObject({ message: 'forbidden' });
       // A cookie and a token: the token authenticates, the cookie beside it is not what let it in.
-      const withToken = await openSocket(world.url, { cookie, token: victim.token, origin: 'https://evil.example', transports: [...transports] });
+      const withToken = await openSocket(world.url, {
+        cookie,
+        token: victim.token,
+        origin: 'https://evil.example',
+        transports: [...transports],
+      });
       withToken.close();
       // The configured origin with the same cookie is fine (the refusals above are not vacuous).
       const own = await openSocket(world.url, { cookie, origin: APP_ORIGIN, transports: [...transports] });

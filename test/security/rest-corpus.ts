@@ -35,7 +35,11 @@ const utf8 = (s: string) => new TextEncoder().encode(s);
 
 /** Invalid UTF-8 inside a JSON string: a lone continuation byte, an overlong NUL and a truncated sequence. */
 const invalidUtf8Body = (field: string, rest: Record<string, unknown>): Uint8Array => {
-  const before = utf8(`{${Object.entries(rest).map(([k, v]) => `${json(k)}:${json(v)},`).join('')}"${field}":"ab`);
+  const before = utf8(
+    `{${Object.entries(rest)
+      .map(([k, v]) => `${json(k)}:${json(v)},`)
+      .join('')}"${field}":"ab`,
+  );
   const after = utf8('cd"}');
   return new Uint8Array([...before, 0x80, 0xc0, 0x80, 0xe2, 0x82, ...after]);
 };
@@ -116,7 +120,13 @@ function bodyRoutes(ctx: CorpusContext): BodyRoute[] {
       anonymous: true,
       shapeOnly: { status: 401, code: 'invalid_credentials' },
     },
-    { route: 'create room', method: 'POST', path: '/api/rooms', valid: { name: 'a room' }, strings: ['name'] },
+    {
+      route: 'create room',
+      method: 'POST',
+      path: '/api/rooms',
+      valid: { name: 'a room' },
+      strings: ['name'],
+    },
     {
       route: 'add member',
       method: 'POST',
@@ -145,11 +155,14 @@ function bodyRoutes(ctx: CorpusContext): BodyRoute[] {
   ];
 }
 
-
-
 function bodyCases(r: BodyRoute): RestCase[] {
   const cases: RestCase[] = [];
-  const add = (name: string, body: Body, expect: { status: number; code: string }, headers?: Record<string, string>) =>
+  const add = (
+    name: string,
+    body: Body,
+    expect: { status: number; code: string },
+    headers?: Record<string, string>,
+  ) =>
     cases.push({
       name: `${r.route}: ${name}`,
       method: r.method,
@@ -170,14 +183,17 @@ function bodyCases(r: BodyRoute): RestCase[] {
   add('prototype key', json({ ...r.valid, prototype: {} }), BAD);
   add('empty object', '{}', BAD);
   add('text/plain content type', json(r.valid), BAD, { 'content-type': 'text/plain' });
-  add('form content type', 'username=a&password=b', BAD, { 'content-type': 'application/x-www-form-urlencoded' });
+  add('form content type', 'username=a&password=b', BAD, {
+    'content-type': 'application/x-www-form-urlencoded',
+  });
 
   for (const field of [...r.strings, ...(r.numbers ?? [])]) {
     const { [field]: _drop, ...missing } = r.valid;
     add(`missing ${field}`, json(missing), BAD);
   }
   for (const field of r.strings) {
-    for (const [kind, value] of WRONG_FOR_STRING) add(`${field} as ${kind}`, json({ ...r.valid, [field]: value }), BAD);
+    for (const [kind, value] of WRONG_FOR_STRING)
+      add(`${field} as ${kind}`, json({ ...r.valid, [field]: value }), BAD);
     add(`${field} oversized (20000 chars)`, json({ ...r.valid, [field]: 'y'.repeat(20_000) }), BAD);
     const surrogateBody = `{${Object.entries({ ...r.valid, [field]: 'PLACEHOLDER' })
       .map(([k, v]) => `${json(k)}:${v === 'PLACEHOLDER' ? '"ab\\ud800cdefgh"' : json(v)}`)

@@ -21,7 +21,15 @@ beforeAll(async () => {
 });
 
 const RUNS = 40;
-const CLIENT_ERRORS = new Set(['invalid_request', 'not_found', 'payload_too_large', 'invalid_credentials', 'unauthorized', 'rate_limited', 'username_taken']);
+const CLIENT_ERRORS = new Set([
+  'invalid_request',
+  'not_found',
+  'payload_too_large',
+  'invalid_credentials',
+  'unauthorized',
+  'rate_limited',
+  'username_taken',
+]);
 
 async function expectContractAnswer(method: string, path: string, body: string | undefined, ok: number[]) {
   const res = await app.request(path, {
@@ -39,20 +47,52 @@ async function expectContractAnswer(method: string, path: string, body: string |
 }
 
 const anyJson = fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v));
-const field = fc.oneof(fc.string({ maxLength: 40, unit: 'binary' }), fc.integer(), fc.constant(null), fc.boolean(), fc.array(fc.string(), { maxLength: 2 }));
+const field = fc.oneof(
+  fc.string({ maxLength: 40, unit: 'binary' }),
+  fc.integer(),
+  fc.constant(null),
+  fc.boolean(),
+  fc.array(fc.string(), { maxLength: 2 }),
+);
 const bodyOf = (keys: string[]) =>
   fc.oneof(
     anyJson,
-    fc.record(Object.fromEntries(keys.map((k) => [k, field])), { requiredKeys: [] }).map((v) => JSON.stringify(v)),
+    fc
+      .record(Object.fromEntries(keys.map((k) => [k, field])), { requiredKeys: [] })
+      .map((v) => JSON.stringify(v)),
   );
 
 const routes: Array<{ name: string; method: string; path: () => string; keys: string[]; ok: number[] }> = [
-  { name: 'register', method: 'POST', path: () => '/api/auth/register', keys: ['username', 'password'], ok: [201] },
+  {
+    name: 'register',
+    method: 'POST',
+    path: () => '/api/auth/register',
+    keys: ['username', 'password'],
+    ok: [201],
+  },
   { name: 'login', method: 'POST', path: () => '/api/auth/login', keys: ['username', 'password'], ok: [200] },
   { name: 'create room', method: 'POST', path: () => '/api/rooms', keys: ['name'], ok: [201] },
-  { name: 'add member', method: 'POST', path: () => `/api/rooms/${roomId}/members`, keys: ['username'], ok: [200, 201] },
-  { name: 'upload init', method: 'POST', path: () => '/api/upload/init', keys: ['roomId', 'filename', 'mime', 'bytes'], ok: [200] },
-  { name: 'upload complete', method: 'POST', path: () => '/api/upload/complete', keys: ['roomId', 'key'], ok: [200, 201] },
+  {
+    name: 'add member',
+    method: 'POST',
+    path: () => `/api/rooms/${roomId}/members`,
+    keys: ['username'],
+    ok: [200, 201],
+  },
+  {
+    name: 'upload init',
+    method: 'POST',
+    path: () => '/api/upload/init',
+    keys: ['roomId', 'filename', 'mime', 'bytes'],
+    ok: [200],
+  },
+  {
+    name: 'upload complete',
+    method: 'POST',
+    path: () => '/api/upload/complete',
+    keys: ['roomId', 'key'],
+    ok: [200, 201],
+  },
 ];
 
 describe('REST fuzzing', () => {
@@ -65,16 +105,24 @@ describe('REST fuzzing', () => {
 
   it('room routes: random path ids are 404 (or 400 for a malformed body), never 5xx', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.string({ minLength: 1, maxLength: 60, unit: 'binary' }), fc.constantFrom('', '/members', '/members/me'), async (raw, suffix) => {
-        const method = suffix === '/members/me' ? 'DELETE' : 'GET';
-        await expectContractAnswer(method, `/api/rooms/${encodeURIComponent(raw)}${suffix}`, undefined, []);
-      }),
+      fc.asyncProperty(
+        fc.string({ minLength: 1, maxLength: 60, unit: 'binary' }),
+        fc.constantFrom('', '/members', '/members/me'),
+        async (raw, suffix) => {
+          const method = suffix === '/members/me' ? 'DELETE' : 'GET';
+          await expectContractAnswer(method, `/api/rooms/${encodeURIComponent(raw)}${suffix}`, undefined, []);
+        },
+      ),
       { numRuns: RUNS * 2 },
     );
   });
 
   it('history: random query strings get a contract answer', async () => {
-    const value = fc.oneof(fc.string({ maxLength: 20, unit: 'binary' }), fc.integer().map(String), fc.double().map(String));
+    const value = fc.oneof(
+      fc.string({ maxLength: 20, unit: 'binary' }),
+      fc.integer().map(String),
+      fc.double().map(String),
+    );
     await fc.assert(
       fc.asyncProperty(
         fc.dictionary(fc.constantFrom('roomId', 'limit', 'beforeSeq', 'afterSeq', 'beforeTs', 'x'), value),

@@ -204,7 +204,10 @@ const specs: SchemaSpec[] = [
     name: 'UploadCompleteBody',
     schema: UploadCompleteBody,
     keys: ['roomId', 'key'],
-    valid: fc.record({ roomId: id, key: fc.string({ minLength: 1, maxLength: 200, unit: 'grapheme-ascii' }) }),
+    valid: fc.record({
+      roomId: id,
+      key: fc.string({ minLength: 1, maxLength: 200, unit: 'grapheme-ascii' }),
+    }),
   },
 ];
 
@@ -215,7 +218,8 @@ describe.each(specs)('$name', ({ schema, keys, valid, check }) => {
     for (const k of Object.keys(out as object)) expect(keys).toContain(k);
     for (const k of keys) {
       const v = (out as Record<string, unknown>)[k];
-      if (typeof v === 'string') expect(v.includes('\u0000') && k !== 'password' && k !== 'username').toBe(false);
+      if (typeof v === 'string')
+        expect(v.includes('\u0000') && k !== 'password' && k !== 'username').toBe(false);
     }
     check?.(out as Record<string, unknown>);
   };
@@ -249,7 +253,9 @@ describe.each(specs)('$name', ({ schema, keys, valid, check }) => {
     fc.assert(
       fc.property(valid, extraKey, fc.jsonValue({ maxDepth: 2 }), (input, key, value) => {
         // JSON.parse makes "__proto__" an own key, exactly as a hostile client's body would.
-        const hostile = JSON.parse(`{${JSON.stringify(key)}:${JSON.stringify(value) ?? 'null'},${JSON.stringify(input).slice(1)}`) as unknown;
+        const hostile = JSON.parse(
+          `{${JSON.stringify(key)}:${JSON.stringify(value) ?? 'null'},${JSON.stringify(input).slice(1)}`,
+        ) as unknown;
         expect(schema.safeParse(hostile).success).toBe(false);
       }),
       { numRuns: RUNS / 2 },
@@ -258,35 +264,51 @@ describe.each(specs)('$name', ({ schema, keys, valid, check }) => {
 
   it('refuses each required field missing or of the wrong type', () => {
     fc.assert(
-      fc.property(valid, fc.constantFrom(...keys), fc.oneof(fc.constant(undefined), fc.constant(null), fc.array(fc.nat()), fc.object()), (input, key, wrong) => {
-        if (!(key in input)) return;
-        const broken = { ...input, [key]: wrong };
-        if (wrong === undefined) delete broken[key];
-        const result = schema.safeParse(broken);
-        // Only optional fields may go missing.
-        if (result.success) {
-          expect(wrong).toBeUndefined();
-          expect(['sinceSeq', 'sinceVersion', 'attachmentId', 'clientMsgId', 'replyTo']).toContain(key);
-        }
-      }),
+      fc.property(
+        valid,
+        fc.constantFrom(...keys),
+        fc.oneof(fc.constant(undefined), fc.constant(null), fc.array(fc.nat()), fc.object()),
+        (input, key, wrong) => {
+          if (!(key in input)) return;
+          const broken = { ...input, [key]: wrong };
+          if (wrong === undefined) delete broken[key];
+          const result = schema.safeParse(broken);
+          // Only optional fields may go missing.
+          if (result.success) {
+            expect(wrong).toBeUndefined();
+            expect(['sinceSeq', 'sinceVersion', 'attachmentId', 'clientMsgId', 'replyTo']).toContain(key);
+          }
+        },
+      ),
       { numRuns: RUNS / 2 },
     );
   });
 });
 
 describe('HistoryQuery', () => {
-  const param = fc.oneof(fc.string({ maxLength: 12 }), fc.integer().map(String), fc.double().map(String), fc.constant(''));
+  const param = fc.oneof(
+    fc.string({ maxLength: 12 }),
+    fc.integer().map(String),
+    fc.double().map(String),
+    fc.constant(''),
+  );
   it('never throws on any query string, and accepts at most one cursor with limit 1–100', () => {
     fc.assert(
       fc.property(
-        fc.dictionary(fc.constantFrom('roomId', 'limit', 'beforeSeq', 'afterSeq', 'beforeTs', 'other', '__proto__'), param),
+        fc.dictionary(
+          fc.constantFrom('roomId', 'limit', 'beforeSeq', 'afterSeq', 'beforeTs', 'other', '__proto__'),
+          param,
+        ),
         (query) => {
           const result = HistoryQuery.safeParse(query);
           if (!result.success) return;
           const q = result.data;
           expect(Number.isInteger(q.limit) && q.limit >= 1 && q.limit <= 100).toBe(true);
-          expect([q.beforeSeq, q.afterSeq, q.beforeTs].filter((v) => v !== undefined).length).toBeLessThanOrEqual(1);
-          for (const v of [q.beforeSeq, q.afterSeq, q.beforeTs]) if (v !== undefined) expect(Number.isSafeInteger(v) && v >= 0).toBe(true);
+          expect(
+            [q.beforeSeq, q.afterSeq, q.beforeTs].filter((v) => v !== undefined).length,
+          ).toBeLessThanOrEqual(1);
+          for (const v of [q.beforeSeq, q.afterSeq, q.beforeTs])
+            if (v !== undefined) expect(Number.isSafeInteger(v) && v >= 0).toBe(true);
           expect(storable(q.roomId)).toBe(true);
         },
       ),

@@ -32,7 +32,12 @@ export interface ClusterOptions {
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const db = await scratchDatabase(opts.name.replace(/\W/g, '_'));
   const redis = await privateRedis();
-  const seeded = await seed(db.url(), opts.users, opts.rooms ?? 1, opts.name.replace(/\W/g, '_').slice(0, 12));
+  const seeded = await seed(
+    db.url(),
+    opts.users,
+    opts.rooms ?? 1,
+    opts.name.replace(/\W/g, '_').slice(0, 12),
+  );
   const ports = await Promise.all(Array.from({ length: opts.instances ?? 2 }, () => freePort()));
   // One at a time: two processes migrating and compiling at once only slow each other down.
   const instances: ServerProcess[] = [];

@@ -21,8 +21,19 @@ export interface Seeded {
 }
 
 /** Users and rooms written straight into the scratch database (migrating it if needed). */
-export async function seed(databaseUrl: string, users: number, rooms: number, prefix: string): Promise<Seeded> {
-  const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: databaseUrl, JWT_SECRET, DATA_DIR: ':memory:', DATABASE_POOL_MAX: '4' });
+export async function seed(
+  databaseUrl: string,
+  users: number,
+  rooms: number,
+  prefix: string,
+): Promise<Seeded> {
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    DATABASE_URL: databaseUrl,
+    JWT_SECRET,
+    DATA_DIR: ':memory:',
+    DATABASE_POOL_MAX: '4',
+  });
   const db = await openDatabase(config);
   const made: Seeded['users'] = [];
   for (let i = 0; i < users; i++) {
@@ -117,7 +128,13 @@ export class LoadClient {
   }
 
   private async open(url: string): Promise<Socket> {
-    const socket = connectClient(url, { transports: ['websocket'], auth: { token: this.token }, reconnection: false, forceNew: true, timeout: 3_000 });
+    const socket = connectClient(url, {
+      transports: ['websocket'],
+      auth: { token: this.token },
+      reconnection: false,
+      forceNew: true,
+      timeout: 3_000,
+    });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', () => resolve());
       socket.once('connect_error', (err) => {
@@ -217,7 +234,9 @@ export class LoadClient {
     }
     let ack: AckShape;
     try {
-      ack = (await socket.timeout(8_000).emitWithAck('message', { roomId: this.roomId, text: `m ${clientMsgId}`, clientMsgId })) as AckShape;
+      ack = (await socket
+        .timeout(8_000)
+        .emitWithAck('message', { roomId: this.roomId, text: `m ${clientMsgId}`, clientMsgId })) as AckShape;
     } catch {
       this.error('no_ack');
       this.stats.retried.add(clientMsgId);
@@ -279,7 +298,9 @@ export class LoadClient {
     this.stats.ackedChanges.push({
       event: change.event,
       seq: change.seq,
-      ...(change.event === 'edit' ? { text: change.payload.text as string } : { emoji: change.payload.emoji as string }),
+      ...(change.event === 'edit'
+        ? { text: change.payload.text as string }
+        : { emoji: change.payload.emoji as string }),
       version: ack.message!.version,
     });
   }
@@ -317,7 +338,8 @@ export class LoadClient {
 
   /** The user this client sends as (from its token). */
   get userId(): string {
-    return (JSON.parse(Buffer.from(this.token.split('.')[1]!, 'base64url').toString()) as { sub: string }).sub;
+    return (JSON.parse(Buffer.from(this.token.split('.')[1]!, 'base64url').toString()) as { sub: string })
+      .sub;
   }
 }
 
@@ -345,7 +367,9 @@ export async function verify(
   const seqs = rows.map((r) => r.seq);
   const gapFree = seqs.every((s, i) => s === i + 1);
   const byClientMsgId = new Map<string, number[]>();
-  for (const r of rows) if (r.client_msg_id) byClientMsgId.set(r.client_msg_id, [...(byClientMsgId.get(r.client_msg_id) ?? []), r.seq]);
+  for (const r of rows)
+    if (r.client_msg_id)
+      byClientMsgId.set(r.client_msg_id, [...(byClientMsgId.get(r.client_msg_id) ?? []), r.seq]);
   let duplicateClientMsgIds = 0;
   for (const v of byClientMsgId.values()) if (v.length > 1) duplicateClientMsgIds++;
   let ackedMissing = 0;
@@ -364,7 +388,16 @@ export async function verify(
     liveDuplicates += c.stats.liveDuplicates;
     if (c.contiguous() !== last || c.seen.size !== last) clientsBehind++;
   }
-  return { rows: rows.length, gapFree, duplicateClientMsgIds, ackedMissing, ackedWrongSeq, unacked, clientsBehind, liveDuplicates };
+  return {
+    rows: rows.length,
+    gapFree,
+    duplicateClientMsgIds,
+    ackedMissing,
+    ackedWrongSeq,
+    unacked,
+    clientsBehind,
+    liveDuplicates,
+  };
 }
 
 export interface ChangesVerdict {
@@ -396,13 +429,21 @@ export async function verifyChanges(
     for (const ch of c.stats.ackedChanges) {
       ackedChanges++;
       const row = bySeq.get(ch.seq);
-      const stored = ch.event === 'edit' ? row?.text === ch.text : row?.reactions.includes(`${c.userId} ${ch.emoji}`);
+      const stored =
+        ch.event === 'edit' ? row?.text === ch.text : row?.reactions.includes(`${c.userId} ${ch.emoji}`);
       if (!stored || row!.version < ch.version) ackedChangesMissing++;
     }
     const stale = [...bySeq.values()].some((row) => {
       const held = c.seen.get(row.seq);
-      const reactions = (held?.reactions ?? []).flatMap((r) => r.userIds.map((u) => `${u} ${r.emoji}`)).sort();
-      return !held || held.text !== row.text || held.version !== row.version || reactions.join() !== [...row.reactions].sort().join();
+      const reactions = (held?.reactions ?? [])
+        .flatMap((r) => r.userIds.map((u) => `${u} ${r.emoji}`))
+        .sort();
+      return (
+        !held ||
+        held.text !== row.text ||
+        held.version !== row.version ||
+        reactions.join() !== [...row.reactions].sort().join()
+      );
     });
     if (stale) clientsStale++;
   }
