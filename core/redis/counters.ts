@@ -222,26 +222,12 @@ export class FallbackCounterStore implements CounterStore {
     private readonly logger: Logger,
   ) {}
 
-  async hit(hits: CounterHit[]): Promise<WindowCount[]> {
-    try {
-      const result = await this.primary.hit(hits);
-      this.recovered();
-      return result;
-    } catch (err) {
-      this.failed(err);
-      return this.fallback.hit(hits);
-    }
+  hit(hits: CounterHit[]): Promise<WindowCount[]> {
+    return this.either((store) => store.hit(hits));
   }
 
-  async reserve(rules: LimitedHit[]): Promise<RateCheck> {
-    try {
-      const result = await this.primary.reserve(rules);
-      this.recovered();
-      return result;
-    } catch (err) {
-      this.failed(err);
-      return this.fallback.reserve(rules);
-    }
+  reserve(rules: LimitedHit[]): Promise<RateCheck> {
+    return this.either((store) => store.reserve(rules));
   }
 
   async release(keys: string[]): Promise<void> {
@@ -251,14 +237,19 @@ export class FallbackCounterStore implements CounterStore {
     await this.fallback.release(keys);
   }
 
-  async peek(key: string): Promise<WindowCount> {
+  peek(key: string): Promise<WindowCount> {
+    return this.either((store) => store.peek(key));
+  }
+
+  /** The primary's answer; while it fails, the fallback's. */
+  private async either<T>(call: (store: CounterStore) => Promise<T>): Promise<T> {
     try {
-      const result = await this.primary.peek(key);
+      const result = await call(this.primary);
       this.recovered();
       return result;
     } catch (err) {
       this.failed(err);
-      return this.fallback.peek(key);
+      return call(this.fallback);
     }
   }
 
