@@ -2,9 +2,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { appendMessages } from '../core/messages/messages.ts';
 import type { Message, Room } from '../core/schemas.ts';
 import { startWorld, type TestWorld } from '../test/realtime-support.ts';
-import { uniqueName } from '../test/support.ts';
 import { waitUntil } from '../test/wait.ts';
-import { ActionError, MessageActions, ParleyClient, RoomSync, type ChatSocket } from './index.ts';
+import type { ParleyClient } from './index.ts';
+import { ActionError, MessageActions, RoomSync, type ChatSocket } from './index.ts';
+import { connectedSocket, nativeClient } from './test-support.ts';
 
 /**
  * Catch-up by version against the real server: a client that missed edits, deletes and
@@ -28,25 +29,8 @@ afterEach(() => {
 });
 afterAll(() => world?.close());
 
-async function native(prefix: string): Promise<ParleyClient> {
-  const username = uniqueName(prefix);
-  const password = 'client library password';
-  await new ParleyClient({ baseUrl: world.url }).auth.register(username, password);
-  const client = new ParleyClient({ baseUrl: world.url });
-  await client.auth.token(username, password);
-  return client;
-}
-
-async function connected(client: ParleyClient): Promise<ChatSocket> {
-  const socket = client.connect({
-    transports: ['websocket'],
-    reconnectionDelay: 50,
-    reconnectionDelayMax: 100,
-  });
-  sockets.push(socket);
-  if (!socket.connected) await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  return socket;
-}
+const native = (prefix: string) => nativeClient(world.url, prefix);
+const connected = (client: ParleyClient) => connectedSocket(client, sockets);
 
 /** A RoomSync and what a view built on it would show, by seq. */
 function view(client: ParleyClient, socket: ChatSocket, room: Room) {

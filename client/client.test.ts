@@ -2,7 +2,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { appendMessages } from '../core/messages/messages.ts';
 import type { Message, Room } from '../core/schemas.ts';
 import { startWorld, type TestWorld } from '../test/realtime-support.ts';
-import { uniqueName } from '../test/support.ts';
 import { waitUntil } from '../test/wait.ts';
 import {
   ApiError,
@@ -14,6 +13,7 @@ import {
   type ConnectionState,
   type PendingMessage,
 } from './index.ts';
+import { connectedSocket, nativeClient } from './test-support.ts';
 
 /**
  * The client library against the real all-in-one server on a free port: REST through
@@ -33,27 +33,8 @@ afterEach(() => {
 });
 afterAll(() => world?.close());
 
-const password = 'client library password';
-
-/** A registered user whose client holds a native session (token, no cookie). */
-async function native(prefix: string): Promise<ParleyClient> {
-  const username = uniqueName(prefix);
-  await new ParleyClient({ baseUrl: world.url }).auth.register(username, password);
-  const client = new ParleyClient({ baseUrl: world.url });
-  await client.auth.token(username, password);
-  return client;
-}
-
-async function connected(client: ParleyClient): Promise<ChatSocket> {
-  const socket = client.connect({
-    transports: ['websocket'],
-    reconnectionDelay: 50,
-    reconnectionDelayMax: 100,
-  });
-  sockets.push(socket);
-  if (!socket.connected) await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  return socket;
-}
+const native = (prefix: string) => nativeClient(world.url, prefix);
+const connected = (client: ParleyClient) => connectedSocket(client, sockets);
 
 /** A RoomSync that records what it shows. */
 function synced(client: ParleyClient, socket: ChatSocket, room: Room, afterJoin?: () => Promise<void>) {
