@@ -354,6 +354,17 @@ export interface Verdict {
   liveDuplicates: number;
 }
 
+/** Nothing lost, duplicated, reordered or left behind: what every scenario's verdict must be. */
+export const CLEAN_VERDICT = {
+  gapFree: true,
+  duplicateClientMsgIds: 0,
+  ackedMissing: 0,
+  ackedWrongSeq: 0,
+  unacked: 0,
+  clientsBehind: 0,
+  liveDuplicates: 0,
+} satisfies Partial<Verdict>;
+
 /** Compares what the clients were told and hold with what the database has. */
 export async function verify(
   query: <T>(sql: string, params?: unknown[]) => Promise<T[]>,
