@@ -8,6 +8,7 @@ import type {
   MessagePayload,
   PresentUser,
   ReactPayload,
+  ReadPayload,
   Room,
   TypingPayload,
 } from './schemas.ts';
@@ -36,6 +37,7 @@ export interface ClientEvents {
   edit: { payload: EditPayload; result: { message: Message } };
   delete: { payload: DeletePayload; result: { message: Message } };
   react: { payload: ReactPayload; result: { message: Message } };
+  read: { payload: ReadPayload; result: { lastReadSeq: number } };
 }
 export type ClientEventName = keyof ClientEvents;
 /** What the ack of `E` carries besides `ok: true`. */
@@ -64,4 +66,34 @@ export interface ServerToClientEvents {
   typing: (event: TypingEvent) => void;
   /** A message after an edit, a delete or a reaction change: its whole current state. */
   message_updated: (message: Message) => void;
+  /** Read receipts, to the sockets that joined the room: at most one per user and room a second. */
+  read: (event: ReadReceiptEvent) => void;
+
+  // The user's channel: every socket of the user, joined to the room or not.
+  room_added: (event: { room: Room }) => void;
+  room_removed: (event: { roomId: string }) => void;
+  room_updated: (event: { room: Room }) => void;
+  /** A new message in a room this socket has not joined. */
+  activity: (event: ActivityEvent) => void;
+  /** The user's own marker moved (another device or tab). */
+  read_state: (event: ReadStateEvent) => void;
+}
+
+export interface ReadReceiptEvent {
+  roomId: string;
+  userId: string;
+  lastReadSeq: number;
+}
+
+export interface ActivityEvent {
+  roomId: string;
+  seq: number;
+  userId: string;
+  ts: number;
+}
+
+export interface ReadStateEvent {
+  roomId: string;
+  lastReadSeq: number;
+  unread: number;
 }

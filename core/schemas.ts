@@ -145,19 +145,51 @@ export const MessagePayload = z
 export type MessagePayload = z.infer<typeof MessagePayload>;
 export const TypingPayload = z.strictObject({ roomId: Id, typing: z.boolean() });
 export type TypingPayload = z.infer<typeof TypingPayload>;
+export const ReadPayload = z.strictObject({ roomId: Id, seq: z.number().int().min(0).max(2_147_483_647) });
+export type ReadPayload = z.infer<typeof ReadPayload>;
 
 // What the server sends.
 export const User = z.object({ id: z.string(), username: z.string(), createdAt: z.string() });
 export type User = z.infer<typeof User>;
+export const RoomKind = z.enum(['group', 'direct']);
+export type RoomKind = z.infer<typeof RoomKind>;
 export const Room = z.object({
   id: z.string(),
   name: z.string(),
   createdAt: z.string(),
   lastSeq: z.number().int(),
   lastVersion: z.number().int(),
+  kind: RoomKind,
+  /** null for direct rooms. */
+  ownerId: z.string().nullable(),
 });
 export type Room = z.infer<typeof Room>;
-export const Member = z.object({ userId: z.string(), username: z.string(), joinedAt: z.string() });
+/** The newest message of a room, for room lists: `text` at most 200 code points. */
+export const LastMessage = z.object({
+  seq: z.number().int(),
+  userId: z.string(),
+  name: z.string(),
+  text: z.string(),
+  ts: z.number().int(),
+});
+export type LastMessage = z.infer<typeof LastMessage>;
+/** A room as `GET /api/rooms` lists it: with the caller's read state. */
+export const RoomListEntry = Room.extend({
+  lastReadSeq: z.number().int(),
+  /** Messages after the caller's marker, not sent by the caller, not deleted. */
+  unread: z.number().int(),
+  lastMessage: LastMessage.nullable(),
+});
+export type RoomListEntry = z.infer<typeof RoomListEntry>;
+export const MemberRole = z.enum(['owner', 'member']);
+export type MemberRole = z.infer<typeof MemberRole>;
+export const Member = z.object({
+  userId: z.string(),
+  username: z.string(),
+  joinedAt: z.string(),
+  role: MemberRole,
+  lastReadSeq: z.number().int(),
+});
 export type Member = z.infer<typeof Member>;
 export const MessageAttachment = z.object({
   id: z.string(),

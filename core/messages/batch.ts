@@ -26,7 +26,7 @@ interface RoomLock {
   last_seq: number;
   last_ts: bigint | number | string;
   last_version: number;
-  created_by: string | null;
+  owner_id: string | null;
 }
 
 interface ExistingRow {
@@ -71,7 +71,7 @@ export async function commitBatch(
   if (ops.length === 0) return { results: [], updated: [], discarded: [] };
   return db.prisma.$transaction(async (tx) => {
     const locked = await tx.$queryRaw<RoomLock[]>(
-      Prisma.sql`SELECT last_seq, last_ts, last_version, created_by FROM rooms WHERE id = ${roomId} FOR UPDATE`,
+      Prisma.sql`SELECT last_seq, last_ts, last_version, owner_id FROM rooms WHERE id = ${roomId} FOR UPDATE`,
     );
     const room = locked[0];
     if (!room) return { results: ops.map(forbidden), updated: [], discarded: [] };
@@ -125,7 +125,7 @@ export async function commitBatch(
     const ts = Math.max(now(), Number(room.last_ts));
     const changeState: ChangeState = {
       rows,
-      ownerId: room.created_by,
+      ownerId: room.owner_id,
       ts,
       nextVersion: () => ++version,
       firstVersion: room.last_version + 1,

@@ -10,6 +10,8 @@ interface RoomRow {
   createdAt: Date;
   lastSeq: number;
   lastVersion: number;
+  kind: string;
+  ownerId: string | null;
 }
 
 const toWireRoom = (r: RoomRow): Room => ({
@@ -18,9 +20,19 @@ const toWireRoom = (r: RoomRow): Room => ({
   createdAt: r.createdAt.toISOString(),
   lastSeq: r.lastSeq,
   lastVersion: r.lastVersion,
+  kind: r.kind === 'direct' ? 'direct' : 'group',
+  ownerId: r.ownerId,
 });
 
-const roomSelect = { id: true, name: true, createdAt: true, lastSeq: true, lastVersion: true } as const;
+const roomSelect = {
+  id: true,
+  name: true,
+  createdAt: true,
+  lastSeq: true,
+  lastVersion: true,
+  kind: true,
+  ownerId: true,
+} as const;
 
 /** The same answer for "no such room" and "not your room": no existence oracle. */
 const roomNotFound = () => notFound('Room not found');
@@ -34,7 +46,7 @@ const queryableId = (id: string): boolean => id.length > 0 && id.length <= 128 &
 export async function createRoom(db: Database, userId: string, name: string): Promise<Room> {
   const id = newId();
   const [room] = await db.prisma.$transaction([
-    db.prisma.room.create({ data: { id, name, createdBy: userId }, select: roomSelect }),
+    db.prisma.room.create({ data: { id, name, ownerId: userId }, select: roomSelect }),
     db.prisma.roomMember.create({ data: { id: newId(), roomId: id, userId } }),
   ]);
   return toWireRoom(room);
@@ -74,11 +86,29 @@ export async function getRoomForMember(db: Database, roomId: string, userId: str
   return toWireRoom(row);
 }
 
-const toWireMember = (m: { userId: string; joinedAt: Date; user: { username: string } }): Member => ({
+interface MemberRow {
+  userId: string;
+  joinedAt: Date;
+  lastReadSeq: number;
+  user: { username: string };
+  room: { ownerId: string | null };
+}
+
+const toWireMember = (m: MemberRow): Member => ({
   userId: m.userId,
   username: m.user.username,
   joinedAt: m.joinedAt.toISOString(),
+  role: m.room.ownerId === m.userId ? 'owner' : 'member',
+  lastReadSeq: m.lastReadSeq,
 });
+
+const memberSelect = {
+  userId: true,
+  joinedAt: true,
+  lastReadSeq: true,
+  user: { select: { username: true } },
+  room: { select: { ownerId: true } },
+} as const;
 
 /** Adds a user to a room; `created` is false when they were already a member. */
 export async function addMember(
@@ -92,7 +122,7 @@ export async function addMember(
   await requireMember(db, roomId, actorId);
   const user = await lookup(username);
   if (!user) throw notFound('User not found');
-  const select = { userId: true, joinedAt: true, user: { select: { username: true } } } as const;
+  const select = memberSelect;
   const existing = await db.prisma.roomMember.findUnique({
     where: { roomId_userId: { roomId, userId: user.id } },
     select,
@@ -117,7 +147,7 @@ export async function listMembers(db: Database, roomId: string, userId: string):
   await requireMember(db, roomId, userId);
   const rows = await db.prisma.roomMember.findMany({
     where: { roomId },
-    select: { userId: true, joinedAt: true, user: { select: { username: true } } },
+    select: memberSelect,
     orderBy: [{ joinedAt: 'asc' }, { id: 'asc' }],
   });
   return rows.map(toWireMember);

@@ -30,6 +30,8 @@ describe('rooms', () => {
       createdAt: expect.any(String),
       lastSeq: 0,
       lastVersion: 0,
+      kind: 'group',
+      ownerId: alice.user!.id,
     });
     const members = await alice.request<{ members: { userId: string }[] }>(
       'GET',
@@ -73,6 +75,8 @@ describe('rooms', () => {
       userId: bob.user!.id,
       username: bob.username,
       joinedAt: expect.any(String),
+      role: 'member',
+      lastReadSeq: 0,
     });
     const again = await alice.addMember(room.id, bob.username!);
     expect(again.status).toBe(200);
