@@ -154,18 +154,10 @@ describe('searchMessages', () => {
     };
 
     const seenVia = new Set<string>();
-    for (const words of [
-      ['alpha'],
-      ['al'],
-      ['bet'],
-      ['beta', 'al'],
-      ['gamma', 'delta'],
-      ['delta', 'edi'],
-      ['zeta'],
-    ]) {
+    for (const words of [['al'], ['bet'], ['beta', 'al'], ['delta', 'edi'], ['zeta']]) {
       const expected = reference(words);
-      for (const limit of [2, 50]) {
-        for (const windowBudget of [0, 1, 30, 2000]) {
+      for (const limit of [3, 50]) {
+        for (const windowBudget of [0, 1, 2000]) {
           const got = await pageThrough(`${tag} ${words.join(' ')}`, limit, { windowBudget });
           expect(got.ids, `${words.join(' ')} limit ${limit} budget ${windowBudget}`).toEqual(expected);
           for (const v of got.via) seenVia.add(v);
@@ -173,5 +165,6 @@ describe('searchMessages', () => {
       }
     }
     expect([...seenVia].sort()).toEqual(['index', 'window']);
-  });
+    // Hundreds of pages on PGlite, on a machine shared with other test runs.
+  }, 180_000);
 });

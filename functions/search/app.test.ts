@@ -16,6 +16,7 @@ let services: Services;
 let alice: TestAccount;
 let bob: TestAccount;
 let room: Room;
+let transport: (path: string, init?: RequestInit) => Response | Promise<Response>;
 const tag = uniqueName('w').replace(/_/g, '');
 
 async function send(roomId: string, who: TestAccount, texts: string[], ts?: number) {
@@ -47,7 +48,7 @@ const texts = (p: { messages: Message[] }) => p.messages.map((m) => m.text);
 beforeAll(async () => {
   services = await sharedServices();
   const app = await restApp(services);
-  const transport = (path: string, init?: RequestInit) => app.request(path, init);
+  transport = (path, init) => app.request(path, init);
   alice = new TestAccount(transport, uniqueName('alice'));
   bob = new TestAccount(transport, uniqueName('bob'));
   await alice.register();
@@ -168,8 +169,14 @@ describe('GET /api/search: scope', () => {
     }
   });
 
+  it('answers an empty page to a user in no room', async () => {
+    const loner = new TestAccount(transport, uniqueName('loner'));
+    await loner.register();
+    expect((await search(loner, { q: tag })).body).toEqual({ messages: [], nextCursor: null });
+  });
+
   it('answers 401 without a session', async () => {
-    const anonymous = new TestAccount((path, init) => restApp(services).then((a) => a.request(path, init)));
+    const anonymous = new TestAccount(transport);
     expect((await search(anonymous, { q: 'x' })).status).toBe(401);
   });
 });
