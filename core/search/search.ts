@@ -66,7 +66,10 @@ export async function searchMessages(
   const via = recent?.exact ? 'window' : 'index';
   const ids = recent?.exact ? recent.ids : await allMatches(db, scope);
 
-  const rows = await db.prisma.message.findMany({ where: { id: { in: ids } }, include: messageInclude });
+  const rows =
+    ids.length === 0
+      ? []
+      : await db.prisma.message.findMany({ where: { id: { in: ids } }, include: messageInclude });
   const byId = new Map(rows.map((r) => [r.id, fromRow(r)]));
   const found = ids.map((id) => byId.get(id)).filter((m) => m !== undefined);
   const page = found.slice(0, query.limit);
