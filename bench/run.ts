@@ -18,6 +18,7 @@ import { formatMarkdown, formatTable, type ResultEntry } from './lib/report.ts';
 import { probeRealtime, startBaseline, startParley, type ServerUnderTest } from './lib/servers.ts';
 import { mintClients } from './lib/tokens.ts';
 import { history } from './scenarios/history.ts';
+import { search } from './scenarios/search.ts';
 import { memory } from './scenarios/memory.ts';
 import { changes } from './scenarios/changes.ts';
 import { broadcast, join as joinScenario, latency, throughput } from './scenarios/realtime.ts';
@@ -43,6 +44,7 @@ const { values: flags } = parseArgs({
 
 const SCENARIOS: Record<string, Scenario> = {
   history,
+  'search-1m': search,
   broadcast,
   throughput,
   latency,
@@ -190,7 +192,16 @@ async function main() {
   const entries: ResultEntry[] = [];
   const failures: Record<string, string> = {};
   // Order matters: throughput measures the baseline capacity that latency uses.
-  for (const name of ['history', 'broadcast', 'throughput', 'latency', 'join', 'memory', 'changes']) {
+  for (const name of [
+    'history',
+    'search-1m',
+    'broadcast',
+    'throughput',
+    'latency',
+    'join',
+    'memory',
+    'changes',
+  ]) {
     if (!selected.includes(name)) continue;
     try {
       entries.push(...(await SCENARIOS[name]!(bench)));

@@ -5,6 +5,7 @@ import type {
   HistoryPage,
   Member,
   Room,
+  SearchPage,
   TokenBody,
   UploadTarget,
   User,
@@ -58,6 +59,16 @@ export interface HistoryCursor {
   /** Messages of any seq changed after this room version, ascending version. */
   changedAfter?: number;
   limit?: number;
+}
+
+/** Search options; see the contract's `GET /api/search` and docs/api.md. */
+export interface SearchOptions {
+  /** Only this room (404 when the caller is not a member). */
+  roomId?: string;
+  /** 1–50, default 20. */
+  limit?: number;
+  /** The previous page's `nextCursor`. */
+  cursor?: string;
 }
 
 /**
@@ -153,6 +164,18 @@ export class RestClient {
       return this.ok(this.api.api.messages.$get({ query: { ...query, roomId } }));
     },
   };
+
+  /**
+   * Messages of the caller's rooms matching every word of `q` (the last as a prefix), newest
+   * first; pass the answer's `nextCursor` back as `cursor` for the next page (null: no more).
+   */
+  async search(q: string, options: SearchOptions = {}): Promise<SearchPage> {
+    const query: { q: string; roomId?: string; limit?: string; cursor?: string } = { q };
+    if (options.roomId !== undefined) query.roomId = options.roomId;
+    if (options.limit !== undefined) query.limit = String(options.limit);
+    if (options.cursor !== undefined) query.cursor = options.cursor;
+    return this.ok(this.api.api.search.$get({ query }));
+  }
 
   readonly uploads = {
     init: async (body: {

@@ -82,6 +82,19 @@ export const HistoryQuery = z
   );
 export type HistoryQuery = z.infer<typeof HistoryQuery>;
 
+/**
+ * `GET /api/search`: `q` 1–200 code points (it must hold a word: core/search/query.ts), an
+ * optional room, a page of 1–50 (default 20) and the opaque cursor of the previous page
+ * (decoded, and refused when malformed, by core/search/cursor.ts).
+ */
+export const SearchQuery = z.strictObject({
+  q: boundedText(1, 200),
+  roomId: Id.optional(),
+  limit: queryInteger(1, 50).default(20),
+  cursor: z.string().min(1).max(512).optional(),
+});
+export type SearchQuery = z.infer<typeof SearchQuery>;
+
 // Every control character, not just the first (a filename may carry CR, LF and NUL at once).
 const CONTROL_ALL = new RegExp(CONTROL.source, 'g');
 /** Path separators and control characters (NUL included) are removed, as the contract says; then 1–255 code points. */
@@ -247,6 +260,9 @@ export const PresentUser = z.object({ id: z.string(), name: z.string() });
 export type PresentUser = z.infer<typeof PresentUser>;
 export const HistoryPage = z.object({ messages: z.array(Message), hasMore: z.boolean() });
 export type HistoryPage = z.infer<typeof HistoryPage>;
+/** Search results, newest first; `nextCursor` null on the last page. */
+export const SearchPage = z.object({ messages: z.array(Message), nextCursor: z.string().nullable() });
+export type SearchPage = z.infer<typeof SearchPage>;
 
 // REST response bodies (the others are built in core/http/openapi.ts).
 /** A native client's session: the token it keeps and sends as Bearer; `expiresAt` in epoch ms. */

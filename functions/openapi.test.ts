@@ -32,6 +32,7 @@ const CONTRACT_ROUTES = [
   'GET /api/rooms/{roomId}/members',
   'DELETE /api/rooms/{roomId}/members/me',
   'GET /api/messages',
+  'GET /api/search',
   'POST /api/upload/init',
   'POST /api/upload/complete',
   'GET /api/openapi.json',
@@ -356,6 +357,12 @@ describe('every documented answer is what the route answers', () => {
         400: () => as(alice, { method: 'GET', path: `/api/messages?roomId=${room.id}&limit=0` }),
         401: () => send(app, { method: 'GET', path: `/api/messages?roomId=${room.id}` }),
         404: () => as(stranger, { method: 'GET', path: `/api/messages?roomId=${room.id}` }),
+      },
+      'GET /api/search': {
+        200: () => as(alice, { method: 'GET', path: `/api/search?q=hello&limit=1` }),
+        400: () => as(alice, { method: 'GET', path: `/api/search?q=${encodeURIComponent('?!')}` }),
+        401: () => send(app, { method: 'GET', path: '/api/search?q=hello' }),
+        404: () => as(stranger, { method: 'GET', path: `/api/search?q=hello&roomId=${room.id}` }),
       },
       'POST /api/upload/init': {
         200: () =>

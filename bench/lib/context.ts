@@ -17,6 +17,8 @@ export interface Profile {
   insertPool: number;
   latencyLightRate: number;
   history: { rooms: { roomId: string; count: number }[]; requests: number };
+  /** GET /api/search requests per query and rep (the naive reference of a common word takes ~1 s). */
+  search: { requests: number };
   /** Fresh server processes per rep (start-up dominates), so fewer reps than the rest. */
   memory: { sockets: number[]; reps: number };
   join: { sockets: number; messages: number };
@@ -45,6 +47,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
       ],
       requests: 120,
     },
+    search: { requests: 15 },
     memory: { sockets: [1000, 5000], reps: 2 },
     join: { sockets: 100, messages: 200 },
     changes: { ops: 150, rate: 30, count: 1000 },
@@ -69,6 +72,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
       ],
       requests: 1000,
     },
+    search: { requests: 60 },
     memory: { sockets: [1000, 5000], reps: 5 },
     join: { sockets: 300, messages: 200 },
     changes: { ops: 600, rate: 30, count: 1000 },

@@ -31,6 +31,7 @@ export const bodies = {
   member: z.object({ member: named.Member }),
   members: z.object({ members: z.array(named.Member) }),
   history: wire.HistoryPage.extend({ messages: z.array(named.Message) }),
+  search: wire.SearchPage.extend({ messages: z.array(named.Message) }),
   attachment: z.object({ attachment: named.Attachment }),
   uploadTarget: wire.UploadTarget.openapi('UploadTarget'),
 };
