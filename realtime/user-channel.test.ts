@@ -1,8 +1,10 @@
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryPresence, RedisPresence, type Presence } from '../core/redis/presence.ts';
 import type { Room } from '../core/schemas.ts';
 import { startWorld, type ChatClient, type TestUser, type TestWorld } from '../test/realtime-support.ts';
-import { sharedServices, usesRedis } from '../test/support.ts';
+import { closeRedis } from '../core/redis/connection.ts';
+import { isolatedRedis, sharedServices, usesRedis } from '../test/support.ts';
 import { waitUntil } from '../test/wait.ts';
 
 /**
@@ -19,12 +21,15 @@ const QUIET_MS = 400;
 let one: TestWorld;
 let two: TestWorld;
 let presence: Presence;
+let presenceRedis: Redis | undefined;
 const open: ChatClient[] = [];
 
 beforeAll(async () => {
   const base = await sharedServices();
-  // Short presence timings so a vanished socket's online entry is pruned within a test.
-  presence = usesRedis ? new RedisPresence(base.redis!, TTL_MS) : new MemoryPresence(TTL_MS);
+  // Short presence timings so a vanished socket's online entry is pruned within a test; under
+  // a key prefix of its own, or these instances would prune other files' online entries.
+  if (usesRedis) presenceRedis = await isolatedRedis('user-channel');
+  presence = presenceRedis ? new RedisPresence(presenceRedis, TTL_MS) : new MemoryPresence(TTL_MS);
   const services = { ...base, presence };
   const env = {
     PRESENCE_HEARTBEAT_MS: String(HEARTBEAT_MS),
@@ -39,6 +44,7 @@ afterAll(async () => {
   for (const c of open) c.close();
   await one?.close();
   if (two !== one) await two?.close();
+  if (presenceRedis) await closeRedis(presenceRedis);
 });
 
 const on = async (world: TestWorld, user: TestUser) => {

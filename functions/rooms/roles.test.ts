@@ -4,7 +4,9 @@ import type { BusEvent } from '../../core/redis/bus.ts';
 import type { Member, Room } from '../../core/schemas.ts';
 import type { Services } from '../../core/services.ts';
 import { TestAccount, type FetchLike } from '../../test/accounts.ts';
-import { restApp, sharedServices, uniqueName } from '../../test/support.ts';
+import { closeRedis } from '../../core/redis/connection.ts';
+import { MemoryPresence, RedisPresence } from '../../core/redis/presence.ts';
+import { isolatedRedis, restApp, sharedServices, uniqueName, usesRedis } from '../../test/support.ts';
 
 /**
  * Roles over REST: the owner renames the room and removes members, ownership passes to the
@@ -20,8 +22,8 @@ beforeAll(async () => {
   transport = (path, init) => app.request(path, init);
 });
 
-const account = async (prefix = 'role') => {
-  const a = new TestAccount(transport, uniqueName(prefix));
+const account = async (prefix = 'role', t: FetchLike = transport) => {
+  const a = new TestAccount(t, uniqueName(prefix));
   await a.register();
   return a;
 };
@@ -301,17 +303,26 @@ describe('members', () => {
   });
 
   it('members carry online: whether the user has a live socket anywhere, from the presence store', async () => {
-    const [alice, bob] = [await account(), await account()];
+    // A store of its own: instances of other test files prune the shared one with their TTLs.
+    const TTL = 30_000;
+    const redis = usesRedis ? await isolatedRedis('roles') : undefined;
+    const presence = redis ? new RedisPresence(redis, TTL) : new MemoryPresence(TTL);
+    const app = await restApp({ ...services, presence });
+    const t: FetchLike = (path, init) => app.request(path, init);
+    const [alice, bob] = [await account('on', t), await account('on', t)];
     const room = await roomOf(alice, bob);
-    const online = services.presence.online;
+    const online = presence.online;
     expect((await members(alice, room)).map((m) => m.online)).toEqual([false, false]);
-    await online.connect(bob.user!.id, `test-socket-${bob.user!.id}`, Date.now());
+    await online.connect(bob.user!.id, 'a-socket', Date.now());
     expect((await members(alice, room)).map((m) => m.online)).toEqual([false, true]);
-    await online.disconnect(bob.user!.id, `test-socket-${bob.user!.id}`, Date.now());
+    // POST members answers it too.
+    expect((await alice.addMember(room.id, bob.username!)).body.member.online).toBe(true);
+    await online.disconnect(bob.user!.id, 'a-socket', Date.now());
     expect((await members(alice, room)).map((m) => m.online)).toEqual([false, false]);
     // An entry nobody refreshed within the TTL (a crashed instance's socket) is not online.
-    await online.connect(bob.user!.id, 'stale-socket', Date.now() - services.config.presence.ttlMs - 1_000);
+    await online.connect(bob.user!.id, 'stale-socket', Date.now() - TTL - 1_000);
     expect((await members(alice, room)).map((m) => m.online)).toEqual([false, false]);
-    expect(await online.prune(Date.now())).toContain(bob.user!.id);
+    expect(await online.prune(Date.now())).toEqual([bob.user!.id]);
+    if (redis) await closeRedis(redis);
   });
 });
