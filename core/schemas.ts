@@ -55,6 +55,13 @@ export const AddMemberBody = z.strictObject({
   username: z.string().trim().min(1, 'must not be blank').max(256),
 });
 export type AddMemberBody = z.infer<typeof AddMemberBody>;
+/** The other user of a direct room, by username (matched case-insensitively). */
+export const OpenDirectBody = z.strictObject({
+  username: z.string().trim().min(1, 'must not be blank').max(256),
+});
+export type OpenDirectBody = z.infer<typeof OpenDirectBody>;
+export const RenameRoomBody = z.strictObject({ name: RoomName });
+export type RenameRoomBody = z.infer<typeof RenameRoomBody>;
 
 /**
  * An integer in a query string: plain decimal digits only. `Number()` would also take
@@ -202,6 +209,8 @@ export const Member = z.object({
   joinedAt: z.string(),
   role: MemberRole,
   lastReadSeq: z.number().int(),
+  /** Whether the user has a socket connected anywhere (any instance), not only in this room. */
+  online: z.boolean(),
 });
 export type Member = z.infer<typeof Member>;
 export const MessageAttachment = z.object({

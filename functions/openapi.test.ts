@@ -31,6 +31,9 @@ const CONTRACT_ROUTES = [
   'POST /api/rooms/{roomId}/members',
   'GET /api/rooms/{roomId}/members',
   'DELETE /api/rooms/{roomId}/members/me',
+  'PATCH /api/rooms/{roomId}',
+  'DELETE /api/rooms/{roomId}/members/{userId}',
+  'POST /api/rooms/direct',
   'GET /api/messages',
   'GET /api/search',
   'POST /api/upload/init',
@@ -182,6 +185,20 @@ describe('every documented answer is what the route answers', () => {
       path: `/api/rooms/${room.id}/members`,
       body: { username: leaver.user.username },
     });
+
+    // A room of alice's with two more members: for rename and removal.
+    const owned = (
+      (await (await as(alice, { method: 'POST', path: '/api/rooms', body: { name: 'owned' } })).json()) as {
+        room: { id: string };
+      }
+    ).room;
+    const [member2, removable, dmPeer] = [await register(), await register(), await register()];
+    for (const m of [member2, removable])
+      await as(alice, {
+        method: 'POST',
+        path: `/api/rooms/${owned.id}/members`,
+        body: { username: m.user.username },
+      });
 
     // Throttles at 1 so their 429 is one request away (own apps: the shared one keeps defaults).
     const throttledApp = await restApp({
@@ -351,6 +368,40 @@ describe('every documented answer is what the route answers', () => {
         204: () => as(leaver, { method: 'DELETE', path: `/api/rooms/${room.id}/members/me` }),
         401: () => send(app, { method: 'DELETE', path: `/api/rooms/${room.id}/members/me` }),
         404: () => as(stranger, { method: 'DELETE', path: `/api/rooms/${room.id}/members/me` }),
+      },
+      'PATCH /api/rooms/{roomId}': {
+        200: () => as(alice, { method: 'PATCH', path: `/api/rooms/${owned.id}`, body: { name: 'renamed' } }),
+        400: () => as(alice, { method: 'PATCH', path: `/api/rooms/${owned.id}`, body: { name: '' } }),
+        401: () => send(app, { method: 'PATCH', path: `/api/rooms/${owned.id}`, body: { name: 'x' } }),
+        403: () => as(member2, { method: 'PATCH', path: `/api/rooms/${owned.id}`, body: { name: 'x' } }),
+        404: () => as(stranger, { method: 'PATCH', path: `/api/rooms/${owned.id}`, body: { name: 'x' } }),
+        413: () => as(alice, { method: 'PATCH', path: `/api/rooms/${owned.id}`, raw: huge }),
+      },
+      'DELETE /api/rooms/{roomId}/members/{userId}': {
+        204: () =>
+          as(alice, { method: 'DELETE', path: `/api/rooms/${owned.id}/members/${removable.user.id}` }),
+        401: () => send(app, { method: 'DELETE', path: `/api/rooms/${owned.id}/members/${member2.user.id}` }),
+        403: () => as(member2, { method: 'DELETE', path: `/api/rooms/${owned.id}/members/${alice.user.id}` }),
+        404: () =>
+          as(stranger, { method: 'DELETE', path: `/api/rooms/${owned.id}/members/${member2.user.id}` }),
+      },
+      'POST /api/rooms/direct': {
+        201: () =>
+          as(alice, { method: 'POST', path: '/api/rooms/direct', body: { username: dmPeer.user.username } }),
+        200: () =>
+          as(dmPeer, { method: 'POST', path: '/api/rooms/direct', body: { username: alice.user.username } }),
+        400: () =>
+          as(alice, { method: 'POST', path: '/api/rooms/direct', body: { username: alice.user.username } }),
+        401: () => send(app, { method: 'POST', path: '/api/rooms/direct', body: { username: 'x' } }),
+        404: () =>
+          as(alice, { method: 'POST', path: '/api/rooms/direct', body: { username: uniqueName('nobody') } }),
+        413: () => as(alice, { method: 'POST', path: '/api/rooms/direct', raw: huge }),
+        429: () =>
+          as(
+            throttledUser,
+            { method: 'POST', path: '/api/rooms/direct', body: { username: alice.user.username } },
+            throttled,
+          ),
       },
       'GET /api/messages': {
         200: () => as(alice, { method: 'GET', path: `/api/messages?roomId=${room.id}` }),

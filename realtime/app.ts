@@ -16,6 +16,8 @@ import { serveConnections } from './connection.ts';
 import { budgetOptions } from './event-budget.ts';
 import { useHandshake } from './handshake-middleware.ts';
 import { startReconciliation } from './reconcile.ts';
+import { OnlinePresence } from './online-presence.ts';
+import { RoomMembers } from './room-members.ts';
 import { RoomPresence } from './room-presence.ts';
 import type { ParleyServer } from './types.ts';
 
@@ -63,6 +65,8 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
   const presence =
     deps.createPresence?.(io) ??
     new RoomPresence(io, deps.presence, logger, now, config.presence.heartbeatMs);
+  const online = new OnlinePresence(io, deps.presence.online, db, logger, now, config.presence.heartbeatMs);
+  const members = new RoomMembers(db);
   const sign = (a: { key: string; mime: string; filename: string }) => deps.storage.signGetUrl(a);
   const writing = (deps.createWriter ?? broadcastingWriter)(io, {
     db,
@@ -71,6 +75,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
     sign,
     now,
     maxConcurrent: Math.max(1, config.database.poolMax - 2),
+    members,
   });
   let accepting = true;
 
@@ -79,13 +84,15 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
     ...deps,
     writer: writing.writer,
     presence,
+    online,
     sign,
     now,
     budget: budgetOptions(config.limits),
     accepting: () => accepting,
   });
-  const unsubscribe = reactToBus(io, deps.bus, presence, logger);
+  const unsubscribe = reactToBus(io, deps.bus, presence, members, logger);
   presence.start();
+  online.start();
   const stopReconciling = startReconciliation(io, {
     db,
     logger,
@@ -103,8 +110,10 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
         unsubscribe();
         stopReconciling();
         presence.stop();
+        online.stop();
         io.local.disconnectSockets(true);
         await Promise.all([...cleanups]);
+        await online.idle();
         await io.close();
         await Promise.all(adapterClients.map((c) => closeRedis(c)));
       })();
