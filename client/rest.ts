@@ -5,6 +5,7 @@ import type {
   HistoryPage,
   Member,
   Room,
+  RoomListEntry,
   TokenBody,
   UploadTarget,
   User,
@@ -124,7 +125,7 @@ export class RestClient {
   };
 
   readonly rooms = {
-    list: async (): Promise<Room[]> => (await this.ok(this.api.api.rooms.$get())).rooms,
+    list: async (): Promise<RoomListEntry[]> => (await this.ok(this.api.api.rooms.$get())).rooms,
     create: async (name: string): Promise<Room> =>
       (await this.ok(this.api.api.rooms.$post({ json: { name } }))).room,
     get: async (roomId: string): Promise<Room> =>

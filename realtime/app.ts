@@ -15,6 +15,7 @@ import { reactToBus } from './bus-reactions.ts';
 import { serveConnections } from './connection.ts';
 import { budgetOptions } from './event-budget.ts';
 import { useHandshake } from './handshake-middleware.ts';
+import { announceMarkers, ReadMarkers } from './read-markers.ts';
 import { startReconciliation } from './reconcile.ts';
 import { RoomPresence } from './room-presence.ts';
 import type { ParleyServer } from './types.ts';
@@ -38,7 +39,10 @@ export interface RealtimeDeps {
 
 export interface Realtime {
   io: ParleyServer;
-  /** Refuses new sends, waits for accepted ones, disconnects every client, closes Socket.IO, then its Redis. */
+  /**
+   * Refuses new sends, waits for accepted ones, disconnects every client, writes the pending
+   * read markers, closes Socket.IO, then its Redis.
+   */
   close(): Promise<void>;
 }
 
@@ -63,6 +67,12 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
   const presence =
     deps.createPresence?.(io) ??
     new RoomPresence(io, deps.presence, logger, now, config.presence.heartbeatMs);
+  const markers = new ReadMarkers({
+    db,
+    logger,
+    onMoved: announceMarkers(io),
+    intervalMs: config.readMarkerFlushMs,
+  });
   const sign = (a: { key: string; mime: string; filename: string }) => deps.storage.signGetUrl(a);
   const writing = (deps.createWriter ?? broadcastingWriter)(io, {
     db,
@@ -71,6 +81,10 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
     sign,
     now,
     maxConcurrent: Math.max(1, config.database.poolMax - 2),
+    // Sending moves the sender's marker: in memory, written with the next flush (no UPDATE per message).
+    onSent: (roomId, messages) => {
+      for (const m of messages) markers.note(roomId, m.userId, m.seq);
+    },
   });
   let accepting = true;
 
@@ -80,12 +94,14 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
     writer: writing.writer,
     presence,
     sign,
+    markers,
     now,
     budget: budgetOptions(config.limits),
     accepting: () => accepting,
   });
   const unsubscribe = reactToBus(io, deps.bus, presence, logger);
   presence.start();
+  markers.start();
   const stopReconciling = startReconciliation(io, {
     db,
     logger,
@@ -105,6 +121,9 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
         presence.stop();
         io.local.disconnectSockets(true);
         await Promise.all([...cleanups]);
+        // Every accepted send and read is in memory now: written before the database closes
+        // (the caller closes it after this), announced while Socket.IO is still open.
+        await markers.close();
         await io.close();
         await Promise.all(adapterClients.map((c) => closeRedis(c)));
       })();

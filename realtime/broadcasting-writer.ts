@@ -2,6 +2,7 @@ import { purgeAttachments } from '../core/uploads/attachment-purge.ts';
 import type { Database } from '../core/db/database.ts';
 import type { Logger } from '../core/logger.ts';
 import type { AttachmentUrlSigner } from '../core/messages/messages.ts';
+import type { Message } from '../core/schemas.ts';
 import type { ObjectStore } from '../core/storage/index.ts';
 import { roomChannel, type ParleyServer } from './types.ts';
 import { MessageWriter } from './writer.ts';
@@ -13,6 +14,8 @@ export interface WriterDeps {
   sign: AttachmentUrlSigner;
   now: () => number;
   maxConcurrent: number;
+  /** Receives each committed batch's new messages (the senders' read markers move to them). */
+  onSent?: (roomId: string, messages: Message[]) => void;
 }
 
 /** A writer and what shutdown waits for: its accepted operations, then its attachment purges. */
@@ -37,6 +40,7 @@ export function broadcastingWriter(io: ParleyServer, deps: WriterDeps): Broadcas
     maxConcurrent: deps.maxConcurrent,
     onCommitted: (roomId, messages) => {
       for (const m of messages) io.to(roomChannel(roomId)).emit('message', m);
+      deps.onSent?.(roomId, messages);
     },
     onUpdated: (roomId, messages) => {
       for (const m of messages) io.to(roomChannel(roomId)).emit('message_updated', m);

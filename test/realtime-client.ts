@@ -1,6 +1,13 @@
 import type { Socket as ClientSocket } from 'socket.io-client';
 import { openSocket as openClientSocket, type ChatSocket } from '../client/socket.ts';
-import type { ClientToServerEvents, JoinResult, PresenceEvent, TypingEvent } from '../core/events.ts';
+import type {
+  ClientToServerEvents,
+  JoinResult,
+  PresenceEvent,
+  ReadReceiptEvent,
+  ReadStateEvent,
+  TypingEvent,
+} from '../core/events.ts';
 import type { Ack } from '../core/events.ts';
 import type { Message, Room } from '../core/schemas.ts';
 import type { TestAccount } from './accounts.ts';
@@ -15,6 +22,8 @@ type Inbound = {
   presence: PresenceEvent;
   typing: TypingEvent;
   message_updated: Message;
+  read: ReadReceiptEvent;
+  read_state: ReadStateEvent;
 };
 type InboundEvent = keyof Inbound;
 
@@ -33,6 +42,8 @@ export class ChatClient {
     presence: [],
     typing: [],
     message_updated: [],
+    read: [],
+    read_state: [],
   };
   private readonly waiters: {
     event: InboundEvent;
@@ -46,7 +57,7 @@ export class ChatClient {
     readonly socket: ChatSocket,
     readonly name: string,
   ) {
-    for (const event of ['message', 'presence', 'typing', 'message_updated'] as const) {
+    for (const event of ['message', 'presence', 'typing', 'message_updated', 'read', 'read_state'] as const) {
       this.raw.on(event, (payload: Inbound[typeof event]) => this.deliver(event, payload));
     }
   }
@@ -167,6 +178,11 @@ export class ChatClient {
     const ack = await this.change(event, room, messageId, extra);
     if (!ack.ok) throw new Error(`${this.name} could not ${event}: ${JSON.stringify(ack.error)}`);
     return ack.message;
+  }
+
+  /** `read` {roomId, seq}; the ack as it came. */
+  read(room: Room | string, seq: number): Promise<Ack<{ lastReadSeq?: number }>> {
+    return this.emit('read', { roomId: typeof room === 'string' ? room : room.id, seq });
   }
 
   typing(room: Room | string, typing: boolean): Promise<Ack> {

@@ -1,14 +1,8 @@
 import { limitBody } from '../../core/http/app.ts';
 import { requireSession } from '../../core/http/session.ts';
 import { apiRouter } from '../../core/http/openapi.ts';
-import {
-  addMember,
-  createRoom,
-  getRoomForMember,
-  leaveRoom,
-  listMembers,
-  listRooms,
-} from '../../core/rooms/rooms.ts';
+import { addMember, createRoom, getRoomForMember, leaveRoom, listMembers } from '../../core/rooms/rooms.ts';
+import { listRoomEntries } from '../../core/rooms/room-list.ts';
 import type { Services } from '../../core/services.ts';
 import { usernameLookupThrottle } from '../../core/users/username-lookup-throttle.ts';
 import { findUserByUsername } from '../../core/users/users.ts';
@@ -27,7 +21,9 @@ export function roomsRoutes(deps: RoomsDeps) {
       const room = await createRoom(db, c.get('session').userId, c.req.valid('json').name);
       return c.json({ room }, 201);
     })
-    .openapi(routes.list, async (c) => c.json({ rooms: await listRooms(db, c.get('session').userId) }, 200))
+    .openapi(routes.list, async (c) =>
+      c.json({ rooms: await listRoomEntries(db, c.get('session').userId) }, 200),
+    )
     .openapi(routes.get, async (c) =>
       c.json({ room: await getRoomForMember(db, c.req.param('roomId'), c.get('session').userId) }, 200),
     )
