@@ -166,6 +166,7 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
     );
     const messages = await toWireMessages(page.messages, sign);
     const lastSeq = Math.max(room.lastSeq, messages.at(-1)?.seq ?? 0);
+    deps.markers.sawLastSeq(roomId, lastSeq);
     const catchUp = await readJoinChanges(db, roomId, page, { sinceSeq, sinceVersion, limit: CATCH_UP_PAGE });
     const changes = await toWireMessages(catchUp.messages, sign);
     // lastVersion as read before the socket entered the room: every change after it is in this

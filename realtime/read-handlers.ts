@@ -19,6 +19,7 @@ export function registerReadHandlers(socket: ParleySocket, deps: ReadHandlerDeps
   const { userId } = socket.data.session;
   listen('read', ReadPayload, async ({ roomId, seq }) => {
     if (!deps.accepting()) throw new AppError('unavailable', 'Server is shutting down, reconnect and retry');
-    return { lastReadSeq: await deps.markers.read(roomId, userId, seq) };
+    const joined = socket.data.joined.has(roomId);
+    return { lastReadSeq: await deps.markers.read(roomId, userId, seq, joined) };
   });
 }

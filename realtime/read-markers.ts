@@ -4,6 +4,7 @@ import { AppError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { readMarkerFlushSeconds, readMarkerMoves, readMarkerWrites } from '../core/metrics.ts';
 import {
+  readLastSeq,
   readMarkerState,
   writeMarkers,
   type MarkerWrite,
@@ -20,6 +21,7 @@ export interface ReadMarkersOptions {
   intervalMs?: number;
   /** Most markers in one statement. */
   maxBatch?: number;
+  now?: () => number;
 }
 
 const FINAL_FLUSH_ATTEMPTS = 3;
@@ -44,6 +46,13 @@ export class ReadMarkers {
   private timer: NodeJS.Timeout | undefined;
   private flushingNow = false;
   private completedFlushes = 0;
+  /** Per (room, member): the marker known to be stored or pending, and when it was looked up. */
+  private readonly known = new Map<string, { seq: number; at: number }>();
+  /** Per room: a lastSeq it is known to have reached. */
+  private readonly lastSeqs = new Map<string, number>();
+  private readonly lastSeqQueries = new Map<string, Promise<number>>();
+  private readonly knownTtlMs: number;
+  private readonly now: () => number;
   private closed = false;
   private readonly intervalMs: number;
   private readonly maxBatch: number;
@@ -51,6 +60,10 @@ export class ReadMarkers {
   constructor(private readonly opts: ReadMarkersOptions) {
     this.intervalMs = opts.intervalMs ?? 1_000;
     this.maxBatch = opts.maxBatch ?? 5_000;
+    // Another instance may move the marker meanwhile (the user's other device): what this
+    // one knows is trusted for a few flushes, then looked up again.
+    this.knownTtlMs = 5 * this.intervalMs;
+    this.now = opts.now ?? Date.now;
   }
 
   start(): void {
@@ -65,10 +78,35 @@ export class ReadMarkers {
   /**
    * A `read` from a user: the marker becomes max(marker, min(seq, room.lastSeq)). Resolves
    * to the marker as it now is (the ack); `forbidden` for a non-member.
+   *
+   * `joined`: the socket has joined the room, so membership was checked at its join (a
+   * removal takes the socket out of the room at once). Then, when this instance knows the
+   * member's marker (looked up within the last few seconds, or moved here since) and a
+   * lastSeq of at least `seq` (lastSeq only grows), the read costs no database work at all:
+   * that is the hot path of a busy room, where every reader reads every message. Otherwise
+   * one indexed look-up. A non-member's marker never reaches the database either way: the
+   * flush only updates existing memberships.
    */
-  read(roomId: string, userId: string, seq: number): Promise<number> {
+  read(roomId: string, userId: string, seq: number, joined = false): Promise<number> {
     if (this.closed) return Promise.reject(unavailable());
+    const known = joined ? this.known.get(key(roomId, userId)) : undefined;
+    const trusted = known !== undefined && this.now() - known.at < this.knownTtlMs;
+    if (trusted && seq <= (this.lastSeqs.get(roomId) ?? 0)) {
+      return Promise.resolve(this.advance(roomId, userId, known.seq, seq));
+    }
     const op = (async () => {
+      if (trusted) {
+        // A message this instance did not commit (another instance did): one look-up of the
+        // room's lastSeq however many readers ask at once.
+        const { lastSeq, fresh } = await this.roomLastSeq(roomId);
+        this.sawLastSeq(roomId, lastSeq);
+        if (this.closed) throw unavailable();
+        const k = this.known.get(key(roomId, userId));
+        const bound = this.lastSeqs.get(roomId) ?? 0;
+        // A look-up that began after this read arrived clamps exactly; one already running
+        // may predate the message read, and only vouches for seqs up to what it found.
+        if (k && (seq <= bound || fresh)) return this.advance(roomId, userId, k.seq, Math.min(seq, bound));
+      }
       for (;;) {
         // A flush that ends while the look-up runs takes markers out of memory that the
         // look-up's snapshot may predate: look again, or an ack could answer less than an
@@ -78,11 +116,9 @@ export class ReadMarkers {
         if (!state) throw new AppError('forbidden', 'Not a member of this room');
         if (this.closed) throw unavailable();
         if (flushes !== this.completedFlushes) continue;
-        const target = Math.min(seq, state.lastSeq);
-        const held = Math.max(state.lastReadSeq, this.held(roomId, userId));
-        if (target <= held) return held;
-        this.note(roomId, userId, target);
-        return target;
+        this.sawLastSeq(roomId, state.lastSeq);
+        this.remember(roomId, userId, state.lastReadSeq, true);
+        return this.advance(roomId, userId, state.lastReadSeq, Math.min(seq, state.lastSeq));
       }
     })();
     this.inflight.add(op);
@@ -91,8 +127,43 @@ export class ReadMarkers {
     return op;
   }
 
+  /**
+   * The room's lastSeq from the database; concurrent callers share one query. `fresh`: the
+   * query began with this call (after whatever the caller saw).
+   */
+  private async roomLastSeq(roomId: string): Promise<{ lastSeq: number; fresh: boolean }> {
+    const running = this.lastSeqQueries.get(roomId);
+    if (running) return { lastSeq: await running, fresh: false };
+    const query = readLastSeq(this.opts.db, roomId).finally(() => this.lastSeqQueries.delete(roomId));
+    this.lastSeqQueries.set(roomId, query);
+    return { lastSeq: await query, fresh: true };
+  }
+
+  /** The room's lastSeq is at least this (from a join, a send or a look-up). */
+  sawLastSeq(roomId: string, lastSeq: number): void {
+    if (lastSeq > (this.lastSeqs.get(roomId) ?? 0)) this.lastSeqs.set(roomId, lastSeq);
+  }
+
+  /** Moves the marker to `target` if that is further than what is known; the marker as it now is. */
+  private advance(roomId: string, userId: string, stored: number, target: number): number {
+    const held = Math.max(stored, this.held(roomId, userId));
+    if (target <= held) return held;
+    this.note(roomId, userId, target);
+    return target;
+  }
+
+  /** What this instance knows is stored (or about to be) for the pair; `looked`: fresh from the database. */
+  private remember(roomId: string, userId: string, seq: number, looked: boolean): void {
+    const k = key(roomId, userId);
+    const known = this.known.get(k);
+    if (looked || !known)
+      this.known.set(k, { seq: Math.max(seq, known?.seq ?? 0), at: looked ? this.now() : 0 });
+    else if (seq > known.seq) known.seq = seq;
+  }
+
   /** A marker known to be valid (the sender's own message): no look-up, written with the next flush. */
   note(roomId: string, userId: string, seq: number): void {
+    this.sawLastSeq(roomId, seq);
     const k = key(roomId, userId);
     const pending = this.pending.get(k);
     if (pending && pending.seq >= seq) return;
@@ -130,6 +201,9 @@ export class ReadMarkers {
           this.opts.logger.error({ err }, 'announcing moved read markers failed');
         }
       }
+      // Stored now (or overtaken by a higher stored value): still known once out of memory.
+      for (const w of batch) this.remember(w.roomId, w.userId, w.seq, false);
+      this.prune();
       readMarkerFlushSeconds.observe((performance.now() - started) / 1000);
     } catch (err) {
       // Kept for the next flush (a marker written twice is harmless: the write is a max).
@@ -143,6 +217,14 @@ export class ReadMarkers {
       this.completedFlushes += 1;
       this.flushingNow = false;
     }
+  }
+
+  /** Forgets what is too old to be trusted (the caches stay as large as the recent activity). */
+  private prune(): void {
+    const now = this.now();
+    for (const [k, v] of this.known)
+      if (now - v.at >= this.knownTtlMs && !this.pending.has(k)) this.known.delete(k);
+    if (this.lastSeqs.size > 100_000) this.lastSeqs.clear();
   }
 
   /** Refuses new reads, waits for those in flight, then writes everything pending. */

@@ -26,6 +26,14 @@ export async function readMarkerState(
   return row ? { lastReadSeq: row.last_read_seq, lastSeq: row.last_seq } : null;
 }
 
+/** A room's last committed seq (0 for a room that does not exist). */
+export async function readLastSeq(db: Database, roomId: string): Promise<number> {
+  const rows = await db.prisma.$queryRaw<{ last_seq: number }[]>(
+    Prisma.sql`SELECT last_seq FROM rooms WHERE id = ${roomId}`,
+  );
+  return rows[0]?.last_seq ?? 0;
+}
+
 export interface MarkerWrite {
   roomId: string;
   userId: string;

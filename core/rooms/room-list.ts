@@ -41,8 +41,10 @@ export async function listRoomEntries(db: Database, userId: string): Promise<Roo
       FROM room_members rm
       JOIN rooms r ON r.id = rm.room_id
       LEFT JOIN LATERAL (
+        -- LIMIT keeps this a per-room index look-up: without it the planner may flatten it
+        -- into a hash join over every message (measured: a sequential scan of the table).
         SELECT m.seq, m.user_id, m.name, m.text, m.ts, m.deleted_at FROM messages m
-         WHERE m.room_id = r.id AND m.seq = r.last_seq
+         WHERE m.room_id = r.id AND m.seq = r.last_seq LIMIT 1
       ) lm ON true
      WHERE rm.user_id = ${userId}
      ORDER BY GREATEST(r.last_ts, (extract(epoch FROM r.created_at) * 1000)::bigint) DESC, r.id`);
