@@ -219,8 +219,8 @@ async function main() {
     'join',
     'memory',
     'changes',
-    'read-markers',
     'rooms-list',
+    'read-markers',
   ]) {
     if (!selected.includes(name)) continue;
     try {

@@ -15,7 +15,7 @@ import { reactToBus } from './bus-reactions.ts';
 import { serveConnections } from './connection.ts';
 import { budgetOptions } from './event-budget.ts';
 import { useHandshake } from './handshake-middleware.ts';
-import { announceMarkers, ReadMarkers } from './read-markers.ts';
+import { MarkerAnnouncer, ReadMarkers } from './read-markers.ts';
 import { startReconciliation } from './reconcile.ts';
 import { RoomPresence } from './room-presence.ts';
 import type { ParleyServer } from './types.ts';
@@ -67,10 +67,11 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
   const presence =
     deps.createPresence?.(io) ??
     new RoomPresence(io, deps.presence, logger, now, config.presence.heartbeatMs);
+  const announcer = new MarkerAnnouncer(io, config.readMarkerFlushMs);
   const markers = new ReadMarkers({
     db,
     logger,
-    onMoved: announceMarkers(io),
+    onMoved: announcer.announce,
     intervalMs: config.readMarkerFlushMs,
   });
   const sign = (a: { key: string; mime: string; filename: string }) => deps.storage.signGetUrl(a);
@@ -102,6 +103,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
   const unsubscribe = reactToBus(io, deps.bus, presence, logger);
   presence.start();
   markers.start();
+  announcer.start();
   const stopReconciling = startReconciliation(io, {
     db,
     logger,
@@ -124,6 +126,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
         // Every accepted send and read is in memory now: written before the database closes
         // (the caller closes it after this), announced while Socket.IO is still open.
         await markers.close();
+        announcer.stop();
         await io.close();
         await Promise.all(adapterClients.map((c) => closeRedis(c)));
       })();

@@ -3,7 +3,8 @@ import type { Database } from '../core/db/database.ts';
 import type { MovedMarker } from '../core/rooms/read-markers.ts';
 import { newId } from '../core/ids.ts';
 import { sharedServices, silentLogger } from '../test/support.ts';
-import { ReadMarkers } from './read-markers.ts';
+import { MarkerAnnouncer, ReadMarkers } from './read-markers.ts';
+import { roomChannel, type ParleyServer } from './types.ts';
 
 /** The coalescer against the real database, its statements counted. */
 describe('ReadMarkers', () => {
@@ -115,5 +116,44 @@ describe('ReadMarkers', () => {
     expect(await markers.read(roomId, u, 2)).toBe(7);
     await markers.close();
     await expect(markers.read(roomId, u, 8)).rejects.toMatchObject({ code: 'unavailable' });
+  });
+});
+
+describe('MarkerAnnouncer', () => {
+  /** Just enough of a Socket.IO server: what is emitted to which channel, and a room's socket count. */
+  const fakeIo = (socketsInRoom: number) => {
+    const sent: { to: string; event: string; payload: unknown }[] = [];
+    const io = {
+      to: (to: string) => ({ emit: (event: string, payload: unknown) => sent.push({ to, event, payload }) }),
+      of: () => ({ adapter: { rooms: new Map([[roomChannel('r'), { size: socketsInRoom }]]) } }),
+    } as unknown as ParleyServer;
+    return { io, sent };
+  };
+  const moved = (n: number, seq: number) =>
+    Array.from({ length: n }, (_, i) => ({ roomId: 'r', userId: `u${i}`, lastReadSeq: seq, unread: 0 }));
+
+  it('sends read_state at once, and receipts within a room’s delivery budget, every latest value arriving', () => {
+    const { io, sent } = fakeIo(1_000); // 20,000 deliveries / 1,000 sockets = 20 receipts a round
+    const announcer = new MarkerAnnouncer(io);
+    announcer.announce(moved(50, 7));
+    expect(sent.filter((e) => e.event === 'read_state')).toHaveLength(50);
+    expect(sent.filter((e) => e.event === 'read')).toHaveLength(20);
+    // u0..u19 went; the others move on before their turn: they keep their place, with the latest value.
+    announcer.announce(moved(50, 9));
+    const receipts = () => sent.filter((e) => e.event === 'read').map((e) => e.payload);
+    expect(receipts()).toHaveLength(40);
+    expect(receipts().slice(20)).toEqual(
+      Array.from({ length: 20 }, (_, i) => ({ roomId: 'r', userId: `u${20 + i}`, lastReadSeq: 9 })),
+    );
+    announcer.stop(); // shutdown: everything waiting goes
+    const last = new Map(receipts().map((r) => [(r as { userId: string }).userId, r]));
+    expect(last.size).toBe(50);
+    for (const r of last.values()) expect(r).toMatchObject({ lastReadSeq: 9 });
+  });
+
+  it('sends every receipt at once in a small room', () => {
+    const { io, sent } = fakeIo(3);
+    new MarkerAnnouncer(io).announce(moved(100, 1));
+    expect(sent.filter((e) => e.event === 'read')).toHaveLength(100);
   });
 });

@@ -5,8 +5,9 @@ import type { Logger } from '../core/logger.ts';
 import { readMarkerFlushSeconds, readMarkerMoves, readMarkerWrites } from '../core/metrics.ts';
 import {
   readLastSeq,
-  readMarkerState,
+  readMarkerStates,
   writeMarkers,
+  type MarkerState,
   type MarkerWrite,
   type MovedMarker,
 } from '../core/rooms/read-markers.ts';
@@ -45,12 +46,17 @@ export class ReadMarkers {
   private chain: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private flushingNow = false;
-  private completedFlushes = 0;
   /** Per (room, member): the marker known to be stored or pending, and when it was looked up. */
   private readonly known = new Map<string, { seq: number; at: number }>();
   /** Per room: a lastSeq it is known to have reached. */
   private readonly lastSeqs = new Map<string, number>();
   private readonly lastSeqQueries = new Map<string, Promise<number>>();
+  private lookups: {
+    roomId: string;
+    userId: string;
+    resolve: (state: MarkerState | null) => void;
+    reject: (err: unknown) => void;
+  }[] = [];
   private readonly knownTtlMs: number;
   private readonly now: () => number;
   private closed = false;
@@ -107,24 +113,46 @@ export class ReadMarkers {
         // may predate the message read, and only vouches for seqs up to what it found.
         if (k && (seq <= bound || fresh)) return this.advance(roomId, userId, k.seq, Math.min(seq, bound));
       }
-      for (;;) {
-        // A flush that ends while the look-up runs takes markers out of memory that the
-        // look-up's snapshot may predate: look again, or an ack could answer less than an
-        // earlier one did.
-        const flushes = this.completedFlushes;
-        const state = await readMarkerState(this.opts.db, roomId, userId);
-        if (!state) throw new AppError('forbidden', 'Not a member of this room');
-        if (this.closed) throw unavailable();
-        if (flushes !== this.completedFlushes) continue;
-        this.sawLastSeq(roomId, state.lastSeq);
-        this.remember(roomId, userId, state.lastReadSeq, true);
-        return this.advance(roomId, userId, state.lastReadSeq, Math.min(seq, state.lastSeq));
-      }
+      const state = await this.lookUp(roomId, userId);
+      if (!state) throw new AppError('forbidden', 'Not a member of this room');
+      if (this.closed) throw unavailable();
+      this.sawLastSeq(roomId, state.lastSeq);
+      // A flush that ended while the look-up ran took its markers out of memory, and the
+      // look-up's snapshot may predate it: the flush left what it stored in `known`, which
+      // remember() keeps the higher of, so an ack never answers less than an earlier one.
+      this.remember(roomId, userId, state.lastReadSeq, true);
+      const stored = this.known.get(key(roomId, userId))?.seq ?? state.lastReadSeq;
+      return this.advance(roomId, userId, stored, Math.min(seq, state.lastSeq));
     })();
     this.inflight.add(op);
     const settled = () => this.inflight.delete(op);
     op.then(settled, settled);
     return op;
+  }
+
+  /**
+   * A pair's stored marker and room lastSeq (null: not a member). Look-ups asked for in the
+   * same turn of the event loop go to the database together, in one statement: a thousand
+   * readers arriving at once cost one query, not a thousand queued for the pool.
+   */
+  private lookUp(roomId: string, userId: string): Promise<MarkerState | null> {
+    return new Promise((resolve, reject) => {
+      this.lookups.push({ roomId, userId, resolve, reject });
+      if (this.lookups.length === 1) setImmediate(() => void this.runLookUps());
+    });
+  }
+
+  private async runLookUps(): Promise<void> {
+    const batch = this.lookups.splice(0, this.lookups.length);
+    for (let i = 0; i < batch.length; i += this.maxBatch) {
+      const part = batch.slice(i, i + this.maxBatch);
+      try {
+        const states = await readMarkerStates(this.opts.db, part);
+        for (const l of part) l.resolve(states.get(key(l.roomId, l.userId)) ?? null);
+      } catch (err) {
+        for (const l of part) l.reject(err);
+      }
+    }
   }
 
   /**
@@ -191,18 +219,31 @@ export class ReadMarkers {
     const started = performance.now();
     try {
       const batch = [...this.writing.values()];
+      const at = this.now();
       for (let i = 0; i < batch.length; i += this.maxBatch) {
-        const moved = await writeMarkers(this.opts.db, batch.slice(i, i + this.maxBatch));
+        const part = batch.slice(i, i + this.maxBatch);
+        const stored = await writeMarkers(this.opts.db, part);
+        // What is stored now (ours, or a higher one another instance wrote) is known afresh:
+        // a member who keeps reading is never looked up again. A pair missing from the answer
+        // is no membership any more: forgotten, so its next read is looked up (forbidden).
+        for (const w of part) this.known.delete(key(w.roomId, w.userId));
+        for (const m of stored) this.known.set(key(m.roomId, m.userId), { seq: m.lastReadSeq, at });
+        const moved = stored.filter((m) => m.moved);
         readMarkerWrites.inc(moved.length);
         if (moved.length === 0) continue;
         try {
-          this.opts.onMoved(moved);
+          this.opts.onMoved(
+            moved.map((m) => ({
+              roomId: m.roomId,
+              userId: m.userId,
+              lastReadSeq: m.lastReadSeq,
+              unread: m.unread,
+            })),
+          );
         } catch (err) {
           this.opts.logger.error({ err }, 'announcing moved read markers failed');
         }
       }
-      // Stored now (or overtaken by a higher stored value): still known once out of memory.
-      for (const w of batch) this.remember(w.roomId, w.userId, w.seq, false);
       this.prune();
       readMarkerFlushSeconds.observe((performance.now() - started) / 1000);
     } catch (err) {
@@ -214,7 +255,6 @@ export class ReadMarkers {
       throw err;
     } finally {
       this.writing = new Map();
-      this.completedFlushes += 1;
       this.flushingNow = false;
     }
   }
@@ -255,24 +295,70 @@ export class ReadMarkers {
 const unavailable = () => new AppError('unavailable', 'Server is shutting down, reconnect and retry');
 
 /**
- * What a flush tells clients: a receipt to the sockets that joined the room, and the
- * member's own read state to every socket of theirs (their user channel reaches every
- * instance through the adapter). One of each per member and room per flush, so at most one
- * a second, and always the latest value.
+ * Receipt deliveries (receipts × sockets in the room) one room may cost per interval on this
+ * instance. A room of 1,000 readers who all read every message would otherwise get 1,000
+ * receipts a second, each to 1,000 sockets: a million deliveries a second.
  */
-export const announceMarkers =
-  (io: ParleyServer) =>
-  (moved: MovedMarker[]): void => {
+const RECEIPT_DELIVERIES_PER_ROOM = 20_000;
+
+/**
+ * What a flush tells clients. The member's own read state goes at once to every socket of
+ * theirs (their user channel reaches every instance through the adapter). Receipts go to the
+ * sockets that joined the room, one per member and room per interval at most, always the
+ * latest value; a room with many sockets gets them spread out over several intervals
+ * (oldest waiting first, so every member's latest arrives) within its delivery budget.
+ */
+export class MarkerAnnouncer {
+  /** Per room, the receipts not sent yet: member → latest marker, in the order they first waited. */
+  private readonly waiting = new Map<string, Map<string, number>>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly io: ParleyServer,
+    private readonly intervalMs = 1_000,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.sendReceipts(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** A flush's moved markers. */
+  readonly announce = (moved: MovedMarker[]): void => {
     for (const m of moved) {
-      io.to(roomChannel(m.roomId)).emit('read', {
-        roomId: m.roomId,
-        userId: m.userId,
-        lastReadSeq: m.lastReadSeq,
-      });
-      io.to(userChannel(m.userId)).emit('read_state', {
+      this.io.to(userChannel(m.userId)).emit('read_state', {
         roomId: m.roomId,
         lastReadSeq: m.lastReadSeq,
         unread: m.unread,
       });
+      let room = this.waiting.get(m.roomId);
+      if (!room) this.waiting.set(m.roomId, (room = new Map()));
+      // An update keeps the member's place in the queue (Map order is first insertion).
+      room.set(m.userId, Math.max(m.lastReadSeq, room.get(m.userId) ?? 0));
     }
+    this.sendReceipts();
   };
+
+  /** Sends what each room's budget allows; `all`: everything (shutdown). */
+  sendReceipts(all = false): void {
+    for (const [roomId, room] of this.waiting) {
+      const sockets = this.io.of('/').adapter.rooms.get(roomChannel(roomId))?.size ?? 0;
+      const budget = all
+        ? Infinity
+        : Math.max(1, Math.floor(RECEIPT_DELIVERIES_PER_ROOM / Math.max(1, sockets)));
+      let sent = 0;
+      for (const [userId, lastReadSeq] of room) {
+        if (sent++ >= budget) break;
+        room.delete(userId);
+        this.io.to(roomChannel(roomId)).emit('read', { roomId, userId, lastReadSeq });
+      }
+      if (room.size === 0) this.waiting.delete(roomId);
+    }
+  }
+
+  /** Sends every waiting receipt (before Socket.IO closes). */
+  stop(): void {
+    clearInterval(this.timer);
+    this.sendReceipts(true);
+  }
+}

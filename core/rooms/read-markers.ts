@@ -12,18 +12,28 @@ export interface MarkerState {
   lastSeq: number;
 }
 
-/** The member's stored marker and the room's lastSeq, or null when not a member. One indexed look-up. */
-export async function readMarkerState(
+/**
+ * Each pair's stored marker and its room's lastSeq, in one statement however many pairs; a
+ * pair that is not a membership is absent from the answer. Keyed by `roomId\0userId`.
+ */
+export async function readMarkerStates(
   db: Database,
-  roomId: string,
-  userId: string,
-): Promise<MarkerState | null> {
-  const rows = await db.prisma.$queryRaw<{ last_read_seq: number; last_seq: number }[]>(Prisma.sql`
-    SELECT rm.last_read_seq, r.last_seq
-      FROM room_members rm JOIN rooms r ON r.id = rm.room_id
-     WHERE rm.room_id = ${roomId} AND rm.user_id = ${userId}`);
-  const row = rows[0];
-  return row ? { lastReadSeq: row.last_read_seq, lastSeq: row.last_seq } : null;
+  pairs: readonly { roomId: string; userId: string }[],
+): Promise<Map<string, MarkerState>> {
+  if (pairs.length === 0) return new Map();
+  const rows = await db.prisma.$queryRaw<
+    { room_id: string; user_id: string; last_read_seq: number; last_seq: number }[]
+  >(Prisma.sql`
+    SELECT rm.room_id, rm.user_id, rm.last_read_seq, r.last_seq
+      FROM unnest(${pairs.map((p) => p.roomId)}::text[], ${pairs.map((p) => p.userId)}::text[]) AS k(room_id, user_id)
+      JOIN room_members rm ON rm.room_id = k.room_id AND rm.user_id = k.user_id
+      JOIN rooms r ON r.id = rm.room_id`);
+  return new Map(
+    rows.map((r) => [
+      `${r.room_id}\u0000${r.user_id}`,
+      { lastReadSeq: r.last_read_seq, lastSeq: r.last_seq },
+    ]),
+  );
 }
 
 /** A room's last committed seq (0 for a room that does not exist). */
@@ -40,27 +50,32 @@ export interface MarkerWrite {
   seq: number;
 }
 
-/** A marker the write moved forward, with the member's unread count at its new position. */
-export interface MovedMarker {
+/** A pair's stored marker after a write; `unread` is counted for the markers it moved. */
+export interface StoredMarker {
   roomId: string;
   userId: string;
   lastReadSeq: number;
+  moved: boolean;
   unread: number;
 }
+
+/** A marker the write moved forward, with the member's unread count at its new position. */
+export type MovedMarker = Omit<StoredMarker, 'moved'>;
 
 /**
  * Writes many markers in one statement: each becomes max(stored, min(seq, room.last_seq)),
  * so it never moves back (also against a concurrent flush from another instance: READ
  * COMMITTED re-checks the WHERE on the row it waited for) and never passes the room's last
  * message. Rows that would not move are not written; pairs that are no longer memberships
- * match no row and are dropped. Returns the rows that moved, with their unread counts
- * (messages after the marker, not the member's own, not deleted: an index range over
- * messages(room_id, seq) from the marker to the end).
+ * match no row and are dropped. Answers every pair that is a membership with its stored
+ * marker (so the caller learns what other instances wrote), and for the moved ones the
+ * unread count (messages after the marker, not the member's own, not deleted: an index range
+ * over messages(room_id, seq) from the marker to the end).
  */
-export async function writeMarkers(db: Database, writes: readonly MarkerWrite[]): Promise<MovedMarker[]> {
+export async function writeMarkers(db: Database, writes: readonly MarkerWrite[]): Promise<StoredMarker[]> {
   if (writes.length === 0) return [];
   const rows = await db.prisma.$queryRaw<
-    { room_id: string; user_id: string; last_read_seq: number; unread: number }[]
+    { room_id: string; user_id: string; last_read_seq: number; moved: boolean; unread: number }[]
   >(Prisma.sql`
     WITH k AS (
       SELECT * FROM unnest(${writes.map((w) => w.roomId)}::text[], ${writes.map((w) => w.userId)}::text[],
@@ -73,15 +88,21 @@ export async function writeMarkers(db: Database, writes: readonly MarkerWrite[])
          AND rm.last_read_seq < LEAST(k.seq, r.last_seq)
       RETURNING rm.room_id, rm.user_id, rm.last_read_seq
     )
-    SELECT moved.room_id, moved.user_id, moved.last_read_seq,
-           (SELECT count(*) FROM messages m
-             WHERE m.room_id = moved.room_id AND m.seq > moved.last_read_seq
-               AND m.user_id <> moved.user_id AND m.deleted_at IS NULL)::int AS unread
-      FROM moved`);
+    SELECT rm.room_id, rm.user_id,
+           coalesce(mv.last_read_seq, rm.last_read_seq) AS last_read_seq,
+           mv.room_id IS NOT NULL AS moved,
+           CASE WHEN mv.room_id IS NULL THEN 0 ELSE
+             (SELECT count(*) FROM messages m
+               WHERE m.room_id = mv.room_id AND m.seq > mv.last_read_seq
+                 AND m.user_id <> mv.user_id AND m.deleted_at IS NULL)::int END AS unread
+      FROM k
+      JOIN room_members rm ON rm.room_id = k.room_id AND rm.user_id = k.user_id
+      LEFT JOIN moved mv ON mv.room_id = k.room_id AND mv.user_id = k.user_id`);
   return rows.map((r) => ({
     roomId: r.room_id,
     userId: r.user_id,
     lastReadSeq: r.last_read_seq,
+    moved: r.moved,
     unread: r.unread,
   }));
 }
