@@ -6,6 +6,7 @@ import type {
   Member,
   Room,
   SearchPage,
+  RoomListEntry,
   TokenBody,
   UploadTarget,
   User,
@@ -135,7 +136,7 @@ export class RestClient {
   };
 
   readonly rooms = {
-    list: async (): Promise<Room[]> => (await this.ok(this.api.api.rooms.$get())).rooms,
+    list: async (): Promise<RoomListEntry[]> => (await this.ok(this.api.api.rooms.$get())).rooms,
     create: async (name: string): Promise<Room> =>
       (await this.ok(this.api.api.rooms.$post({ json: { name } }))).room,
     get: async (roomId: string): Promise<Room> =>

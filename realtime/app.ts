@@ -15,6 +15,7 @@ import { reactToBus } from './bus-reactions.ts';
 import { serveConnections } from './connection.ts';
 import { budgetOptions } from './event-budget.ts';
 import { useHandshake } from './handshake-middleware.ts';
+import { MarkerAnnouncer, ReadMarkers } from './read-markers.ts';
 import { startReconciliation } from './reconcile.ts';
 import { OnlinePresence } from './online-presence.ts';
 import { RoomMembers } from './room-members.ts';
@@ -40,7 +41,10 @@ export interface RealtimeDeps {
 
 export interface Realtime {
   io: ParleyServer;
-  /** Refuses new sends, waits for accepted ones, disconnects every client, closes Socket.IO, then its Redis. */
+  /**
+   * Refuses new sends, waits for accepted ones, disconnects every client, writes the pending
+   * read markers, closes Socket.IO, then its Redis.
+   */
   close(): Promise<void>;
 }
 
@@ -67,6 +71,13 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
     new RoomPresence(io, deps.presence, logger, now, config.presence.heartbeatMs);
   const online = new OnlinePresence(io, deps.presence.online, db, logger, now, config.presence.heartbeatMs);
   const members = new RoomMembers(db);
+  const announcer = new MarkerAnnouncer(io, config.readMarkerFlushMs);
+  const markers = new ReadMarkers({
+    db,
+    logger,
+    onMoved: announcer.announce,
+    intervalMs: config.readMarkerFlushMs,
+  });
   const sign = (a: { key: string; mime: string; filename: string }) => deps.storage.signGetUrl(a);
   const writing = (deps.createWriter ?? broadcastingWriter)(io, {
     db,
@@ -76,6 +87,10 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
     now,
     maxConcurrent: Math.max(1, config.database.poolMax - 2),
     members,
+    // Sending moves the sender's marker: in memory, written with the next flush (no UPDATE per message).
+    onSent: (roomId, messages) => {
+      for (const m of messages) markers.note(roomId, m.userId, m.seq);
+    },
   });
   let accepting = true;
 
@@ -86,6 +101,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
     presence,
     online,
     sign,
+    markers,
     now,
     budget: budgetOptions(config.limits),
     accepting: () => accepting,
@@ -93,6 +109,8 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
   const unsubscribe = reactToBus(io, deps.bus, presence, members, logger);
   presence.start();
   online.start();
+  markers.start();
+  announcer.start();
   const stopReconciling = startReconciliation(io, {
     db,
     logger,
@@ -114,6 +132,10 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
         io.local.disconnectSockets(true);
         await Promise.all([...cleanups]);
         await online.idle();
+        // Every accepted send and read is in memory now: written before the database closes
+        // (the caller closes it after this), announced while Socket.IO is still open.
+        await markers.close();
+        announcer.stop();
         await io.close();
         await Promise.all(adapterClients.map((c) => closeRedis(c)));
       })();

@@ -2,8 +2,8 @@ import { purgeAttachments } from '../core/uploads/attachment-purge.ts';
 import type { Database } from '../core/db/database.ts';
 import type { Logger } from '../core/logger.ts';
 import type { AttachmentUrlSigner } from '../core/messages/messages.ts';
-import type { ObjectStore } from '../core/storage/index.ts';
 import type { Message } from '../core/schemas.ts';
+import type { ObjectStore } from '../core/storage/index.ts';
 import type { RoomMembers } from './room-members.ts';
 import { roomChannel, userChannel, type ParleyServer } from './types.ts';
 import { MessageWriter } from './writer.ts';
@@ -17,6 +17,8 @@ export interface WriterDeps {
   maxConcurrent: number;
   /** The members of each room, for `activity` to the members that have not joined it. */
   members: RoomMembers;
+  /** Receives each committed batch's new messages (the senders' read markers move to them). */
+  onSent?: (roomId: string, messages: Message[]) => void;
 }
 
 /** A writer and what shutdown waits for: its accepted operations, then its attachment purges. */
@@ -42,6 +44,7 @@ export function broadcastingWriter(io: ParleyServer, deps: WriterDeps): Broadcas
     onCommitted: (roomId, messages) => {
       for (const m of messages) io.to(roomChannel(roomId)).emit('message', m);
       announceActivity(roomId, messages);
+      deps.onSent?.(roomId, messages);
     },
     onUpdated: (roomId, messages) => {
       for (const m of messages) io.to(roomChannel(roomId)).emit('message_updated', m);

@@ -5,6 +5,8 @@ import type {
   ClientToServerEvents,
   JoinResult,
   PresenceEvent,
+  ReadReceiptEvent,
+  ReadStateEvent,
   TypingEvent,
   UserOnlineEvent,
 } from '../core/events.ts';
@@ -28,6 +30,8 @@ type Inbound = {
   room_updated: { room: Room };
   activity: ActivityEvent;
   user_online: UserOnlineEvent;
+  read: ReadReceiptEvent;
+  read_state: ReadStateEvent;
 };
 const INBOUND = [
   'message',
@@ -39,6 +43,8 @@ const INBOUND = [
   'room_updated',
   'activity',
   'user_online',
+  'read',
+  'read_state',
 ] as const satisfies readonly InboundEvent[];
 type InboundEvent = keyof Inbound;
 
@@ -188,6 +194,11 @@ export class ChatClient {
     const ack = await this.change(event, room, messageId, extra);
     if (!ack.ok) throw new Error(`${this.name} could not ${event}: ${JSON.stringify(ack.error)}`);
     return ack.message;
+  }
+
+  /** `read` {roomId, seq}; the ack as it came. */
+  read(room: Room | string, seq: number): Promise<Ack<{ lastReadSeq?: number }>> {
+    return this.emit('read', { roomId: typeof room === 'string' ? room : room.id, seq });
   }
 
   typing(room: Room | string, typing: boolean): Promise<Ack> {

@@ -25,6 +25,10 @@ export interface Profile {
   /** The changes scenario: acks per run and their rate; changes before the catch-up join. */
   changes: { ops: number; rate: number; count: number };
   textChars: number;
+  /** read-markers: readers in one room, each reading every message; messages a second in; window. */
+  readMarkers: { members: number; ratePerSecond: number; windowMs: number };
+  /** rooms-list: rooms of the listing user, messages in each, GET /api/rooms requests per rep. */
+  roomsList: { rooms: number; messagesPerRoom: number; requests: number };
 }
 
 export const PROFILES: Record<Profile['name'], Profile> = {
@@ -52,6 +56,8 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     join: { sockets: 100, messages: 200 },
     changes: { ops: 150, rate: 30, count: 1000 },
     textChars: 100,
+    readMarkers: { members: 1000, ratePerSecond: 5, windowMs: 6_000 },
+    roomsList: { rooms: 500, messagesPerRoom: 40, requests: 60 },
   },
   full: {
     name: 'full',
@@ -77,6 +83,8 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     join: { sockets: 300, messages: 200 },
     changes: { ops: 600, rate: 30, count: 1000 },
     textChars: 100,
+    readMarkers: { members: 1000, ratePerSecond: 10, windowMs: 15_000 },
+    roomsList: { rooms: 500, messagesPerRoom: 40, requests: 300 },
   },
 };
 

@@ -52,15 +52,6 @@ export async function createRoom(db: Database, userId: string, name: string): Pr
   return toWireRoom(room);
 }
 
-export async function listRooms(db: Database, userId: string): Promise<Room[]> {
-  const rows = await db.prisma.room.findMany({
-    where: { members: { some: { userId } } },
-    select: roomSelect,
-    orderBy: { id: 'asc' },
-  });
-  return rows.map(toWireRoom);
-}
-
 export async function isMember(db: Database, roomId: string, userId: string): Promise<boolean> {
   if (!queryableId(roomId)) return false;
   const row = await db.prisma.roomMember.findUnique({

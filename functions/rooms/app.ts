@@ -10,13 +10,13 @@ import {
   getRoomForMember,
   leaveRoom,
   listMembers,
-  listRooms,
   openDirectRoom,
   removeMember,
   renameRoom,
   type Departure,
   type OnlineLookup,
 } from '../../core/rooms/rooms.ts';
+import { listRoomEntries } from '../../core/rooms/room-list.ts';
 import type { Services } from '../../core/services.ts';
 import { usernameLookupThrottle } from '../../core/users/username-lookup-throttle.ts';
 import { findUserByUsername } from '../../core/users/users.ts';
@@ -73,7 +73,9 @@ export function roomsRoutes(deps: RoomsDeps) {
         await publish(c, [{ type: 'member.joined', room, userId }]);
         return c.json({ room }, 201);
       })
-      .openapi(routes.list, async (c) => c.json({ rooms: await listRooms(db, c.get('session').userId) }, 200))
+      .openapi(routes.list, async (c) =>
+        c.json({ rooms: await listRoomEntries(db, c.get('session').userId) }, 200),
+      )
       .openapi(routes.openDirect, async (c) => {
         const { userId, name } = c.get('session');
         const { room, created, added } = await openDirectRoom(

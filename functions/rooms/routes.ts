@@ -1,6 +1,12 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { bodies, errors, json, jsonBody, RoomParams, sessionSecurity } from '../../core/http/openapi.ts';
-import { AddMemberBody, CreateRoomBody, OpenDirectBody, RenameRoomBody } from '../../core/schemas.ts';
+import {
+  AddMemberBody,
+  CreateRoomBody,
+  OpenDirectBody,
+  RenameRoomBody,
+  RoomListEntry,
+} from '../../core/schemas.ts';
 
 /** /api/rooms, declared. Any room route for a room the caller is not in answers 404. */
 
@@ -22,9 +28,12 @@ export const list = createRoute({
   ...common,
   method: 'get',
   path: '/',
-  summary: "The caller's rooms",
+  summary: "The caller's rooms, newest activity first, with the caller's read state",
   responses: {
-    200: json(bodies.rooms, 'The rooms the caller is a member of'),
+    200: json(
+      z.object({ rooms: z.array(RoomListEntry.openapi('RoomListEntry')) }),
+      'The rooms the caller is a member of: lastReadSeq, unread and lastMessage with each',
+    ),
     ...errors('unauthorized'),
   },
 });
