@@ -135,4 +135,44 @@ describe('REST fuzzing', () => {
       { numRuns: RUNS * 2 },
     );
   });
+
+  it('search: random query strings, tsquery syntax and cursors get a contract answer', async () => {
+    const text = fc.oneof(
+      fc.string({ maxLength: 30, unit: 'binary' }),
+      fc.string({
+        maxLength: 30,
+        unit: fc.constantFrom(
+          'a',
+          'é',
+          '東',
+          ' ',
+          "'",
+          '\\',
+          '&',
+          '|',
+          '!',
+          '(',
+          ')',
+          ':',
+          '*',
+          '<',
+          '>',
+          '-',
+        ),
+      }),
+    );
+    const value = fc.oneof(text, fc.integer().map(String), fc.base64String({ maxLength: 40 }));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.dictionary(fc.constantFrom('q', 'roomId', 'limit', 'cursor', 'x'), value),
+        text,
+        fc.boolean(),
+        async (query, q, ownRoom) => {
+          const params = new URLSearchParams({ q, ...query, ...(ownRoom ? { roomId } : {}) });
+          await expectContractAnswer('GET', `/api/search?${params}`, undefined, [200]);
+        },
+      ),
+      { numRuns: RUNS * 2 },
+    );
+  });
 });
