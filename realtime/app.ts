@@ -113,7 +113,8 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
         online.stop();
         io.local.disconnectSockets(true);
         await Promise.all([...cleanups]);
-        await online.idle();
+        // Offline announcements of the users whose last socket was here, if the database answers soon.
+        await online.idle(2_000);
         await io.close();
         await Promise.all(adapterClients.map((c) => closeRedis(c)));
       })();
