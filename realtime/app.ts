@@ -131,7 +131,8 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
         online.stop();
         io.local.disconnectSockets(true);
         await Promise.all([...cleanups]);
-        await online.idle();
+        // Offline announcements of the users whose last socket was here, if the database answers soon.
+        await online.idle(2_000);
         // Every accepted send and read is in memory now: written before the database closes
         // (the caller closes it after this), announced while Socket.IO is still open.
         await markers.close();

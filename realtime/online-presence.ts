@@ -38,20 +38,25 @@ export class OnlinePresence {
     clearInterval(this.timer);
   }
 
+  /** Resolves once the store knows (the announcement, if any, follows on its own). */
   async connected(socket: ParleySocket): Promise<void> {
     const { userId } = socket.data.session;
     try {
-      if (await this.store.connect(userId, socket.id, this.now())) await this.announce(userId, true);
+      if (await this.store.connect(userId, socket.id, this.now())) void this.announce(userId, true);
       this.healthy();
     } catch (err) {
       this.failed(err);
     }
   }
 
+  /**
+   * Resolves once the store knows; the announcement follows on its own, in order after the
+   * arrival's (a slow database must not hold a disconnect's clean-up, which shutdown waits for).
+   */
   async disconnected(socket: ParleySocket): Promise<void> {
     const { userId } = socket.data.session;
     try {
-      if (await this.store.disconnect(userId, socket.id, this.now())) await this.announce(userId, false);
+      if (await this.store.disconnect(userId, socket.id, this.now())) void this.announce(userId, false);
     } catch (err) {
       this.failed(err);
     }
@@ -75,9 +80,14 @@ export class OnlinePresence {
     }
   }
 
-  /** Waits for the announcements in flight (shutdown, tests). */
-  async idle(): Promise<void> {
-    await Promise.all([...this.announcing.values()]);
+  /** Waits for the announcements in flight, at most `maxMs` (shutdown). */
+  async idle(maxMs: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all([...this.announcing.values()]),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, maxMs))),
+    ]);
+    clearTimeout(timer);
   }
 
   private announce(userId: string, online: boolean): Promise<void> {
