@@ -20,6 +20,8 @@ export interface Profile {
   /** Fresh server processes per rep (start-up dominates), so fewer reps than the rest. */
   memory: { sockets: number[]; reps: number };
   join: { sockets: number; messages: number };
+  /** Join storms: this many distinct users at once (each size measured), into a room of `messages`. */
+  storm: { sizes: number[]; messages: number };
   /** The changes scenario: acks per run and their rate; changes before the catch-up join. */
   changes: { ops: number; rate: number; count: number };
   textChars: number;
@@ -47,6 +49,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     },
     memory: { sockets: [1000, 5000], reps: 2 },
     join: { sockets: 100, messages: 200 },
+    storm: { sizes: [100, 1000], messages: 200 },
     changes: { ops: 150, rate: 30, count: 1000 },
     textChars: 100,
   },
@@ -71,6 +74,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     },
     memory: { sockets: [1000, 5000], reps: 5 },
     join: { sockets: 300, messages: 200 },
+    storm: { sizes: [100, 1000], messages: 200 },
     changes: { ops: 600, rate: 30, count: 1000 },
     textChars: 100,
   },

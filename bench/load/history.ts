@@ -22,7 +22,47 @@ const KEYSET = `SELECT id, room_id, seq, user_id, name, text, ts, client_msg_id,
 
 const now = () => performance.now();
 
+export interface KeysetPagesArgs {
+  pgUrl: string;
+  roomId: string;
+  /** The newest page (no cursor) is what a join reads; a cursor reads an older one. */
+  beforeSeq?: number;
+  pages: number;
+  poolSize: number;
+  limit: number;
+}
+
+/**
+ * `pages` keyset page reads at once on a pool of `poolSize` (the join storm's database
+ * floor: every joiner reads one page through the server's pool), after one warm read per
+ * connection. Answers the wall time for all of them and each read's latency.
+ */
+async function keysetPages(args: KeysetPagesArgs): Promise<{ wallMs: number; latencyMs: number[] }> {
+  const pool = new pg.Pool({ connectionString: args.pgUrl, max: args.poolSize });
+  const cursor = args.beforeSeq ?? 2 ** 31 - 1;
+  const read = async () => {
+    const res = await pool.query(KEYSET, [args.roomId, cursor, args.limit + 1]);
+    if (res.rows.length === 0) throw new Error('keyset page: no rows');
+  };
+  try {
+    await Promise.all(Array.from({ length: args.poolSize }, read));
+    const latencyMs: number[] = [];
+    const t0 = now();
+    await Promise.all(
+      Array.from({ length: args.pages }, async () => {
+        const t = now();
+        await read();
+        latencyMs.push(now() - t);
+      }),
+    );
+    return { wallMs: now() - t0, latencyMs };
+  } finally {
+    await pool.end();
+  }
+}
+
 serveRpc({
+  keysetPages,
   history: async (args: HistoryArgs) => {
     const client = new pg.Client({ connectionString: args.pgUrl });
     await client.connect();
