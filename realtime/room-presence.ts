@@ -2,10 +2,23 @@ import type { Logger } from '../core/logger.ts';
 import { presencePruned } from '../core/metrics.ts';
 import { distinctUsers, type Presence, type PresenceEntry } from '../core/redis/presence.ts';
 import type { PresentUser } from '../core/schemas.ts';
+import { KeyedBatcher } from './batcher.ts';
 import { roomChannel, type ParleyServer, type ParleySocket } from './types.ts';
 
-/** How long presence changes in one room are gathered into one announcement. */
+/**
+ * How long presence changes in one room are gathered into one announcement: 50 ms, longer in
+ * rooms with many sockets here, where one announcement is the whole user list written to
+ * every socket (1,000 users to 1,000 sockets is ~40 MB): 50 ms per 100 sockets, at most 1 s.
+ * So a large room hears of arrivals up to a second late, and a storm of n arrivals costs
+ * O(n² × storm length / window) bytes instead of O(n³).
+ */
 const ANNOUNCE_WINDOW_MS = 50;
+const ANNOUNCE_WINDOW_MAX_MS = 1_000;
+const announceWindowMs = (sockets: number) =>
+  Math.min(
+    ANNOUNCE_WINDOW_MAX_MS,
+    Math.max(ANNOUNCE_WINDOW_MS, Math.ceil(sockets / 100) * ANNOUNCE_WINDOW_MS),
+  );
 
 /**
  * Presence as the sockets see it: keeps this instance's sockets in the shared store, tells
@@ -24,6 +37,9 @@ export class RoomPresence {
    * (Presence.claimAnnouncement) cannot be reached.
    */
   private readonly announced = new Map<string, string>();
+  private readonly arrivals = new KeyedBatcher<ParleySocket, PresentUser[]>((roomId, sockets) =>
+    this.enterAll(roomId, sockets),
+  );
 
   constructor(
     private readonly io: ParleyServer,
@@ -45,23 +61,33 @@ export class RoomPresence {
     this.pending.clear();
   }
 
-  /** Records a socket in a room and returns who is present; the room hears of the change. */
-  async entered(socket: ParleySocket, roomId: string): Promise<PresentUser[]> {
-    const user = userOf(socket);
+  /**
+   * Records a socket in a room and returns who is present; the room hears of the change.
+   * Arrivals in one room at about the same time (a join storm) are written together, in one
+   * pipeline with one snapshot for all of them (KeyedBatcher): each answer still holds its
+   * own socket's user, since the snapshot is taken after every entry of the batch is in.
+   */
+  entered(socket: ParleySocket, roomId: string): Promise<PresentUser[]> {
+    return this.arrivals.submit(roomId, socket);
+  }
+
+  private async enterAll(roomId: string, sockets: ParleySocket[]): Promise<PresentUser[][]> {
+    let users: PresentUser[];
     try {
-      await this.store.put([{ roomId, socketId: socket.id, user }], this.now());
+      const entries = sockets.map((socket) => ({ roomId, socketId: socket.id, user: userOf(socket) }));
+      await this.store.put(entries, this.now());
       const snap = await this.store.snapshot(roomId, this.now());
       if (snap.pruned > 0) {
         presencePruned.inc(snap.pruned);
         this.pruned.add(roomId);
       }
-      this.changed(roomId);
-      return snap.users;
+      users = snap.users;
     } catch (err) {
       this.failed(err);
-      this.changed(roomId);
-      return this.localUsers(roomId);
+      users = this.localUsers(roomId);
     }
+    this.changed(roomId);
+    return sockets.map(() => users);
   }
 
   /** Forgets a socket in a room (leave, removal, disconnect); the room hears if its user is gone. */
@@ -82,10 +108,13 @@ export class RoomPresence {
    */
   private changed(roomId: string): void {
     if (this.pending.has(roomId)) return;
-    const timer = setTimeout(() => {
-      this.pending.delete(roomId);
-      void this.flush(roomId);
-    }, ANNOUNCE_WINDOW_MS);
+    const timer = setTimeout(
+      () => {
+        this.pending.delete(roomId);
+        void this.flush(roomId);
+      },
+      announceWindowMs(this.io.of('/').adapter.rooms.get(roomChannel(roomId))?.size ?? 0),
+    );
     timer.unref();
     this.pending.set(roomId, timer);
   }
