@@ -37,8 +37,20 @@ function place(url: string): string {
 for (const file of process.argv.slice(2)) {
   const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  // The stats agent's own work (stopping the profiler serializes it: `post` in
+  // node:inspector) is the measurement, not the server: its subtree is left out.
+  const agent = new Set<number>();
+  const mark = (id: number, inside: boolean) => {
+    const n = byId.get(id)!;
+    const here = inside || n.callFrame.url.endsWith('bench/lib/agent.ts');
+    if (here) agent.add(id);
+    for (const c of n.children ?? []) mark(c, here);
+  };
+  mark(p.nodes[0]!.id, false);
   const self = new Map<number, number>();
-  p.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
+  p.samples.forEach((id, i) => {
+    if (!agent.has(id)) self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0));
+  });
   const total = [...self.values()].reduce((a, b) => a + b, 0);
   const idle = [...self].filter(([id]) => byId.get(id)!.callFrame.functionName === '(idle)');
   const idleUs = idle.reduce((a, [, us]) => a + us, 0);

@@ -75,8 +75,7 @@ export class RoomPresence {
     let users: PresentUser[];
     try {
       const entries = sockets.map((socket) => ({ roomId, socketId: socket.id, user: userOf(socket) }));
-      await this.store.put(entries, this.now());
-      const snap = await this.store.snapshot(roomId, this.now());
+      const snap = await this.store.enter(roomId, entries, this.now());
       if (snap.pruned > 0) {
         presencePruned.inc(snap.pruned);
         this.pruned.add(roomId);

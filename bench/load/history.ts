@@ -29,13 +29,16 @@ export interface KeysetPagesArgs {
   beforeSeq?: number;
   pages: number;
   poolSize: number;
+  /** Reads in flight at once (default: all of them, queued on the pool like a storm's). */
+  concurrency?: number;
   limit: number;
 }
 
 /**
- * `pages` keyset page reads at once on a pool of `poolSize` (the join storm's database
- * floor: every joiner reads one page through the server's pool), after one warm read per
- * connection. Answers the wall time for all of them and each read's latency.
+ * `pages` keyset page reads, `concurrency` at a time (default all at once: the join storm's
+ * database floor, every joiner reading one page through the server's pool) on a pool of
+ * `poolSize`, after one warm read per connection. Answers the wall time for all of them
+ * and each read's latency.
  */
 async function keysetPages(args: KeysetPagesArgs): Promise<{ wallMs: number; latencyMs: number[] }> {
   const pool = new pg.Pool({ connectionString: args.pgUrl, max: args.poolSize });
@@ -48,11 +51,14 @@ async function keysetPages(args: KeysetPagesArgs): Promise<{ wallMs: number; lat
     await Promise.all(Array.from({ length: args.poolSize }, read));
     const latencyMs: number[] = [];
     const t0 = now();
+    let left = args.pages;
     await Promise.all(
-      Array.from({ length: args.pages }, async () => {
-        const t = now();
-        await read();
-        latencyMs.push(now() - t);
+      Array.from({ length: Math.min(args.pages, args.concurrency ?? args.pages) }, async () => {
+        while (left-- > 0) {
+          const t = now();
+          await read();
+          latencyMs.push(now() - t);
+        }
       }),
     );
     return { wallMs: now() - t0, latencyMs };

@@ -548,6 +548,7 @@ export const join: Scenario = async (bench) => {
         roomId: 'join',
         pages: n,
         poolSize: 4,
+        concurrency: 4,
         limit: 50,
       });
       pageP50.push(quantile(pages.latencyMs, 0.5));
