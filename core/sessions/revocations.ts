@@ -4,7 +4,7 @@ import type { EventBus } from '../redis/bus.ts';
  * How long a "not revoked" answer is trusted: the bound on how long a logged-out token may
  * still be accepted by REST on a process that did not hear of the logout (docs/api.md).
  */
-export const REVOCATION_STALENESS_MS = 2_000;
+const REVOCATION_STALENESS_MS = 2_000;
 
 /**
  * Which session tokens are revoked, cached so that a REST request does not cost a query for
