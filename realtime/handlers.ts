@@ -149,11 +149,14 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
     // also in the page; clients dedupe by seq), never in neither.
     await socket.join(roomChannel(roomId));
     socket.data.joined.add(roomId);
-    const users = await presence.entered(socket, roomId);
-    const { page, messages } = await joins.page(
-      roomId,
-      sinceSeq !== undefined ? { afterSeq: sinceSeq, limit: CATCH_UP_PAGE } : { limit: JOIN_PAGE },
-    );
+    // Presence (Redis) and the page (Postgres) at once: both only need the socket in the room.
+    const [users, { page, messages }] = await Promise.all([
+      presence.entered(socket, roomId),
+      joins.page(
+        roomId,
+        sinceSeq !== undefined ? { afterSeq: sinceSeq, limit: CATCH_UP_PAGE } : { limit: JOIN_PAGE },
+      ),
+    ]);
     const lastSeq = Math.max(room.lastSeq, messages.at(-1)?.seq ?? 0);
     const catchUp = await readJoinChanges(db, roomId, page, { sinceSeq, sinceVersion, limit: CATCH_UP_PAGE });
     const changes = await toWireMessages(catchUp.messages, sign);

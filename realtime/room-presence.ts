@@ -6,19 +6,18 @@ import { KeyedBatcher } from './batcher.ts';
 import { roomChannel, type ParleyServer, type ParleySocket } from './types.ts';
 
 /**
- * How long presence changes in one room are gathered into one announcement: 50 ms, longer in
- * rooms with many sockets here, where one announcement is the whole user list written to
- * every socket (1,000 users to 1,000 sockets is ~40 MB): 50 ms per 100 sockets, at most 1 s.
- * So a large room hears of arrivals up to a second late, and a storm of n arrivals costs
- * O(n² × storm length / window) bytes instead of O(n³).
+ * How long presence changes in one room are gathered into one announcement: 50 ms, longer
+ * where one announcement is expensive. An announcement is the whole user list written to
+ * every socket of the room here, so its cost grows with sockets × users (1,000 users to 1,000
+ * sockets is ~40 MB to write here and as much JSON for the clients to parse); the window is
+ * 1 ms per 1,000 of that product, at most 2 s. A room of 1,000 hears of arrivals up to a
+ * second late, and a ramp of arrivals costs a bounded announcement bandwidth, not one
+ * growing with the cube of the room.
  */
 const ANNOUNCE_WINDOW_MS = 50;
-const ANNOUNCE_WINDOW_MAX_MS = 1_000;
-const announceWindowMs = (sockets: number) =>
-  Math.min(
-    ANNOUNCE_WINDOW_MAX_MS,
-    Math.max(ANNOUNCE_WINDOW_MS, Math.ceil(sockets / 100) * ANNOUNCE_WINDOW_MS),
-  );
+const ANNOUNCE_WINDOW_MAX_MS = 2_000;
+const announceWindowMs = (sockets: number, users: number) =>
+  Math.min(ANNOUNCE_WINDOW_MAX_MS, Math.max(ANNOUNCE_WINDOW_MS, Math.ceil((sockets * users) / 1_000)));
 
 /**
  * Presence as the sockets see it: keeps this instance's sockets in the shared store, tells
@@ -37,6 +36,8 @@ export class RoomPresence {
    * (Presence.claimAnnouncement) cannot be reached.
    */
   private readonly announced = new Map<string, string>();
+  /** The number of users in each room's last snapshot here: what an announcement would carry. */
+  private readonly sizes = new Map<string, number>();
   private readonly arrivals = new KeyedBatcher<ParleySocket, PresentUser[]>((roomId, sockets) =>
     this.enterAll(roomId, sockets),
   );
@@ -85,6 +86,7 @@ export class RoomPresence {
       this.failed(err);
       users = this.localUsers(roomId);
     }
+    this.sizes.set(roomId, users.length);
     this.changed(roomId);
     return sockets.map(() => users);
   }
@@ -112,7 +114,10 @@ export class RoomPresence {
         this.pending.delete(roomId);
         void this.flush(roomId);
       },
-      announceWindowMs(this.io.of('/').adapter.rooms.get(roomChannel(roomId))?.size ?? 0),
+      announceWindowMs(
+        this.io.of('/').adapter.rooms.get(roomChannel(roomId))?.size ?? 0,
+        this.sizes.get(roomId) ?? 0,
+      ),
     );
     timer.unref();
     this.pending.set(roomId, timer);
@@ -188,9 +193,13 @@ export class RoomPresence {
       this.failed(err);
       due = force || this.announced.get(roomId) !== key;
     }
+    this.sizes.set(roomId, users.length);
     if (!due) return;
     this.announced.set(roomId, key);
-    if (!this.io.of('/').adapter.rooms.has(roomChannel(roomId))) this.announced.delete(roomId);
+    if (!this.io.of('/').adapter.rooms.has(roomChannel(roomId))) {
+      this.announced.delete(roomId);
+      this.sizes.delete(roomId);
+    }
     this.io.to(roomChannel(roomId)).emit('presence', { roomId, users });
   }
 
