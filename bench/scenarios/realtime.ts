@@ -1,3 +1,4 @@
+import { join as joinPath } from 'node:path';
 import type pg from 'pg';
 import type { Bench, Scenario } from '../lib/context.ts';
 import { Fleet, measureWindow, type Sender } from '../lib/fleet.ts';
@@ -49,9 +50,16 @@ async function fleets(
           `${label}: ${c.failed} sockets failed to connect to ${server.name}: ${JSON.stringify(c.errors)}`,
         );
       }
+      // The join phase of a large room is itself a figure (extra.joinPhaseMs): profiled too.
+      const profile = bench.cpuProfileDir !== undefined && server === bench.parley && members >= 1000;
+      if (profile) await server.child.rpc.call('profileStart');
       const t0 = performance.now();
       const j = await fleet.join(joins);
       joinMs[server.name] = performance.now() - t0;
+      if (profile) {
+        const file = joinPath(bench.cpuProfileDir!, `${label}-join-phase.cpuprofile`);
+        bench.log(`CPU profile of Parley: ${await server.child.rpc.call<string>('profileStop', { file })}`);
+      }
       if (j.failed > 0)
         throw new Error(`${label}: ${j.failed} joins failed on ${server.name}: ${JSON.stringify(j.errors)}`);
     }
