@@ -16,7 +16,7 @@ import {
   seedUsers,
   type BenchDatabase,
 } from './lib/db.ts';
-import { formatMarkdown, formatTable, type ResultEntry } from './lib/report.ts';
+import { combineRuns, formatMarkdown, formatTable, type ResultEntry } from './lib/report.ts';
 import { probeRealtime, startBaseline, startParley, type ServerUnderTest } from './lib/servers.ts';
 import { mintClients } from './lib/tokens.ts';
 import { history } from './scenarios/history.ts';
@@ -25,6 +25,7 @@ import { memory } from './scenarios/memory.ts';
 import { changes } from './scenarios/changes.ts';
 import { LIST_PREFIX, READ_ROOM, SINGLE_ROOM, readMarkers, roomsList } from './scenarios/read-state.ts';
 import { broadcast, join as joinScenario, latency, throughput } from './scenarios/realtime.ts';
+import { storm } from './scenarios/storm.ts';
 
 /**
  * `npm run bench` (quick profile) / `npm run bench -- --full`: Parley against bare
@@ -42,10 +43,14 @@ const { values: flags } = parseArgs({
     'keep-db': { type: 'boolean', default: false },
     markdown: { type: 'boolean', default: false },
     'cpu-prof': { type: 'boolean', default: false },
+    runs: { type: 'string', default: '1' },
   },
 });
+const runCount = Number(flags.runs);
+if (!Number.isInteger(runCount) || runCount < 1) throw new Error(`--runs must be a positive integer`);
 
 const SCENARIOS: Record<string, Scenario> = {
+  storm,
   history,
   'search-1m': search,
   broadcast,
@@ -57,6 +62,19 @@ const SCENARIOS: Record<string, Scenario> = {
   'read-markers': readMarkers,
   'rooms-list': roomsList,
 };
+const ORDER = [
+  'history',
+  'search-1m',
+  'broadcast',
+  'throughput',
+  'latency',
+  'join',
+  'storm',
+  'memory',
+  'changes',
+  'rooms-list',
+  'read-markers',
+];
 const profile = PROFILES[flags.full ? 'full' : 'quick'];
 const selected = flags.only ? flags.only.split(',').map((s) => s.trim()) : Object.keys(SCENARIOS);
 for (const s of selected)
@@ -134,6 +152,7 @@ async function main() {
       profile.busyRoomSenders,
       profile.join.sockets,
       profile.readMarkers.members,
+      ...profile.storm.sizes,
     ) + 2;
   log(
     `seeding ${db.name}: ${users} users, rooms, ${profile.history.rooms.map((r) => r.count.toLocaleString('en-US')).join(' + ')} messages`,
@@ -146,6 +165,7 @@ async function main() {
   const { rooms, members } = profile.smallRooms;
   for (let k = 1; k <= rooms; k++) await seedRoom(db.pool, `s${k}`, (k - 1) * members + 1, k * members);
   await seedRoom(db.pool, 'join', 1, profile.join.sockets);
+  await seedRoom(db.pool, 'storm', 1, Math.max(...profile.storm.sizes));
   await seedRoom(db.pool, 'raw', 1, 1);
   await seedRoom(db.pool, 'chg', 1, 1);
   await seedRoom(db.pool, 'chg-join', 1, 1);
@@ -163,6 +183,7 @@ async function main() {
     { roomId: 'join', count: profile.join.messages },
     ...listHistories,
     { roomId: SINGLE_ROOM, count: profile.roomsList.messagesPerRoom },
+    { roomId: 'storm', count: profile.storm.messages },
   ]);
   await markRead(db.pool, LIST_PREFIX, users);
   await analyze(db.pool);
@@ -210,33 +231,32 @@ async function main() {
   };
 
   const loadBefore = loadavg();
-  const entries: ResultEntry[] = [];
+  const perRun: ResultEntry[][] = [];
   const failures: Record<string, string> = {};
-  // Order matters: throughput measures the baseline capacity that latency uses.
-  for (const name of [
-    'history',
-    'search-1m',
-    'broadcast',
-    'throughput',
-    'latency',
-    'join',
-    'memory',
-    'changes',
-    'rooms-list',
-    'read-markers',
-  ]) {
-    if (!selected.includes(name)) continue;
-    try {
-      entries.push(...(await SCENARIOS[name]!(bench)));
-    } catch (err) {
-      failures[name] = err instanceof Error ? err.message : String(err);
-      console.error(`scenario ${name} failed:`, err);
+  // `--runs N`: the whole selection N times on the same servers; a target is met only when
+  // every run meets it (combineRuns).
+  for (let run = 1; run <= runCount; run++) {
+    if (runCount > 1) log(`run ${run} of ${runCount}`);
+    const entries: ResultEntry[] = [];
+    // Order matters: throughput measures the baseline capacity that latency uses.
+    for (const name of ORDER) {
+      if (!selected.includes(name)) continue;
+      try {
+        entries.push(...(await SCENARIOS[name]!(bench)));
+      } catch (err) {
+        const key = runCount > 1 ? `${name} (run ${run})` : name;
+        failures[key] = err instanceof Error ? err.message : String(err);
+        console.error(`scenario ${name} failed:`, err);
+      }
     }
+    perRun.push(entries);
   }
+  const entries = combineRuns(perRun);
 
   const result = {
     generatedAt: new Date().toISOString(),
     profile: profile.name,
+    runs: runCount,
     durationSeconds: Math.round((Date.now() - started) / 1000),
     machine: {
       cpus: cpus().length,
@@ -273,12 +293,16 @@ async function main() {
   writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
   console.log(`\n${formatTable(entries)}\n`);
   if (flags.markdown) console.log(`${formatMarkdown(entries)}\n`);
-  const met = entries.filter((e) => e.met === true).length;
-  const missed = entries.filter((e) => e.met === false).map((e) => e.id);
-  const unmeasured = entries.filter((e) => e.target && e.met === null).map((e) => e.id);
+  const ids = (v: string) => entries.filter((e) => e.verdict === v).map((e) => e.id);
+  const count = (v: string, label = v) => {
+    const xs = ids(v);
+    return xs.length ? `, ${xs.length} ${label} (${xs.join(', ')})` : '';
+  };
   console.log(
-    `targets: ${met} met, ${missed.length} missed${missed.length ? ` (${missed.join(', ')})` : ''}${unmeasured.length ? `, ${unmeasured.length} not measured (${unmeasured.join(', ')})` : ''}`,
+    `targets${runCount > 1 ? ` over ${runCount} runs` : ''}: ${ids('met').length} met${count('missed')}${count('unstable', 'unstable between runs')}${count('invalid')}${count('unmeasured', 'not measured')}`,
   );
+  for (const e of entries.filter((x) => x.verdict === 'invalid'))
+    console.log(`  ${e.id} invalid: ${e.problems.slice(0, 4).join('; ')}`);
   if (Object.keys(failures).length) console.log(`failed scenarios: ${Object.keys(failures).join(', ')}`);
   console.log(`results: bench/results/latest.json (${result.durationSeconds} s)`);
 }

@@ -185,6 +185,41 @@ describe('join', () => {
       error: { code: 'invalid_request' },
     });
   });
+
+  it('answers a storm of simultaneous joins (batched reads) each with its own presence, and refuses the non-members in it', async () => {
+    const members = await Promise.all(Array.from({ length: 12 }, () => world.user()));
+    const outsiders = await Promise.all(Array.from({ length: 3 }, () => world.user()));
+    const room = await world.room(members[0]!, ...members.slice(1));
+    const writer = await connect(members[0]!);
+    await writer.joined(room);
+    for (let i = 1; i <= 60; i++) expect((await writer.send(room, `m${i}`)).ok).toBe(true);
+    const sockets = await Promise.all([...members.slice(1), ...outsiders].map((u) => connect(u)));
+    // All at once, with a send in the middle of the storm: it reaches each joiner live, in its
+    // page, or both, never neither.
+    const [acks, sent] = await Promise.all([
+      Promise.all(sockets.map((s) => s.join(room))),
+      writer.send(room, 'during the storm'),
+    ]);
+    expect(sent.ok).toBe(true);
+    const during = sent.ok ? sent.message.seq : -1;
+    for (const [i, ack] of acks.entries()) {
+      if (i >= members.length - 1) {
+        expect(ack).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+        continue;
+      }
+      if (!ack.ok) throw new Error(JSON.stringify(ack.error));
+      expect(ack.users.map((u) => u.id)).toContain(members[i + 1]!.id);
+      expect(ack.room.id).toBe(room.id);
+      const seqs = ack.messages.map((m) => m.seq);
+      expect(seqs.length).toBe(50);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      await waitUntil(
+        'the message sent during the storm, in the page or live',
+        () => sockets[i]!.seen.get(room.id)?.has(during) === true,
+        5_000,
+      );
+    }
+  });
 });
 
 describe('message', () => {

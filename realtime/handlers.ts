@@ -12,18 +12,14 @@ import type {
   JoinResult,
 } from '../core/events.ts';
 import type { Logger } from '../core/logger.ts';
-import {
-  readHistory,
-  readJoinChanges,
-  toWireMessages,
-  type AttachmentUrlSigner,
-} from '../core/messages/messages.ts';
+import { readJoinChanges, toWireMessages, type AttachmentUrlSigner } from '../core/messages/messages.ts';
 import { messageAck, rateLimitRefusals, socketEvents } from '../core/metrics.ts';
-import { getRoomForMember, isMember } from '../core/rooms/rooms.ts';
+import { isMember } from '../core/rooms/rooms.ts';
 import { JoinPayload, LeavePayload, MessagePayload, TypingPayload } from '../core/schemas.ts';
 import { registerChangeHandlers } from './lifecycle-handlers.ts';
 import { registerReadHandlers } from './read-handlers.ts';
 import type { ReadMarkers } from './read-markers.ts';
+import { joinReadsOf } from './join-reads.ts';
 import type { RoomPresence } from './room-presence.ts';
 import { roomChannel, type ParleyServer, type ParleySocket } from './types.ts';
 import type { MessageWriter } from './writer.ts';
@@ -67,6 +63,7 @@ const unavailable = () => new AppError('unavailable', 'Server is shutting down, 
 export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void {
   const { io, config, db, counters, writer, presence, sign } = deps;
   const session = socket.data.session;
+  const joins = joinReadsOf(io, db, sign);
 
   /**
    * Typed from the event contract: `schema` must parse into the event's payload and `handler`
@@ -149,22 +146,21 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
 
   listen('join', JoinPayload, async ({ roomId, sinceSeq, sinceVersion }): Promise<JoinResult> => {
     if (!deps.accepting()) throw unavailable();
-    const room = await getRoomForMember(db, roomId, session.userId).catch((err: unknown) => {
-      throw err instanceof AppError && err.code === 'not_found'
-        ? new AppError('forbidden', 'Not a member of this room')
-        : err;
-    });
+    // Membership and the page are read in batches per room (join-reads.ts): a join storm
+    // costs a few statements, not a few per joiner.
+    const room = await joins.room(roomId, session.userId);
     // In the room before history is read: a message committed meanwhile arrives live (perhaps
     // also in the page; clients dedupe by seq), never in neither.
     await socket.join(roomChannel(roomId));
     socket.data.joined.add(roomId);
-    const users = await presence.entered(socket, roomId);
-    const page = await readHistory(
-      db,
-      roomId,
-      sinceSeq !== undefined ? { afterSeq: sinceSeq, limit: CATCH_UP_PAGE } : { limit: JOIN_PAGE },
-    );
-    const messages = await toWireMessages(page.messages, sign);
+    // Presence (Redis) and the page (Postgres) at once: both only need the socket in the room.
+    const [users, { page, messages }] = await Promise.all([
+      presence.entered(socket, roomId),
+      joins.page(
+        roomId,
+        sinceSeq !== undefined ? { afterSeq: sinceSeq, limit: CATCH_UP_PAGE } : { limit: JOIN_PAGE },
+      ),
+    ]);
     const lastSeq = Math.max(room.lastSeq, messages.at(-1)?.seq ?? 0);
     deps.markers.sawLastSeq(roomId, lastSeq);
     const catchUp = await readJoinChanges(db, roomId, page, { sinceSeq, sinceVersion, limit: CATCH_UP_PAGE });

@@ -2,10 +2,22 @@ import type { Logger } from '../core/logger.ts';
 import { presencePruned } from '../core/metrics.ts';
 import { distinctUsers, type Presence, type PresenceEntry } from '../core/redis/presence.ts';
 import type { PresentUser } from '../core/schemas.ts';
+import { KeyedBatcher } from './batcher.ts';
 import { roomChannel, type ParleyServer, type ParleySocket } from './types.ts';
 
-/** How long presence changes in one room are gathered into one announcement. */
+/**
+ * How long presence changes in one room are gathered into one announcement: 50 ms, longer
+ * where one announcement is expensive. An announcement is the whole user list written to
+ * every socket of the room here, so its cost grows with sockets × users (1,000 users to 1,000
+ * sockets is ~40 MB to write here and as much JSON for the clients to parse); the window is
+ * 1 ms per 1,000 of that product, at most 2 s. A room of 1,000 hears of arrivals up to a
+ * second late, and a ramp of arrivals costs a bounded announcement bandwidth, not one
+ * growing with the cube of the room.
+ */
 const ANNOUNCE_WINDOW_MS = 50;
+const ANNOUNCE_WINDOW_MAX_MS = 2_000;
+const announceWindowMs = (sockets: number, users: number) =>
+  Math.min(ANNOUNCE_WINDOW_MAX_MS, Math.max(ANNOUNCE_WINDOW_MS, Math.ceil((sockets * users) / 1_000)));
 
 /**
  * Presence as the sockets see it: keeps this instance's sockets in the shared store, tells
@@ -24,6 +36,11 @@ export class RoomPresence {
    * (Presence.claimAnnouncement) cannot be reached.
    */
   private readonly announced = new Map<string, string>();
+  /** The number of users in each room's last snapshot here: what an announcement would carry. */
+  private readonly sizes = new Map<string, number>();
+  private readonly arrivals = new KeyedBatcher<ParleySocket, PresentUser[]>((roomId, sockets) =>
+    this.enterAll(roomId, sockets),
+  );
 
   constructor(
     private readonly io: ParleyServer,
@@ -45,23 +62,33 @@ export class RoomPresence {
     this.pending.clear();
   }
 
-  /** Records a socket in a room and returns who is present; the room hears of the change. */
-  async entered(socket: ParleySocket, roomId: string): Promise<PresentUser[]> {
-    const user = userOf(socket);
+  /**
+   * Records a socket in a room and returns who is present; the room hears of the change.
+   * Arrivals in one room at about the same time (a join storm) are written together, in one
+   * pipeline with one snapshot for all of them (KeyedBatcher): each answer still holds its
+   * own socket's user, since the snapshot is taken after every entry of the batch is in.
+   */
+  entered(socket: ParleySocket, roomId: string): Promise<PresentUser[]> {
+    return this.arrivals.submit(roomId, socket);
+  }
+
+  private async enterAll(roomId: string, sockets: ParleySocket[]): Promise<PresentUser[][]> {
+    let users: PresentUser[];
     try {
-      await this.store.put([{ roomId, socketId: socket.id, user }], this.now());
-      const snap = await this.store.snapshot(roomId, this.now());
+      const entries = sockets.map((socket) => ({ roomId, socketId: socket.id, user: userOf(socket) }));
+      const snap = await this.store.enter(roomId, entries, this.now());
       if (snap.pruned > 0) {
         presencePruned.inc(snap.pruned);
         this.pruned.add(roomId);
       }
-      this.changed(roomId);
-      return snap.users;
+      users = snap.users;
     } catch (err) {
       this.failed(err);
-      this.changed(roomId);
-      return this.localUsers(roomId);
+      users = this.localUsers(roomId);
     }
+    this.sizes.set(roomId, users.length);
+    this.changed(roomId);
+    return sockets.map(() => users);
   }
 
   /** Forgets a socket in a room (leave, removal, disconnect); the room hears if its user is gone. */
@@ -82,10 +109,16 @@ export class RoomPresence {
    */
   private changed(roomId: string): void {
     if (this.pending.has(roomId)) return;
-    const timer = setTimeout(() => {
-      this.pending.delete(roomId);
-      void this.flush(roomId);
-    }, ANNOUNCE_WINDOW_MS);
+    const timer = setTimeout(
+      () => {
+        this.pending.delete(roomId);
+        void this.flush(roomId);
+      },
+      announceWindowMs(
+        this.io.of('/').adapter.rooms.get(roomChannel(roomId))?.size ?? 0,
+        this.sizes.get(roomId) ?? 0,
+      ),
+    );
     timer.unref();
     this.pending.set(roomId, timer);
   }
@@ -160,9 +193,13 @@ export class RoomPresence {
       this.failed(err);
       due = force || this.announced.get(roomId) !== key;
     }
+    this.sizes.set(roomId, users.length);
     if (!due) return;
     this.announced.set(roomId, key);
-    if (!this.io.of('/').adapter.rooms.has(roomChannel(roomId))) this.announced.delete(roomId);
+    if (!this.io.of('/').adapter.rooms.has(roomChannel(roomId))) {
+      this.announced.delete(roomId);
+      this.sizes.delete(roomId);
+    }
     this.io.to(roomChannel(roomId)).emit('presence', { roomId, users });
   }
 

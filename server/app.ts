@@ -8,6 +8,7 @@ import { opsRoutes, withTimeout } from '../core/http/ops.ts';
 import type { Logger } from '../core/logger.ts';
 import { connectRedis } from '../core/redis/connection.ts';
 import { openServices, type Services } from '../core/services.ts';
+import { listenForRevocations } from '../core/sessions/revocations.ts';
 import { startUploadSweeper } from '../core/uploads/uploads.ts';
 import { mountFunctions } from '../functions/index.ts';
 import { createRealtime, type Realtime } from '../realtime/app.ts';
@@ -46,6 +47,8 @@ export async function startServer(config: Config, logger: Logger, given?: Servic
     }),
   );
   mountFunctions(app, services);
+  // Logouts handled by other instances reach this one's REST cache over the bus at once.
+  const stopRevocations = listenForRevocations(services.bus);
   // Last: the client's files never shadow an API route.
   app.route('/', await webClientRoutes({ storage: services.storage, config, logger }));
 
@@ -84,6 +87,7 @@ export async function startServer(config: Config, logger: Logger, given?: Servic
       await realtime.close();
       await httpClosed;
       await sweeper.stop();
+      stopRevocations();
       if (!given) await services.close();
     },
   };

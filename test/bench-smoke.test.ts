@@ -90,7 +90,7 @@ describe('bench report', () => {
       referenceName: 'r',
       target,
     });
-    expect(none.met).toBeNull();
+    expect(none.verdict).toBe('unmeasured');
     const table = formatTable([miss, none]);
     expect(table).toMatch(/^x .*MISSED$/m);
     expect(table).toMatch(/^y .*n\/a$/m);

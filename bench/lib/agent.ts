@@ -18,13 +18,32 @@ if (process.send) {
       mem: process.memoryUsage(),
       at: performance.timeOrigin + performance.now(),
     }),
-    gc: () => {
+    gc: async () => {
       const gc = (globalThis as { gc?: () => void }).gc;
       if (!gc) throw new Error('start the server with --expose-gc');
-      // Several passes: weak references and finalizers free more on the second.
-      gc();
-      gc();
-      return process.memoryUsage();
+      // One reading right after a GC is noisy for RSS: freed pages go back to the OS late,
+      // and finalizers free more on a later pass. So: GC, let the allocator settle, read;
+      // repeat until two readings agree (or 12 passes), and answer the median of the last
+      // three, so a reading taken mid-release cannot make a per-socket cost negative.
+      const readings: NodeJS.MemoryUsage[] = [];
+      for (let pass = 0; pass < 12; pass++) {
+        gc();
+        gc();
+        await new Promise((r) => setTimeout(r, 100));
+        readings.push(process.memoryUsage());
+        const [a, b] = readings.slice(-2);
+        if (pass >= 2 && a && b && Math.abs(a.rss - b.rss) < 256 * 1024) break;
+      }
+      const last = readings.slice(-3);
+      const mid = <K extends keyof NodeJS.MemoryUsage>(k: K) =>
+        last.map((m) => m[k]).sort((x, y) => x - y)[Math.floor(last.length / 2)]!;
+      return {
+        rss: mid('rss'),
+        heapTotal: mid('heapTotal'),
+        heapUsed: mid('heapUsed'),
+        external: mid('external'),
+        arrayBuffers: mid('arrayBuffers'),
+      };
     },
     profileStart: async () => {
       inspector ??= new Session();

@@ -22,6 +22,8 @@ export interface Profile {
   /** Fresh server processes per rep (start-up dominates), so fewer reps than the rest. */
   memory: { sockets: number[]; reps: number };
   join: { sockets: number; messages: number };
+  /** Join storms: this many distinct users at once (each size measured), into a room of `messages`. */
+  storm: { sizes: number[]; messages: number };
   /** The changes scenario: acks per run and their rate; changes before the catch-up join. */
   changes: { ops: number; rate: number; count: number };
   textChars: number;
@@ -54,6 +56,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     search: { requests: 15 },
     memory: { sockets: [1000, 5000], reps: 2 },
     join: { sockets: 100, messages: 200 },
+    storm: { sizes: [100, 1000], messages: 200 },
     changes: { ops: 150, rate: 30, count: 1000 },
     textChars: 100,
     readMarkers: { members: 1000, ratePerSecond: 5, windowMs: 6_000 },
@@ -81,6 +84,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     search: { requests: 60 },
     memory: { sockets: [1000, 5000], reps: 5 },
     join: { sockets: 300, messages: 200 },
+    storm: { sizes: [100, 1000], messages: 200 },
     changes: { ops: 600, rate: 30, count: 1000 },
     textChars: 100,
     readMarkers: { members: 1000, ratePerSecond: 10, windowMs: 15_000 },

@@ -93,10 +93,15 @@ export class Fleet {
   async join(
     joins: { index: number; roomId: string; sinceSeq?: number }[],
     concurrency = 20,
+    timeoutMs?: number,
   ): Promise<JoinOutcome> {
     const results = await Promise.all(
       [...this.byPart(joins)].map(([part, js]) =>
-        part.loader.rpc.call<JoinOutcome>('join', { group: this.group, joins: js, concurrency }, 300_000),
+        part.loader.rpc.call<JoinOutcome>(
+          'join',
+          { group: this.group, joins: js, concurrency, ...(timeoutMs ? { timeoutMs } : {}) },
+          300_000,
+        ),
       ),
     );
     const errors: Record<string, number> = {};

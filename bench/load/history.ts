@@ -43,7 +43,53 @@ const NAIVE_SEARCH = `SELECT m.id FROM messages m
     AND m.room_id IN (SELECT rm.room_id FROM room_members rm WHERE rm.user_id = $2)
   ORDER BY m.ts DESC, m.id DESC LIMIT 21`;
 
+export interface KeysetPagesArgs {
+  pgUrl: string;
+  roomId: string;
+  /** The newest page (no cursor) is what a join reads; a cursor reads an older one. */
+  beforeSeq?: number;
+  pages: number;
+  poolSize: number;
+  /** Reads in flight at once (default: all of them, queued on the pool like a storm's). */
+  concurrency?: number;
+  limit: number;
+}
+
+/**
+ * `pages` keyset page reads, `concurrency` at a time (default all at once: the join storm's
+ * database floor, every joiner reading one page through the server's pool) on a pool of
+ * `poolSize`, after one warm read per connection. Answers the wall time for all of them
+ * and each read's latency.
+ */
+async function keysetPages(args: KeysetPagesArgs): Promise<{ wallMs: number; latencyMs: number[] }> {
+  const pool = new pg.Pool({ connectionString: args.pgUrl, max: args.poolSize });
+  const cursor = args.beforeSeq ?? 2 ** 31 - 1;
+  const read = async () => {
+    const res = await pool.query(KEYSET, [args.roomId, cursor, args.limit + 1]);
+    if (res.rows.length === 0) throw new Error('keyset page: no rows');
+  };
+  try {
+    await Promise.all(Array.from({ length: args.poolSize }, read));
+    const latencyMs: number[] = [];
+    const t0 = now();
+    let left = args.pages;
+    await Promise.all(
+      Array.from({ length: Math.min(args.pages, args.concurrency ?? args.pages) }, async () => {
+        while (left-- > 0) {
+          const t = now();
+          await read();
+          latencyMs.push(now() - t);
+        }
+      }),
+    );
+    return { wallMs: now() - t0, latencyMs };
+  } finally {
+    await pool.end();
+  }
+}
+
 serveRpc({
+  keysetPages,
   search: async (args: SearchArgs) => {
     const client = new pg.Client({ connectionString: args.pgUrl });
     await client.connect();

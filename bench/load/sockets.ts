@@ -23,6 +23,8 @@ export interface JoinArgs {
   group: string;
   joins: { index: number; roomId: string; sinceSeq?: number }[];
   concurrency: number;
+  /** How long one join may wait for its ack (default 30 s). */
+  timeoutMs?: number;
 }
 export interface RunArgs {
   group: string;
@@ -150,7 +152,7 @@ async function join(args: JoinArgs) {
     const t0 = now();
     const payload =
       j.sinceSeq === undefined ? { roomId: j.roomId } : { roomId: j.roomId, sinceSeq: j.sinceSeq };
-    const ack = (await socket.timeout(30_000).emitWithAck('join', payload)) as {
+    const ack = (await socket.timeout(args.timeoutMs ?? 30_000).emitWithAck('join', payload)) as {
       ok: boolean;
       messages?: unknown[];
       error?: { code: string };

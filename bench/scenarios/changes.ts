@@ -13,13 +13,17 @@ export const changes: Scenario = async (bench) => {
   if (!bench.parleyRealtime.ok) return [];
   const { ops, rate, count } = bench.profile.changes;
   const runs = { message: [] as number[], edit: [] as number[], react: [] as number[] };
+  const samples = { message: [] as number[], edit: [] as number[], react: [] as number[] };
   let socket: Socket | undefined;
   try {
     socket = await openSocket(bench.parley.url, bench.clients[0]!.token);
     for (let r = 0; r < bench.profile.reps; r++) {
       bench.log(`changes: ${ops} message/edit/react acks at ${rate}/s, run ${r + 1}`);
       const lat = await measureAcks(socket, 'chg', ops, rate);
-      for (const k of ['message', 'edit', 'react'] as const) runs[k].push(quantile(lat[k], 0.5));
+      for (const k of ['message', 'edit', 'react'] as const) {
+        runs[k].push(quantile(lat[k], 0.5));
+        samples[k].push(lat[k].length);
+      }
     }
     bench.log(`changes: join {sinceVersion} after ${count} changes`);
     const catchUp = await measureCatchUp(socket, 'chg-join', count, 5 * bench.profile.reps);
@@ -34,6 +38,8 @@ export const changes: Scenario = async (bench) => {
         parleyRuns: runs.edit,
         referenceName: 'Parley message ack p50, same runs',
         referenceRuns: runs.message,
+        target: { op: '<=', value: 1.2, text: '≤ 1.2× message ack p50' },
+        validity: { parleySamples: samples.edit, referenceSamples: samples.message, minSamples: 20 },
       }),
       entry({
         id: 'react-ack-p50',
@@ -43,6 +49,8 @@ export const changes: Scenario = async (bench) => {
         parleyRuns: runs.react,
         referenceName: 'Parley message ack p50, same runs',
         referenceRuns: runs.message,
+        target: { op: '<=', value: 1.2, text: '≤ 1.2× message ack p50' },
+        validity: { parleySamples: samples.react, referenceSamples: samples.message, minSamples: 20 },
       }),
       entry({
         id: 'join-since-version-p50',

@@ -111,7 +111,7 @@ export const history: Scenario = async (bench) => {
         parleyRuns: p50[roomId]!.parley,
         referenceName: 'raw keyset SQL via pg',
         referenceRuns: p50[roomId]!.sql,
-        target: { op: '<=', value: 3, text: '≤ 3× raw SQL' },
+        target: { op: '<=', value: 2, text: '≤ 2× raw SQL' },
         notes: `plan: ${planOk ? 'index scan, no sort' : 'NOT an index scan without sort, see extra.plans'}`,
         extra: { plans: plans.filter((p) => p.roomId === roomId) },
       }),
@@ -137,7 +137,7 @@ export const history: Scenario = async (bench) => {
       parleyRuns: p50[large.roomId]!.parley,
       referenceName: `Parley at ${label(small.count)}`,
       referenceRuns: p50[small.roomId]!.parley,
-      target: { op: '<=', value: 1.5, text: '≤ 1.5× p50 at 100k' },
+      target: { op: '<=', value: 1.2, text: '≤ 1.2× p50 at 100k' },
     }),
   );
   return out;

@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { revocations } from '../sessions/revocations.ts';
 import { verifySession, type SessionKeys } from '../sessions/sessions.ts';
 import type { Database } from '../db/database.ts';
 import type { AppContext, AppEnv } from './types.ts';
@@ -37,7 +38,9 @@ export function requestToken(c: AppContext): string | undefined {
 export const requireSession =
   (keys: SessionKeys, db: Database): MiddlewareHandler<AppEnv> =>
   async (c, next) => {
-    c.set('session', await verifySession(keys, db, requestToken(c)));
+    // Revocation from this process's cache: no query per request (bounded staleness, see
+    // core/sessions/revocations.ts).
+    c.set('session', await verifySession(keys, db, requestToken(c), revocations));
     await next();
   };
 

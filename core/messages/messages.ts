@@ -1,7 +1,7 @@
 import type { Database } from '../db/database.ts';
-import type { AppError } from '../errors.ts';
+import { notFound, type AppError } from '../errors.ts';
 import { commitBatch } from './batch.ts';
-import { requireMember } from '../rooms/rooms.ts';
+import { readPageRows } from './page-sql.ts';
 import { fromRow, messageInclude, type MessageRow, type StoredMessage } from './rows.ts';
 import type { HistoryQuery, Message } from '../schemas.ts';
 
@@ -34,61 +34,35 @@ export interface Page {
 }
 
 /**
- * A page of a room's history by keyset on (room_id, seq) or (room_id, ts, seq): an index
- * scan in either direction, never a sort or an OFFSET.
+ * A page of a room's history by keyset on (room_id, seq), (room_id, ts, seq) or
+ * (room_id, version): an index scan in either direction, never a sort or an OFFSET, with its
+ * attachments, reactions and reply parents, in one statement (page-sql.ts).
  */
 export async function readHistory(
   db: Database,
   roomId: string,
   query: Omit<HistoryQuery, 'roomId'>,
 ): Promise<Page> {
-  const take = query.limit + 1;
-  let rows: MessageRow[];
-  if (query.changedAfter !== undefined) {
-    // Every change once, in version order: an index scan on (room_id, version).
-    rows = await db.prisma.message.findMany({
-      where: { roomId, version: { gt: query.changedAfter } },
-      orderBy: { version: 'asc' },
-      take,
-      include: messageInclude,
-    });
-  } else if (query.afterSeq !== undefined) {
-    rows = await db.prisma.message.findMany({
-      where: { roomId, seq: { gt: query.afterSeq } },
-      orderBy: { seq: 'asc' },
-      take,
-      include: messageInclude,
-    });
-  } else if (query.beforeTs !== undefined) {
-    rows = await db.prisma.message.findMany({
-      where: { roomId, ts: { lt: BigInt(query.beforeTs) } },
-      orderBy: [{ ts: 'desc' }, { seq: 'desc' }],
-      take,
-      include: messageInclude,
-    });
-  } else {
-    rows = await db.prisma.message.findMany({
-      where: { roomId, ...(query.beforeSeq !== undefined ? { seq: { lt: query.beforeSeq } } : {}) },
-      orderBy: { seq: 'desc' },
-      take,
-      include: messageInclude,
-    });
-  }
+  const { rows } = await readPageRows(db, roomId, query);
+  return toPage(rows, query);
+}
+
+function toPage(rows: MessageRow[], query: Omit<HistoryQuery, 'roomId'>): Page {
   const hasMore = rows.length > query.limit;
   const page = rows.slice(0, query.limit).map(fromRow);
   if (query.afterSeq === undefined && query.changedAfter === undefined) page.reverse();
   return { messages: page, hasMore };
 }
 
-/** History for a member; not_found for anyone else. */
+/**
+ * History for a member; not_found for anyone else. One statement: the membership and the
+ * page together (a non-member's page is not read), see docs/performance.md.
+ */
 export async function readHistoryForMember(db: Database, userId: string, query: HistoryQuery): Promise<Page> {
-  // Both queries at once, one round trip less per page (see docs/performance.md); a
-  // non-member's page is read but never returned, and the answer is the same not_found.
-  const [, page] = await Promise.all([
-    requireMember(db, query.roomId, userId),
-    readHistory(db, query.roomId, query),
-  ]);
-  return page;
+  const { roomId, ...rest } = query;
+  const { member, rows } = await readPageRows(db, roomId, rest, userId);
+  if (!member) throw notFound('Room not found');
+  return toPage(rows, rest);
 }
 
 export interface Draft {

@@ -1,4 +1,4 @@
-import type { Redis, Result } from 'ioredis';
+import type { ChainableCommander, Redis, Result } from 'ioredis';
 import type { PresentUser } from '../schemas.ts';
 import { MemoryOnline, RedisOnline, type OnlineUsers } from './online.ts';
 
@@ -29,6 +29,8 @@ export interface Presence {
   remove(roomId: string, socketId: string): Promise<boolean>;
   /** Prunes entries older than the TTL, then returns who is present. */
   snapshot(roomId: string, now: number): Promise<PresenceSnapshot>;
+  /** `put` of one room's entries, then its `snapshot`: one round trip where the store allows. */
+  enter(roomId: string, entries: PresenceEntry[], now: number): Promise<PresenceSnapshot>;
   /**
    * Records `set` (a room's users, as a comparable string) as the room's last announced set
    * and answers whether it must be announced: false when it equals the last set announced by
@@ -94,6 +96,11 @@ export class MemoryPresence implements Presence {
     return { users: distinctUsers(room.values()), pruned };
   }
 
+  async enter(roomId: string, entries: PresenceEntry[], now: number): Promise<PresenceSnapshot> {
+    await this.put(entries, now);
+    return this.snapshot(roomId, now);
+  }
+
   async claimAnnouncement(roomId: string, set: string, force: boolean): Promise<boolean> {
     if (!force && this.announced.get(roomId) === set) return false;
     if (set === '') this.announced.delete(roomId);
@@ -147,6 +154,25 @@ declare module 'ioredis' {
 export const presenceKey = (roomId: string) => `presence:room:${roomId}`;
 const announcedKey = (roomId: string) => `presence:announced:${roomId}`;
 
+/** A pipeline's results, or the first command's error. */
+function failedOf(results: [Error | null, unknown][] | null): [Error | null, unknown][] {
+  const failed = results?.find(([err]) => err);
+  if (failed) throw failed[0];
+  return results ?? [];
+}
+
+function toSnapshot([pruned, live]: [number, string[]]): PresenceSnapshot {
+  const entries: StoredEntry[] = [];
+  for (const raw of live) {
+    try {
+      entries.push(JSON.parse(raw) as StoredEntry);
+    } catch {
+      // the script only returns entries it could decode
+    }
+  }
+  return { users: distinctUsers(entries), pruned: Number(pruned) };
+}
+
 export class RedisPresence implements Presence {
   readonly online: OnlineUsers;
 
@@ -173,6 +199,11 @@ export class RedisPresence implements Presence {
   async put(entries: PresenceEntry[], now: number): Promise<void> {
     if (entries.length === 0) return;
     const pipeline = this.redis.pipeline();
+    this.queuePut(pipeline, entries, now);
+    failedOf(await pipeline.exec());
+  }
+
+  private queuePut(pipeline: ChainableCommander, entries: PresenceEntry[], now: number): void {
     const keys = new Set<string>();
     for (const e of entries) {
       const key = presenceKey(e.roomId);
@@ -181,9 +212,15 @@ export class RedisPresence implements Presence {
     }
     // A room nobody refreshes any more disappears as a whole, even if nobody prunes it.
     for (const key of keys) pipeline.pexpire(key, this.ttlMs * 2);
-    const results = await pipeline.exec();
-    const failed = results?.find(([err]) => err);
-    if (failed) throw failed[0];
+  }
+
+  /** The writes and the snapshot in one pipeline: a join storm's batch is one round trip. */
+  async enter(roomId: string, entries: PresenceEntry[], now: number): Promise<PresenceSnapshot> {
+    const pipeline = this.redis.pipeline();
+    this.queuePut(pipeline, entries, now);
+    pipeline.parleyPresenceSnapshot(presenceKey(roomId), now - this.ttlMs);
+    const results = failedOf(await pipeline.exec());
+    return toSnapshot(results.at(-1)![1] as [number, string[]]);
   }
 
   async remove(roomId: string, socketId: string): Promise<boolean> {
@@ -191,16 +228,7 @@ export class RedisPresence implements Presence {
   }
 
   async snapshot(roomId: string, now: number): Promise<PresenceSnapshot> {
-    const [pruned, live] = await this.redis.parleyPresenceSnapshot(presenceKey(roomId), now - this.ttlMs);
-    const entries: StoredEntry[] = [];
-    for (const raw of live) {
-      try {
-        entries.push(JSON.parse(raw) as StoredEntry);
-      } catch {
-        // the script only returns entries it could decode
-      }
-    }
-    return { users: distinctUsers(entries), pruned: Number(pruned) };
+    return toSnapshot(await this.redis.parleyPresenceSnapshot(presenceKey(roomId), now - this.ttlMs));
   }
 
   async close(): Promise<void> {

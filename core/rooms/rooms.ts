@@ -14,7 +14,7 @@ interface RoomRow {
   ownerId: string | null;
 }
 
-const toWireRoom = (r: RoomRow): Room => ({
+export const toWireRoom = (r: RoomRow): Room => ({
   id: r.id,
   name: r.name,
   createdAt: r.createdAt.toISOString(),
@@ -24,7 +24,7 @@ const toWireRoom = (r: RoomRow): Room => ({
   ownerId: r.ownerId,
 });
 
-const roomSelect = {
+export const roomSelect = {
   id: true,
   name: true,
   createdAt: true,

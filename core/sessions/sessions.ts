@@ -2,6 +2,7 @@ import { sign, verify } from 'hono/jwt';
 import { newId } from '../ids.ts';
 import { AppError } from '../errors.ts';
 import type { Database } from '../db/database.ts';
+import { revocations, type RevocationCache } from './revocations.ts';
 
 /** Who a valid session token speaks for. */
 export interface Session {
@@ -47,6 +48,8 @@ export async function verifySession(
   keys: SessionKeys,
   db: Database,
   token: string | undefined,
+  /** Where REST requests take the revocation from (revocations.ts); without it, the database. */
+  cache?: RevocationCache,
 ): Promise<Session> {
   if (!token || token.length > 4096) throw unauthorized();
   let payload: Record<string, unknown>;
@@ -64,7 +67,10 @@ export async function verifySession(
   ) {
     throw unauthorized();
   }
-  if (await isRevoked(db, jti)) throw unauthorized();
+  const revoked = cache
+    ? await cache.isRevoked(jti, exp * 1000, (id) => isRevoked(db, id))
+    : await isRevoked(db, jti);
+  if (revoked) throw unauthorized();
   return { userId: sub, name, jti, exp };
 }
 
@@ -84,6 +90,7 @@ export async function revokeSession(db: Database, session: Session): Promise<voi
     create: { jti: session.jti, userId: session.userId, expiresAt: new Date(session.exp * 1000) },
     update: {},
   });
+  revocations.markRevoked(session.jti, session.exp * 1000);
   await pruneRevokedSessions(db);
 }
 
