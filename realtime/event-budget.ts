@@ -7,10 +7,12 @@ import type { ParleySocket } from './types.ts';
 
 /**
  * Every event a connection sends spends from its budget, in memory, before anything else
- * happens to it (no parsing, no database, no Redis): a refused event costs a map lookup and
- * an ack. Each event kind has its own windows (`message`, `typing`, `join`, `leave`, and one
- * shared budget for names the server does not know). A connection that keeps sending far
- * over its budget is closed.
+ * happens to it (no database, no Redis): a refused event costs a map lookup and an ack. Each
+ * event kind has its own windows (`message`, `typing`, `join`, `leave`, and one shared budget
+ * for names the server does not know). A connection that keeps sending far over its budget is
+ * closed. A connection once refused has at most one event decoded per turn of the event loop
+ * (`oneEventPerTurn`), so a flood's refusals are interleaved with everyone else's work
+ * instead of queued in front of it.
  */
 
 /** Refusals are counted over this window for the disconnect decision and log sampling. */
@@ -18,9 +20,10 @@ const REFUSAL_WINDOW_MS = 10_000;
 /**
  * After this many refusals in a row, the connection's reading is paused until its budget
  * refills (at most a second): a flood then waits in the kernel's buffers and the flooder's
- * TCP window instead of costing this process a parse and an ack per event, and the other
- * connections' events are not queued behind thousands of refused ones. Nothing is dropped:
- * the held events are read, and answered, when reading resumes.
+ * TCP window instead of costing this process a parse and an ack per event. Nothing is
+ * dropped: the held events are read, and answered, when reading resumes. (What was already
+ * read when the pause starts, up to one 64 KiB read, ~1 000 small events, is still answered:
+ * one at a time, see `oneEventPerTurn`.)
  */
 const PAUSE_AFTER_REFUSALS = 20;
 const MAX_PAUSE_MS = 1_000;
@@ -129,6 +132,22 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
   let refusedSinceLog = 0;
   let refusedInARow = 0;
   let closing = false;
+  /**
+   * Whether this connection is on one event per turn: from its first refusal until a refusal
+   * window passes without one.
+   */
+  let fair = false;
+  const beFair = (yes: boolean) => {
+    fair = yes;
+    if (!oneEventPerTurn(socket, yes) && socket.conn.transport.name === 'websocket' && !warnedNoLever) {
+      warnedNoLever = true;
+      logger.warn('ws internals changed: a flooding socket is decoded a whole read at a time');
+    }
+  };
+  // An upgrade (long polling to websocket) brings a new receiver, with ws's default.
+  socket.conn.on('upgrade', () => {
+    if (fair) beFair(true);
+  });
 
   socket.use((packet, next) => {
     const name = typeof packet[0] === 'string' ? packet[0] : '';
@@ -143,9 +162,10 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
     const spent = budget.spend(kind);
     if (!spent.allowed) {
       if (closing) return;
+      if (!fair) beFair(true);
       rateLimitRefusals.inc({ event: kind });
       socketEvents.inc({ event: kind, result: 'rate_limited' });
-      answer(ack, rateLimited(spent.retryAfterMs));
+      answerRefusal(ack, spent.retryAfterMs);
       refusedSinceLog += 1;
       const now = Date.now();
       if (now - lastLogAt >= REFUSAL_WINDOW_MS) {
@@ -172,6 +192,7 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
       return;
     }
     refusedInARow = 0;
+    if (fair && budget.refusedRecently === 0) beFair(false);
     if (!known) {
       socketEvents.inc({ event: 'unknown', result: 'invalid_request' });
       answer(ack, new AppError('invalid_request', 'Unknown event'));
@@ -199,6 +220,46 @@ function pauseReading(socket: ParleySocket, ms: number): void {
   ws.pause();
   const timer = setTimeout(() => ws.resume(), ms);
   timer.unref();
+}
+
+/**
+ * The `rateLimited` answer without building an `AppError` for it: an Error captures a stack
+ * trace, which was the costliest step of a refusal (~10 % of a flood's CPU in a profile).
+ */
+function answerRefusal(ack: Ack | undefined, retryAfterMs: number): void {
+  try {
+    ack?.({ ok: false, error: { ...RATE_LIMITED, retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) } });
+  } catch {
+    // An ack to a connection that is already gone.
+  }
+}
+
+const { code, message } = rateLimited(1);
+const RATE_LIMITED = { code, message };
+
+let warnedNoLever = false;
+
+/**
+ * From now on (`yes`; until called with false), this connection's websocket emits at most one
+ * message per turn of the event loop (ws's `allowSynchronousEvents: false`, set on this
+ * connection's receiver only). By
+ * default ws emits every frame of a read in one go and Socket.IO handles each in the same
+ * turn: one 64 KiB read of a flood is ~1 000 events answered back to back, 40–100 ms during
+ * which no other connection's I/O runs (measured: docs/reliability.md §9). Deferred, each
+ * costs a `setImmediate` and everyone else's I/O runs between them. Only while a connection
+ * is being refused: a client within its limits keeps ws's default, so that a burst of sends
+ * already read when a shutdown starts is handed to the handlers (and answered) first.
+ * ws has no public per-connection switch, hence the private fields; returns whether it took
+ * effect (false on long polling, which has no such lever, or if ws changed its internals:
+ * event-budget.test.ts checks that it takes effect).
+ */
+function oneEventPerTurn(socket: ParleySocket, yes: boolean): boolean {
+  const transport = socket.conn.transport;
+  const ws: unknown = transport.name === 'websocket' ? Reflect.get(transport, 'socket') : undefined;
+  const receiver: unknown = typeof ws === 'object' && ws !== null ? Reflect.get(ws, '_receiver') : undefined;
+  if (typeof receiver !== 'object' || receiver === null) return false;
+  if (typeof Reflect.get(receiver, '_allowSynchronousEvents') !== 'boolean') return false;
+  return Reflect.set(receiver, '_allowSynchronousEvents', !yes);
 }
 
 function answer(ack: Ack | undefined, error: AppError): void {
