@@ -10,9 +10,7 @@ import type { ParleySocket } from './types.ts';
  * happens to it (no database, no Redis): a refused event costs a map lookup and an ack. Each
  * event kind has its own windows (`message`, `typing`, `join`, `leave`, and one shared budget
  * for names the server does not know). A connection that keeps sending far over its budget is
- * closed. A connection once refused has at most one event decoded per turn of the event loop
- * (`oneEventPerTurn`), so a flood's refusals are interleaved with everyone else's work
- * instead of queued in front of it.
+ * closed.
  */
 
 /** Refusals are counted over this window for the disconnect decision and log sampling. */
@@ -22,8 +20,8 @@ const REFUSAL_WINDOW_MS = 10_000;
  * refills (at most a second): a flood then waits in the kernel's buffers and the flooder's
  * TCP window instead of costing this process a parse and an ack per event. Nothing is
  * dropped: the held events are read, and answered, when reading resumes. (What was already
- * read when the pause starts, up to one 64 KiB read, ~1 000 small events, is still answered:
- * one at a time, see `oneEventPerTurn`.)
+ * read when the pause starts, up to one 64 KiB read, ~1 000 small events, is still decoded
+ * and answered in the same turn of the event loop: docs/reliability.md §9.)
  */
 const PAUSE_AFTER_REFUSALS = 20;
 const MAX_PAUSE_MS = 1_000;
@@ -132,22 +130,6 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
   let refusedSinceLog = 0;
   let refusedInARow = 0;
   let closing = false;
-  /**
-   * Whether this connection is on one event per turn: from its first refusal until a refusal
-   * window passes without one.
-   */
-  let fair = false;
-  const beFair = (yes: boolean) => {
-    fair = yes;
-    if (!oneEventPerTurn(socket, yes) && socket.conn.transport.name === 'websocket' && !warnedNoLever) {
-      warnedNoLever = true;
-      logger.warn('ws internals changed: a flooding socket is decoded a whole read at a time');
-    }
-  };
-  // An upgrade (long polling to websocket) brings a new receiver, with ws's default.
-  socket.conn.on('upgrade', () => {
-    if (fair) beFair(true);
-  });
 
   socket.use((packet, next) => {
     const name = typeof packet[0] === 'string' ? packet[0] : '';
@@ -162,7 +144,6 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
     const spent = budget.spend(kind);
     if (!spent.allowed) {
       if (closing) return;
-      if (!fair) beFair(true);
       rateLimitRefusals.inc({ event: kind });
       socketEvents.inc({ event: kind, result: 'rate_limited' });
       answerRefusal(ack, spent.retryAfterMs);
@@ -192,7 +173,6 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
       return;
     }
     refusedInARow = 0;
-    if (fair && budget.refusedRecently === 0) beFair(false);
     if (!known) {
       socketEvents.inc({ event: 'unknown', result: 'invalid_request' });
       answer(ack, new AppError('invalid_request', 'Unknown event'));
@@ -236,31 +216,6 @@ function answerRefusal(ack: Ack | undefined, retryAfterMs: number): void {
 
 const { code, message } = rateLimited(1);
 const RATE_LIMITED = { code, message };
-
-let warnedNoLever = false;
-
-/**
- * From now on (`yes`; until called with false), this connection's websocket emits at most one
- * message per turn of the event loop (ws's `allowSynchronousEvents: false`, set on this
- * connection's receiver only). By
- * default ws emits every frame of a read in one go and Socket.IO handles each in the same
- * turn: one 64 KiB read of a flood is ~1 000 events answered back to back, 40–100 ms during
- * which no other connection's I/O runs (measured: docs/reliability.md §9). Deferred, each
- * costs a `setImmediate` and everyone else's I/O runs between them. Only while a connection
- * is being refused: a client within its limits keeps ws's default, so that a burst of sends
- * already read when a shutdown starts is handed to the handlers (and answered) first.
- * ws has no public per-connection switch, hence the private fields; returns whether it took
- * effect (false on long polling, which has no such lever, or if ws changed its internals:
- * event-budget.test.ts checks that it takes effect).
- */
-function oneEventPerTurn(socket: ParleySocket, yes: boolean): boolean {
-  const transport = socket.conn.transport;
-  const ws: unknown = transport.name === 'websocket' ? Reflect.get(transport, 'socket') : undefined;
-  const receiver: unknown = typeof ws === 'object' && ws !== null ? Reflect.get(ws, '_receiver') : undefined;
-  if (typeof receiver !== 'object' || receiver === null) return false;
-  if (typeof Reflect.get(receiver, '_allowSynchronousEvents') !== 'boolean') return false;
-  return Reflect.set(receiver, '_allowSynchronousEvents', !yes);
-}
 
 function answer(ack: Ack | undefined, error: AppError): void {
   try {
