@@ -4,7 +4,9 @@ import type {
   Attachment,
   HistoryPage,
   Member,
+  Message,
   Room,
+  RoomListEntry,
   TokenBody,
   UploadTarget,
   User,
@@ -58,6 +60,18 @@ export interface HistoryCursor {
   /** Messages of any seq changed after this room version, ascending version. */
   changedAfter?: number;
   limit?: number;
+}
+
+/** One page of search results, newest first; `nextCursor` null on the last page. */
+export interface SearchPage {
+  messages: Message[];
+  nextCursor: string | null;
+}
+
+export interface SearchOptions {
+  roomId?: string;
+  limit?: number;
+  cursor?: string;
 }
 
 /**
@@ -124,7 +138,9 @@ export class RestClient {
   };
 
   readonly rooms = {
-    list: async (): Promise<Room[]> => (await this.ok(this.api.api.rooms.$get())).rooms,
+    /** The caller's rooms with read state (`lastReadSeq`, `unread`, `lastMessage`), newest activity first. */
+    list: async (): Promise<RoomListEntry[]> =>
+      (await this.ok(this.api.api.rooms.$get())).rooms as RoomListEntry[],
     create: async (name: string): Promise<Room> =>
       (await this.ok(this.api.api.rooms.$post({ json: { name } }))).room,
     get: async (roomId: string): Promise<Room> =>
@@ -143,6 +159,30 @@ export class RestClient {
     leave: async (roomId: string): Promise<void> => {
       await this.ok(this.api.api.rooms[':roomId'].members.me.$delete({ param: { roomId } }));
     },
+    /** Renames the room (its owner only; not a direct room). */
+    rename: async (roomId: string, name: string): Promise<Room> =>
+      (await this.call<{ room: Room }>('PATCH', `/api/rooms/${encodeURIComponent(roomId)}`, { name })).room,
+    /** The owner removes a member; their sockets leave the room at once. */
+    removeMember: async (roomId: string, userId: string): Promise<void> => {
+      await this.call(
+        'DELETE',
+        `/api/rooms/${encodeURIComponent(roomId)}/members/${encodeURIComponent(userId)}`,
+      );
+    },
+    /** The direct room with a user (created the first time, the same room afterwards). */
+    direct: async (username: string): Promise<{ room: Room; created: boolean }> => {
+      const { body, status } = await this.callRaw<{ room: Room }>('POST', '/api/rooms/direct', { username });
+      return { room: body.room, created: status === 201 };
+    },
+  };
+
+  /** Full-text search in the caller's rooms: every word of `q`, the last one as a prefix. */
+  readonly search = async (q: string, options: SearchOptions = {}): Promise<SearchPage> => {
+    const query = new URLSearchParams({ q });
+    if (options.roomId) query.set('roomId', options.roomId);
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    if (options.cursor) query.set('cursor', options.cursor);
+    return this.call<SearchPage>('GET', `/api/search?${query.toString()}`);
   };
 
   readonly messages = {
@@ -211,6 +251,22 @@ export class RestClient {
     return res;
   }
 
+  /** A request whose success body is JSON `T` (204: undefined); an error status throws ApiError. */
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return (await this.callRaw<T>(method, path, body)).body;
+  }
+
+  private async callRaw<T>(method: string, path: string, body?: unknown): Promise<RawResponse<T>> {
+    let res: RawResponse<T>;
+    try {
+      res = await this.request<T>(method, path, body);
+    } catch {
+      throw networkError();
+    }
+    if (res.status >= 200 && res.status < 300) return res;
+    throw this.failure(res.status, res.body, res.headers);
+  }
+
   private remember(user: User): User {
     this.user = user;
     return user;
@@ -225,24 +281,29 @@ export class RestClient {
     try {
       res = await call;
     } catch {
-      throw new ApiError(
-        0,
-        'network',
-        'The server could not be reached. Check your connection and try again.',
-      );
+      throw networkError();
     }
     if (res.ok) return (res.status === 204 ? undefined : await res.json()) as SuccessBody<R>;
     const data: unknown = await res.json().catch(() => undefined);
+    throw this.failure(res.status, data, res.headers, quiet401);
+  }
+
+  /** The ApiError of an error answer (and the 401 callback, unless `quiet401`). */
+  private failure(status: number, data: unknown, headers: Headers, quiet401 = false): ApiError {
     const err = (data as { error?: { code?: string; message?: string; issues?: unknown } } | undefined)
       ?.error;
-    const retryAfter = Number(res.headers.get('retry-after'));
-    if (res.status === 401 && !quiet401) this.onUnauthorized();
-    throw new ApiError(
-      res.status,
+    const retryAfter = Number(headers.get('retry-after'));
+    if (status === 401 && !quiet401) this.onUnauthorized();
+    return new ApiError(
+      status,
       err?.code ?? 'internal',
-      err?.message ?? `Request failed (${res.status})`,
+      err?.message ?? `Request failed (${status})`,
       Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
       Array.isArray(err?.issues) ? (err.issues as { path?: unknown; message?: string }[]) : [],
     );
   }
+}
+
+function networkError(): ApiError {
+  return new ApiError(0, 'network', 'The server could not be reached. Check your connection and try again.');
 }
