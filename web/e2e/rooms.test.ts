@@ -164,7 +164,7 @@ describe('web client, rooms that feel alive', () => {
     const results = await appendMessages(h.server.services.db, decodeURIComponent(roomId), [
       draft('just before the needle'),
       draft(needle),
-      ...Array.from({ length: 150 }, (_, i) => draft(`filler ${i + 1}`)),
+      ...Array.from({ length: 400 }, (_, i) => draft(`filler ${i + 1}`)),
     ]);
     expect(results.every((r) => r.ok)).toBe(true);
 
@@ -182,9 +182,15 @@ describe('web client, rooms that feel alive', () => {
     const target = bob2.page.locator('li.msg.highlight', { hasText: needle });
     await target.waitFor({ timeout: LIVE_MS });
     expect(await target.isVisible()).toBe(true);
-    // The history around it is loaded too: what came just before and just after.
-    await bob2.page.locator('li.msg', { hasText: 'just before the needle' }).waitFor();
-    await bob2.page.locator('li.msg', { hasText: 'filler 1' }).first().waitFor();
+    // 400 messages back: shown with the history around it (beforeSeq/afterSeq pages), not by
+    // paging the whole timeline down to it.
+    const around = bob2.page.locator('.history-window');
+    await around.locator('li.msg', { hasText: 'just before the needle' }).waitFor();
+    await around.locator('li.msg .msg-text', { hasText: /^filler 1$/ }).waitFor();
+    expect(await around.locator('li.msg', { hasText: 'filler 400' }).count()).toBe(0);
+    await around.getByRole('button', { name: 'Back to the latest' }).click();
+    await waitForMessage(bob2, 'filler 400');
+    expect(await around.count()).toBe(0);
   });
 
   it('opens a direct room from "Message <user>", and it appears live on the other side', async () => {

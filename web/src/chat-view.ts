@@ -10,6 +10,7 @@ import type { Connection } from './connection.ts';
 import { h, icon, replaceChildren, uid } from './dom.ts';
 import { MembersPanel } from './members-panel.ts';
 import { messageItem, type MessageContext } from './message-item.ts';
+import { HistoryWindow } from './history-window.ts';
 import { pendingListView } from './outbox.ts';
 import { RoomRename } from './room-rename.ts';
 import { roomTitle } from './room-list-view.ts';
@@ -21,6 +22,11 @@ const NEAR_BOTTOM_PX = 80;
 /** Consecutive messages of one author within this are shown as one group. */
 const GROUP_WINDOW_MS = 5 * 60_000;
 const HIGHLIGHT_MS = 2_000;
+/**
+ * A jump further back than this many messages below the oldest loaded shows the message in a
+ * window of the history around it instead of paging the whole timeline down to it.
+ */
+const FAR_JUMP = 200;
 /** "Seen by" names this many, then "and N others". */
 const SEEN_BY_NAMES = 3;
 const dayFormat = new Intl.DateTimeFormat(undefined, {
@@ -93,6 +99,8 @@ export class ChatView {
   private readonly receipts: ReadReceipts;
   /** "Seen by <names>" under the newest message. */
   private readonly seenLine: HTMLElement;
+  /** The history around a far-back message, shown instead of the timeline. */
+  private window: HistoryWindow | undefined;
 
   constructor(private readonly deps: ChatViewDeps) {
     this.room = deps.room;
@@ -492,6 +500,11 @@ export class ChatView {
 
   /** Scrolls to a message and highlights it, loading older pages down to it when needed. */
   async jumpTo(seq: number): Promise<void> {
+    this.closeWindow();
+    if (this.sync.ready && this.sync.timeline.size > 0 && seq < this.sync.timeline.oldest - FAR_JUMP) {
+      await this.openWindow(seq);
+      return;
+    }
     try {
       // Newer than what is held (a result of a search run after the last live message).
       while (this.sync.ready && seq > this.sync.timeline.newest) {
@@ -522,6 +535,41 @@ export class ChatView {
     item.setAttribute('tabindex', '-1');
     item.focus({ preventScroll: true });
     setTimeout(() => item.classList.remove('highlight'), HIGHLIGHT_MS);
+    this.reportSeen();
+  }
+
+  private async openWindow(seq: number): Promise<void> {
+    const w = new HistoryWindow({
+      roomId: this.room.id,
+      render: (m) => messageItem(m, this.itemContext),
+      onClose: () => this.closeWindow(),
+      notify: (text) => this.showNotice(text),
+    });
+    let found: boolean;
+    try {
+      found = await w.open(seq);
+    } catch (err) {
+      this.showNotice(`The message could not be loaded: ${err instanceof Error ? err.message : 'error'}`);
+      return;
+    }
+    if (this.destroyed) return;
+    if (!found) {
+      this.showNotice('That message is no longer available.');
+      return;
+    }
+    this.closeWindow();
+    this.window = w;
+    this.scroller.hidden = true;
+    this.jumpButton.hidden = true;
+    this.scroller.before(w.element);
+  }
+
+  private closeWindow(): void {
+    if (!this.window) return;
+    this.window.element.remove();
+    this.window = undefined;
+    this.scroller.hidden = false;
+    this.scrollToBottom();
     this.reportSeen();
   }
 
