@@ -110,6 +110,7 @@ describe('web client, rooms that feel alive', () => {
 
   it('tells "here" (in this room) from "online" (connected elsewhere)', async () => {
     screenshotOnFailure();
+    await openRoom(bob, roomName);
     const panel = await membersPanel(alice);
     const bobRow = panel.locator(`.member[data-user-id]`, { hasText: bobName });
     await expect.poll(() => bobRow.getAttribute('data-state'), { timeout: LIVE_MS }).toBe('here');
