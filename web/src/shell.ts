@@ -40,6 +40,7 @@ export class Shell {
   /** Why the open room closed by itself (removed, left elsewhere), shown in its place. */
   private closedNotice: string | undefined;
   private loaded = false;
+  private renderPending = false;
 
   constructor(
     private readonly me: User,
@@ -164,7 +165,20 @@ export class Shell {
     if (document.visibilityState === 'visible') this.chat?.reportSeen();
   };
 
+  /**
+   * Drawn at most every 50 ms: a busy room moves the list on every message. (A timer, not
+   * requestAnimationFrame: a background tab's list still follows, at the browser's pace.)
+   */
   private roomsChanged(): void {
+    if (this.renderPending) return;
+    this.renderPending = true;
+    setTimeout(() => {
+      this.renderPending = false;
+      this.renderRooms();
+    }, 50);
+  }
+
+  private renderRooms(): void {
     renderRoomList(this.roomList, this.rooms.all, currentRoomId(), this.me.username);
     if (this.chat) {
       const room = this.rooms.get(this.chat.roomId);
