@@ -9,7 +9,9 @@ import {
   analyze,
   createBenchDatabase,
   isReachable,
+  markRead,
   seedHistories,
+  seedListRooms,
   seedRoom,
   seedUsers,
   type BenchDatabase,
@@ -18,8 +20,10 @@ import { formatMarkdown, formatTable, type ResultEntry } from './lib/report.ts';
 import { probeRealtime, startBaseline, startParley, type ServerUnderTest } from './lib/servers.ts';
 import { mintClients } from './lib/tokens.ts';
 import { history } from './scenarios/history.ts';
+import { search } from './scenarios/search.ts';
 import { memory } from './scenarios/memory.ts';
 import { changes } from './scenarios/changes.ts';
+import { LIST_PREFIX, READ_ROOM, SINGLE_ROOM, readMarkers, roomsList } from './scenarios/read-state.ts';
 import { broadcast, join as joinScenario, latency, throughput } from './scenarios/realtime.ts';
 
 /**
@@ -43,12 +47,15 @@ const { values: flags } = parseArgs({
 
 const SCENARIOS: Record<string, Scenario> = {
   history,
+  'search-1m': search,
   broadcast,
   throughput,
   latency,
   join: joinScenario,
   memory,
   changes,
+  'read-markers': readMarkers,
+  'rooms-list': roomsList,
 };
 const profile = PROFILES[flags.full ? 'full' : 'quick'];
 const selected = flags.only ? flags.only.split(',').map((s) => s.trim()) : Object.keys(SCENARIOS);
@@ -118,13 +125,16 @@ async function main() {
   );
 
   db = await createBenchDatabase(adminUrl);
-  const users = Math.max(
-    ...profile.memory.sockets,
-    ...profile.broadcast.map((b) => b.members),
-    profile.smallRooms.rooms * profile.smallRooms.members,
-    profile.busyRoomSenders,
-    profile.join.sockets,
-  );
+  // The last two users are the room list's: one in many rooms, one in a single room.
+  const users =
+    Math.max(
+      ...profile.memory.sockets,
+      ...profile.broadcast.map((b) => b.members),
+      profile.smallRooms.rooms * profile.smallRooms.members,
+      profile.busyRoomSenders,
+      profile.join.sockets,
+      profile.readMarkers.members,
+    ) + 2;
   log(
     `seeding ${db.name}: ${users} users, rooms, ${profile.history.rooms.map((r) => r.count.toLocaleString('en-US')).join(' + ')} messages`,
   );
@@ -140,8 +150,21 @@ async function main() {
   await seedRoom(db.pool, 'chg', 1, 1);
   await seedRoom(db.pool, 'chg-join', 1, 1);
   for (const h of profile.history.rooms) await seedRoom(db.pool, h.roomId, 1, 1);
+  await seedRoom(db.pool, READ_ROOM, 1, profile.readMarkers.members);
+  await seedListRooms(db.pool, LIST_PREFIX, profile.roomsList.rooms, users);
+  await seedRoom(db.pool, SINGLE_ROOM, users - 1, users - 1);
+  const listHistories = Array.from({ length: profile.roomsList.rooms }, (_, k) => ({
+    roomId: `${LIST_PREFIX}${k + 1}`,
+    count: profile.roomsList.messagesPerRoom,
+  }));
   const seedStarted = Date.now();
-  await seedHistories(db.pool, [...profile.history.rooms, { roomId: 'join', count: profile.join.messages }]);
+  await seedHistories(db.pool, [
+    ...profile.history.rooms,
+    { roomId: 'join', count: profile.join.messages },
+    ...listHistories,
+    { roomId: SINGLE_ROOM, count: profile.roomsList.messagesPerRoom },
+  ]);
+  await markRead(db.pool, LIST_PREFIX, users);
   await analyze(db.pool);
   log(`seeded histories in ${((Date.now() - seedStarted) / 1000).toFixed(1)} s`);
   const clients = await mintClients(1, users);
@@ -190,7 +213,18 @@ async function main() {
   const entries: ResultEntry[] = [];
   const failures: Record<string, string> = {};
   // Order matters: throughput measures the baseline capacity that latency uses.
-  for (const name of ['history', 'broadcast', 'throughput', 'latency', 'join', 'memory', 'changes']) {
+  for (const name of [
+    'history',
+    'search-1m',
+    'broadcast',
+    'throughput',
+    'latency',
+    'join',
+    'memory',
+    'changes',
+    'rooms-list',
+    'read-markers',
+  ]) {
     if (!selected.includes(name)) continue;
     try {
       entries.push(...(await SCENARIOS[name]!(bench)));

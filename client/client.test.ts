@@ -77,6 +77,26 @@ describe('REST', () => {
       [alice.user!.username, bob.user!.username].sort(),
     );
     expect(await bob.messages.history(room.id, { afterSeq: 0 })).toEqual({ messages: [], hasMore: false });
+    const word = `w${room.id.replace(/-/g, '')}`;
+    await appendMessages(
+      world.services.db,
+      room.id,
+      [1, 2, 3].map((n) => ({
+        userId: alice.user!.id,
+        name: alice.user!.username,
+        text: `${word} number ${n}`,
+        clientMsgId: null,
+        attachmentId: null,
+      })),
+    );
+    const first = await bob.search(`${word} num`, { limit: 2 });
+    expect(first.messages.map((m) => m.text)).toEqual([`${word} number 3`, `${word} number 2`]);
+    const rest = await bob.search(`${word} num`, { limit: 2, cursor: first.nextCursor!, roomId: room.id });
+    expect(rest).toEqual({
+      messages: [expect.objectContaining({ text: `${word} number 1` })],
+      nextCursor: null,
+    });
+    await expect(bob.search('?!')).rejects.toMatchObject({ status: 400, code: 'invalid_request' });
 
     await bob.auth.logout();
     expect(bob.token).toBeUndefined();

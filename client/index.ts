@@ -23,7 +23,6 @@ export {
   type RawResponse,
   type RestOptions,
   type SearchOptions,
-  type SearchPage,
 } from './rest.ts';
 export { openSocket, type ChatSocket, type SocketAuth } from './socket.ts';
 export { Connection, type ConnectionState, type NetworkSignal } from './connection.ts';
@@ -58,6 +57,7 @@ export type {
   Room,
   RoomListEntry,
   LastMessage,
+  SearchPage,
   TokenBody,
   UploadTarget,
   User,

@@ -4,8 +4,8 @@ import type {
   Attachment,
   HistoryPage,
   Member,
-  Message,
   Room,
+  SearchPage,
   RoomListEntry,
   TokenBody,
   UploadTarget,
@@ -62,15 +62,13 @@ export interface HistoryCursor {
   limit?: number;
 }
 
-/** One page of search results, newest first; `nextCursor` null on the last page. */
-export interface SearchPage {
-  messages: Message[];
-  nextCursor: string | null;
-}
-
+/** Search options; see the contract's `GET /api/search` and docs/api.md. */
 export interface SearchOptions {
+  /** Only this room (404 when the caller is not a member). */
   roomId?: string;
+  /** 1–50, default 20. */
   limit?: number;
+  /** The previous page's `nextCursor`. */
   cursor?: string;
 }
 
@@ -139,8 +137,7 @@ export class RestClient {
 
   readonly rooms = {
     /** The caller's rooms with read state (`lastReadSeq`, `unread`, `lastMessage`), newest activity first. */
-    list: async (): Promise<RoomListEntry[]> =>
-      (await this.ok(this.api.api.rooms.$get())).rooms as RoomListEntry[],
+    list: async (): Promise<RoomListEntry[]> => (await this.ok(this.api.api.rooms.$get())).rooms,
     create: async (name: string): Promise<Room> =>
       (await this.ok(this.api.api.rooms.$post({ json: { name } }))).room,
     get: async (roomId: string): Promise<Room> =>
@@ -176,15 +173,6 @@ export class RestClient {
     },
   };
 
-  /** Full-text search in the caller's rooms: every word of `q`, the last one as a prefix. */
-  readonly search = async (q: string, options: SearchOptions = {}): Promise<SearchPage> => {
-    const query = new URLSearchParams({ q });
-    if (options.roomId) query.set('roomId', options.roomId);
-    if (options.limit !== undefined) query.set('limit', String(options.limit));
-    if (options.cursor) query.set('cursor', options.cursor);
-    return this.call<SearchPage>('GET', `/api/search?${query.toString()}`);
-  };
-
   readonly messages = {
     /** A page of history, ascending by seq (the newest page without a cursor). */
     history: async (roomId: string, cursor: HistoryCursor = {}): Promise<HistoryPage> => {
@@ -193,6 +181,18 @@ export class RestClient {
       return this.ok(this.api.api.messages.$get({ query: { ...query, roomId } }));
     },
   };
+
+  /**
+   * Messages of the caller's rooms matching every word of `q` (the last as a prefix), newest
+   * first; pass the answer's `nextCursor` back as `cursor` for the next page (null: no more).
+   */
+  async search(q: string, options: SearchOptions = {}): Promise<SearchPage> {
+    const query: { q: string; roomId?: string; limit?: string; cursor?: string } = { q };
+    if (options.roomId !== undefined) query.roomId = options.roomId;
+    if (options.limit !== undefined) query.limit = String(options.limit);
+    if (options.cursor !== undefined) query.cursor = options.cursor;
+    return this.ok(this.api.api.search.$get({ query }));
+  }
 
   readonly uploads = {
     init: async (body: {

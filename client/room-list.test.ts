@@ -240,6 +240,7 @@ describe('ReadReceipts', () => {
       joinedAt: '2026-01-01T00:00:00.000Z',
       role: 'member' as const,
       lastReadSeq,
+      online: false,
     });
     r.setMembers([member(ME, 9), member('bob', 3), member('carol', 5)]);
     expect(r.seenBy(5).map((x) => x.name)).toEqual(['CAROL']);

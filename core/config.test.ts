@@ -169,6 +169,22 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('has its own read limit (10 a second, 50 per 10 s by default), configurable and validated', () => {
+    expect(loadConfig({ DATA_DIR: dir }).limits.read).toEqual([
+      { limit: 10, windowMs: 1000 },
+      { limit: 50, windowMs: 10_000 },
+    ]);
+    const c = loadConfig({
+      DATA_DIR: dir,
+      RATE_LIMIT_READ_PER_SECOND: '3',
+      RATE_LIMIT_READ_PER_10_SECONDS: '9',
+    });
+    expect(c.limits.read.map((r) => r.limit)).toEqual([3, 9]);
+    expect(problems({ RATE_LIMIT_READ_PER_SECOND: '-1' })).toEqual([
+      expect.stringMatching(/^RATE_LIMIT_READ_PER_SECOND/),
+    ]);
+  });
+
   it('treats empty variables as unset', () => {
     expect(loadConfig({ DATA_DIR: dir, DATABASE_URL: '', REDIS_URL: '' }).database.url).toBeUndefined();
   });

@@ -137,8 +137,14 @@ const EnvSchema = z
     RATE_LIMIT_UPLOAD_INIT_PER_HOUR: int(1, 10_000_000).default(120),
     RATE_LIMIT_REACT_PER_SECOND: int(1, 1_000_000).default(5),
     RATE_LIMIT_REACT_PER_10_SECONDS: int(1, 10_000_000).default(20),
+    // Every message that scrolls into view may move a read marker: generous by default.
+    RATE_LIMIT_READ_PER_SECOND: int(1, 1_000_000).default(10),
+    RATE_LIMIT_READ_PER_10_SECONDS: int(1, 10_000_000).default(50),
     MAX_SOCKETS_PER_USER: int(1, 10_000).default(20),
 
+    // How often pending read markers are written (each member and room at most once per
+    // interval); also the most a crash can set a marker back by.
+    READ_MARKER_FLUSH_MS: int(100, 600_000).default(1_000),
     PRESENCE_HEARTBEAT_MS: int(500, 600_000).default(15_000),
     PRESENCE_TTL_MS: int(1_000, 3_600_000).default(45_000),
     SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
@@ -310,6 +316,7 @@ function buildConfig(env: Env, options: LoadOptions) {
         rule(env.RATE_LIMIT_REACT_PER_SECOND, 1_000),
         rule(env.RATE_LIMIT_REACT_PER_10_SECONDS, 10_000),
       ],
+      read: [rule(env.RATE_LIMIT_READ_PER_SECOND, 1_000), rule(env.RATE_LIMIT_READ_PER_10_SECONDS, 10_000)],
       userMultiplier: env.RATE_LIMIT_USER_MULTIPLIER,
       unknownUsernameLookups: {
         limit: env.RATE_LIMIT_UNKNOWN_USERNAME_LOOKUPS,
@@ -320,6 +327,7 @@ function buildConfig(env: Env, options: LoadOptions) {
       maxSocketsPerUser: env.MAX_SOCKETS_PER_USER,
     },
     presence: { heartbeatMs: env.PRESENCE_HEARTBEAT_MS, ttlMs: env.PRESENCE_TTL_MS },
+    readMarkerFlushMs: env.READ_MARKER_FLUSH_MS,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
   };
 }

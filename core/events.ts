@@ -77,6 +77,13 @@ export interface ServerToClientEvents {
   activity: (event: ActivityEvent) => void;
   /** The user's own marker moved (another device or tab). */
   read_state: (event: ReadStateEvent) => void;
+  /** A user who shares a room with this one came online (first socket) or went offline (last). */
+  user_online: (event: UserOnlineEvent) => void;
+}
+
+export interface UserOnlineEvent {
+  userId: string;
+  online: boolean;
 }
 
 export interface ReadReceiptEvent {

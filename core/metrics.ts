@@ -88,3 +88,22 @@ export const socketBudgetDisconnects = new Counter({
   help: 'Connections closed because they kept sending far over their event budget',
   registers: [registry],
 });
+
+export const readMarkerWrites = new Counter({
+  name: 'parley_read_marker_writes_total',
+  help: 'Read-marker rows written by the coalesced flushes (each one moved a marker forward)',
+  registers: [registry],
+});
+
+export const readMarkerMoves = new Counter({
+  name: 'parley_read_marker_moves_total',
+  help: 'Read markers moved in memory (accepted reads and sends): the writes coalescing saves',
+  registers: [registry],
+});
+
+export const readMarkerFlushSeconds = new Histogram({
+  name: 'parley_read_marker_flush_seconds',
+  help: 'Duration of one read-marker flush (one statement for every pending marker)',
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+  registers: [registry],
+});

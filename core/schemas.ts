@@ -55,6 +55,13 @@ export const AddMemberBody = z.strictObject({
   username: z.string().trim().min(1, 'must not be blank').max(256),
 });
 export type AddMemberBody = z.infer<typeof AddMemberBody>;
+/** The other user of a direct room, by username (matched case-insensitively). */
+export const OpenDirectBody = z.strictObject({
+  username: z.string().trim().min(1, 'must not be blank').max(256),
+});
+export type OpenDirectBody = z.infer<typeof OpenDirectBody>;
+export const RenameRoomBody = z.strictObject({ name: RoomName });
+export type RenameRoomBody = z.infer<typeof RenameRoomBody>;
 
 /**
  * An integer in a query string: plain decimal digits only. `Number()` would also take
@@ -81,6 +88,19 @@ export const HistoryQuery = z
     'use at most one of beforeTs, beforeSeq, afterSeq and changedAfter',
   );
 export type HistoryQuery = z.infer<typeof HistoryQuery>;
+
+/**
+ * `GET /api/search`: `q` 1–200 code points (it must hold a word: core/search/query.ts), an
+ * optional room, a page of 1–50 (default 20) and the opaque cursor of the previous page
+ * (decoded, and refused when malformed, by core/search/cursor.ts).
+ */
+export const SearchQuery = z.strictObject({
+  q: boundedText(1, 200),
+  roomId: Id.optional(),
+  limit: queryInteger(1, 50).default(20),
+  cursor: z.string().min(1).max(512).optional(),
+});
+export type SearchQuery = z.infer<typeof SearchQuery>;
 
 // Every control character, not just the first (a filename may carry CR, LF and NUL at once).
 const CONTROL_ALL = new RegExp(CONTROL.source, 'g');
@@ -189,6 +209,8 @@ export const Member = z.object({
   joinedAt: z.string(),
   role: MemberRole,
   lastReadSeq: z.number().int(),
+  /** Whether the user has a socket connected anywhere (any instance), not only in this room. */
+  online: z.boolean(),
 });
 export type Member = z.infer<typeof Member>;
 export const MessageAttachment = z.object({
@@ -247,6 +269,9 @@ export const PresentUser = z.object({ id: z.string(), name: z.string() });
 export type PresentUser = z.infer<typeof PresentUser>;
 export const HistoryPage = z.object({ messages: z.array(Message), hasMore: z.boolean() });
 export type HistoryPage = z.infer<typeof HistoryPage>;
+/** Search results, newest first; `nextCursor` null on the last page. */
+export const SearchPage = z.object({ messages: z.array(Message), nextCursor: z.string().nullable() });
+export type SearchPage = z.infer<typeof SearchPage>;
 
 // REST response bodies (the others are built in core/http/openapi.ts).
 /** A native client's session: the token it keeps and sends as Bearer; `expiresAt` in epoch ms. */

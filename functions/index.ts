@@ -6,6 +6,7 @@ import { authRoutes } from './auth/app.ts';
 import { documentRoutes } from './docs/app.ts';
 import { messagesRoutes } from './messages/app.ts';
 import { roomsRoutes } from './rooms/app.ts';
+import { searchRoutes } from './search/app.ts';
 import { uploadsRoutes } from './uploads/app.ts';
 
 export { OPENAPI_PATH };
@@ -20,6 +21,7 @@ export function createApi(services: Services) {
     .route('/api/auth', authRoutes(services))
     .route('/api/rooms', roomsRoutes(services))
     .route('/api/messages', messagesRoutes(services))
+    .route('/api/search', searchRoutes(services))
     .route('/api/upload', uploadsRoutes(services))
     .route('/', documentRoutes());
 }

@@ -16,12 +16,14 @@ import { uniqueName } from '../test/support.ts';
 let auth: Handler;
 let rooms: Handler;
 let messages: Handler;
+let search: Handler;
 
 beforeAll(async () => {
   stubLambdaEnv();
   auth = (await import('./auth/lambda.ts')).handler as unknown as Handler;
   rooms = (await import('./rooms/lambda.ts')).handler as unknown as Handler;
   messages = (await import('./messages/lambda.ts')).handler as unknown as Handler;
+  search = (await import('./search/lambda.ts')).handler as unknown as Handler;
 });
 
 afterAll(() => {
@@ -29,7 +31,7 @@ afterAll(() => {
 });
 
 describe('Lambda entries with Function URL events', () => {
-  it('register → login → me → create room → history → logout', async () => {
+  it('register → login → me → create room → history → search → logout', async () => {
     const username = uniqueName('lambda');
     const reg = await auth(
       functionUrlEvent('POST', '/api/auth/register', { body: { username, password: 'long enough' } }),
@@ -67,6 +69,13 @@ describe('Lambda entries with Function URL events', () => {
     );
     expect(history.statusCode).toBe(200);
     expect(json(history)).toEqual({ messages: [], hasMore: false });
+
+    const found = await search(
+      functionUrlEvent('GET', '/api/search', { cookies: [sid], query: `q=hello&roomId=${roomId}` }),
+      context,
+    );
+    expect(found.statusCode).toBe(200);
+    expect(json(found)).toEqual({ messages: [], nextCursor: null });
 
     const out = await auth(functionUrlEvent('POST', '/api/auth/logout', { cookies: [sid] }), context);
     expect(out.statusCode).toBe(204);

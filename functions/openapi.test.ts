@@ -31,7 +31,11 @@ const CONTRACT_ROUTES = [
   'POST /api/rooms/{roomId}/members',
   'GET /api/rooms/{roomId}/members',
   'DELETE /api/rooms/{roomId}/members/me',
+  'PATCH /api/rooms/{roomId}',
+  'DELETE /api/rooms/{roomId}/members/{userId}',
+  'POST /api/rooms/direct',
   'GET /api/messages',
+  'GET /api/search',
   'POST /api/upload/init',
   'POST /api/upload/complete',
   'GET /api/openapi.json',
@@ -181,6 +185,20 @@ describe('every documented answer is what the route answers', () => {
       path: `/api/rooms/${room.id}/members`,
       body: { username: leaver.user.username },
     });
+
+    // A room of alice's with two more members: for rename and removal.
+    const owned = (
+      (await (await as(alice, { method: 'POST', path: '/api/rooms', body: { name: 'owned' } })).json()) as {
+        room: { id: string };
+      }
+    ).room;
+    const [member2, removable, dmPeer] = [await register(), await register(), await register()];
+    for (const m of [member2, removable])
+      await as(alice, {
+        method: 'POST',
+        path: `/api/rooms/${owned.id}/members`,
+        body: { username: m.user.username },
+      });
 
     // Throttles at 1 so their 429 is one request away (own apps: the shared one keeps defaults).
     const throttledApp = await restApp({
@@ -351,11 +369,51 @@ describe('every documented answer is what the route answers', () => {
         401: () => send(app, { method: 'DELETE', path: `/api/rooms/${room.id}/members/me` }),
         404: () => as(stranger, { method: 'DELETE', path: `/api/rooms/${room.id}/members/me` }),
       },
+      'PATCH /api/rooms/{roomId}': {
+        200: () => as(alice, { method: 'PATCH', path: `/api/rooms/${owned.id}`, body: { name: 'renamed' } }),
+        400: () => as(alice, { method: 'PATCH', path: `/api/rooms/${owned.id}`, body: { name: '' } }),
+        401: () => send(app, { method: 'PATCH', path: `/api/rooms/${owned.id}`, body: { name: 'x' } }),
+        403: () => as(member2, { method: 'PATCH', path: `/api/rooms/${owned.id}`, body: { name: 'x' } }),
+        404: () => as(stranger, { method: 'PATCH', path: `/api/rooms/${owned.id}`, body: { name: 'x' } }),
+        413: () => as(alice, { method: 'PATCH', path: `/api/rooms/${owned.id}`, raw: huge }),
+      },
+      'DELETE /api/rooms/{roomId}/members/{userId}': {
+        204: () =>
+          as(alice, { method: 'DELETE', path: `/api/rooms/${owned.id}/members/${removable.user.id}` }),
+        401: () => send(app, { method: 'DELETE', path: `/api/rooms/${owned.id}/members/${member2.user.id}` }),
+        403: () => as(member2, { method: 'DELETE', path: `/api/rooms/${owned.id}/members/${alice.user.id}` }),
+        404: () =>
+          as(stranger, { method: 'DELETE', path: `/api/rooms/${owned.id}/members/${member2.user.id}` }),
+      },
+      'POST /api/rooms/direct': {
+        201: () =>
+          as(alice, { method: 'POST', path: '/api/rooms/direct', body: { username: dmPeer.user.username } }),
+        200: () =>
+          as(dmPeer, { method: 'POST', path: '/api/rooms/direct', body: { username: alice.user.username } }),
+        400: () =>
+          as(alice, { method: 'POST', path: '/api/rooms/direct', body: { username: alice.user.username } }),
+        401: () => send(app, { method: 'POST', path: '/api/rooms/direct', body: { username: 'x' } }),
+        404: () =>
+          as(alice, { method: 'POST', path: '/api/rooms/direct', body: { username: uniqueName('nobody') } }),
+        413: () => as(alice, { method: 'POST', path: '/api/rooms/direct', raw: huge }),
+        429: () =>
+          as(
+            throttledUser,
+            { method: 'POST', path: '/api/rooms/direct', body: { username: alice.user.username } },
+            throttled,
+          ),
+      },
       'GET /api/messages': {
         200: () => as(alice, { method: 'GET', path: `/api/messages?roomId=${room.id}` }),
         400: () => as(alice, { method: 'GET', path: `/api/messages?roomId=${room.id}&limit=0` }),
         401: () => send(app, { method: 'GET', path: `/api/messages?roomId=${room.id}` }),
         404: () => as(stranger, { method: 'GET', path: `/api/messages?roomId=${room.id}` }),
+      },
+      'GET /api/search': {
+        200: () => as(alice, { method: 'GET', path: `/api/search?q=hello&limit=1` }),
+        400: () => as(alice, { method: 'GET', path: `/api/search?q=${encodeURIComponent('?!')}` }),
+        401: () => send(app, { method: 'GET', path: '/api/search?q=hello' }),
+        404: () => as(stranger, { method: 'GET', path: `/api/search?q=hello&roomId=${room.id}` }),
       },
       'POST /api/upload/init': {
         200: () =>

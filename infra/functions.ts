@@ -6,8 +6,11 @@ import { router } from './router';
 import { lambdaRuntime, sizing } from './stage';
 import { storageLinks } from './storage';
 
-/** Which REST concerns touch object storage (and so get its IAM permissions). */
-const usesStorage = new Set<string>(['Messages', 'Uploads']);
+/**
+ * Which REST concerns touch object storage (and so get its IAM permissions): Messages and
+ * Search sign GET URLs of attachments, Uploads signs uploads and checks what arrived.
+ */
+const usesStorage = new Set<string>(['Messages', 'Search', 'Uploads']);
 
 /** One Lambda per REST concern, each with a Function URL served under the router's origin. */
 export const functions = restFunctions.map(

@@ -17,6 +17,7 @@ export const restFunctions = [
   { name: 'Auth', handler: 'functions/auth/lambda.handler', path: '/api/auth' },
   { name: 'Rooms', handler: 'functions/rooms/lambda.handler', path: '/api/rooms' },
   { name: 'Messages', handler: 'functions/messages/lambda.handler', path: '/api/messages' },
+  { name: 'Search', handler: 'functions/search/lambda.handler', path: '/api/search' },
   { name: 'Uploads', handler: 'functions/uploads/lambda.handler', path: '/api/upload' },
   // The OpenAPI document, built from the route declarations: no database, Redis or storage.
   { name: 'Docs', handler: 'functions/docs/lambda.handler', path: '/api/openapi.json' },

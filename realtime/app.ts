@@ -15,7 +15,10 @@ import { reactToBus } from './bus-reactions.ts';
 import { serveConnections } from './connection.ts';
 import { budgetOptions } from './event-budget.ts';
 import { useHandshake } from './handshake-middleware.ts';
+import { MarkerAnnouncer, ReadMarkers } from './read-markers.ts';
 import { startReconciliation } from './reconcile.ts';
+import { OnlinePresence } from './online-presence.ts';
+import { RoomMembers } from './room-members.ts';
 import { RoomPresence } from './room-presence.ts';
 import type { ParleyServer } from './types.ts';
 
@@ -38,7 +41,10 @@ export interface RealtimeDeps {
 
 export interface Realtime {
   io: ParleyServer;
-  /** Refuses new sends, waits for accepted ones, disconnects every client, closes Socket.IO, then its Redis. */
+  /**
+   * Refuses new sends, waits for accepted ones, disconnects every client, writes the pending
+   * read markers, closes Socket.IO, then its Redis.
+   */
   close(): Promise<void>;
 }
 
@@ -63,6 +69,15 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
   const presence =
     deps.createPresence?.(io) ??
     new RoomPresence(io, deps.presence, logger, now, config.presence.heartbeatMs);
+  const online = new OnlinePresence(io, deps.presence.online, db, logger, now, config.presence.heartbeatMs);
+  const members = new RoomMembers(db);
+  const announcer = new MarkerAnnouncer(io, config.readMarkerFlushMs);
+  const markers = new ReadMarkers({
+    db,
+    logger,
+    onMoved: announcer.announce,
+    intervalMs: config.readMarkerFlushMs,
+  });
   const sign = (a: { key: string; mime: string; filename: string }) => deps.storage.signGetUrl(a);
   const writing = (deps.createWriter ?? broadcastingWriter)(io, {
     db,
@@ -71,6 +86,11 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
     sign,
     now,
     maxConcurrent: Math.max(1, config.database.poolMax - 2),
+    members,
+    // Sending moves the sender's marker: in memory, written with the next flush (no UPDATE per message).
+    onSent: (roomId, messages) => {
+      for (const m of messages) markers.note(roomId, m.userId, m.seq);
+    },
   });
   let accepting = true;
 
@@ -79,13 +99,18 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
     ...deps,
     writer: writing.writer,
     presence,
+    online,
     sign,
+    markers,
     now,
     budget: budgetOptions(config.limits),
     accepting: () => accepting,
   });
-  const unsubscribe = reactToBus(io, deps.bus, presence, logger);
+  const unsubscribe = reactToBus(io, deps.bus, presence, members, logger);
   presence.start();
+  online.start();
+  markers.start();
+  announcer.start();
   const stopReconciling = startReconciliation(io, {
     db,
     logger,
@@ -103,8 +128,14 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
         unsubscribe();
         stopReconciling();
         presence.stop();
+        online.stop();
         io.local.disconnectSockets(true);
         await Promise.all([...cleanups]);
+        await online.idle();
+        // Every accepted send and read is in memory now: written before the database closes
+        // (the caller closes it after this), announced while Socket.IO is still open.
+        await markers.close();
+        announcer.stop();
         await io.close();
         await Promise.all(adapterClients.map((c) => closeRedis(c)));
       })();

@@ -8,7 +8,8 @@ import type { ParleySocket } from './types.ts';
 /**
  * Every event a connection sends spends from its budget, in memory, before anything else
  * happens to it (no parsing, no database, no Redis): a refused event costs a map lookup and
- * an ack. Each event kind has its own windows (`message`, `typing`, `join`, `leave`, and one
+ * an ack. Each event kind has its own windows (`message`, `typing`, `join`, `leave`, `react`,
+ * `read`, and one
  * shared budget for names the server does not know). A connection that keeps sending far
  * over its budget is closed.
  */
@@ -96,6 +97,7 @@ export const budgetOptions = (limits: Config['limits']): BudgetOptions => ({
     join: limits.join,
     leave: limits.leave,
     react: limits.react,
+    read: limits.read,
   },
   // The contract: edits count toward the `message` limit; deletes do too (docs/api.md).
   sharesWith: { edit: 'message', delete: 'message' },

@@ -22,6 +22,8 @@ import { messageAck, rateLimitRefusals, socketEvents } from '../core/metrics.ts'
 import { getRoomForMember, isMember } from '../core/rooms/rooms.ts';
 import { JoinPayload, LeavePayload, MessagePayload, TypingPayload } from '../core/schemas.ts';
 import { registerChangeHandlers } from './lifecycle-handlers.ts';
+import { registerReadHandlers } from './read-handlers.ts';
+import type { ReadMarkers } from './read-markers.ts';
 import type { RoomPresence } from './room-presence.ts';
 import { roomChannel, type ParleyServer, type ParleySocket } from './types.ts';
 import type { MessageWriter } from './writer.ts';
@@ -35,6 +37,8 @@ export interface HandlerDeps {
   writer: MessageWriter;
   presence: RoomPresence;
   sign: AttachmentUrlSigner;
+  /** The read-marker coalescer. */
+  markers: ReadMarkers;
   /** False once shutdown has begun: new work is refused as `unavailable`. */
   accepting: () => boolean;
 }
@@ -162,6 +166,7 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
     );
     const messages = await toWireMessages(page.messages, sign);
     const lastSeq = Math.max(room.lastSeq, messages.at(-1)?.seq ?? 0);
+    deps.markers.sawLastSeq(roomId, lastSeq);
     const catchUp = await readJoinChanges(db, roomId, page, { sinceSeq, sinceVersion, limit: CATCH_UP_PAGE });
     const changes = await toWireMessages(catchUp.messages, sign);
     // lastVersion as read before the socket entered the room: every change after it is in this
@@ -211,6 +216,7 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
   });
 
   registerChangeHandlers(socket, deps, { listen: listen satisfies Listen, authorize, limit });
+  registerReadHandlers(socket, deps, listen);
 }
 
 /** Ends a socket's typing in a room, telling the others. */

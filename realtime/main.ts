@@ -2,6 +2,7 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { createHttpApp } from '../core/http/app.ts';
+import { connectionDrain } from '../core/http/connection-drain.ts';
 import { opsRoutes, withTimeout } from '../core/http/ops.ts';
 import { developmentSecret } from '../core/development-secret.ts';
 import { createLogger } from '../core/logger.ts';
@@ -42,6 +43,8 @@ const realtime = createRealtime(server, {
   ...services,
   connectRedis: (role, options) => connectRedis(config, logger, role, options),
 });
+// After Socket.IO attached, so that it sees Socket.IO's polling requests too (see connectionDrain).
+const drain = connectionDrain(server);
 await new Promise<void>((resolve, reject) => {
   server.once('error', reject);
   server.listen(config.port, config.host, resolve);
@@ -59,10 +62,7 @@ logger.info(
 
 closeOnSignals(logger, config.shutdownTimeoutMs, async () => {
   stopping = true; // /readyz answers 503 from here on
-  const httpClosed = new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-  });
+  const httpClosed = drain.close();
   // Finishes in-flight sends, disconnects clients, then closes Socket.IO before its Redis.
   await realtime.close();
   await httpClosed;

@@ -65,3 +65,70 @@ describe('graceful shutdown', () => {
     },
   );
 });
+
+describe('graceful shutdown and read markers', () => {
+  beforeAll(() => sharedServices(), 180_000);
+  // A flush interval longer than the test: whatever is stored was written by the shutdown.
+  const NO_TIMED_FLUSH = { READ_MARKER_FLUSH_MS: '600000', ...BULK_LIMITS };
+
+  const markersOf = async (userId: string, roomIds: string[]) =>
+    Object.fromEntries(
+      (
+        await (
+          await sharedServices()
+        ).db.prisma.roomMember.findMany({
+          where: { userId, roomId: { in: roomIds } },
+          select: { roomId: true, lastReadSeq: true },
+        })
+      ).map((r) => [r.roomId, r.lastReadSeq]),
+    );
+
+  it('writes every acked marker (reads and sends) before the database closes', async () => {
+    const world = await startWorld(NO_TIMED_FLUSH);
+    const alice = await world.user();
+    const bob = await world.user();
+    const rooms = [await world.room(alice, bob), await world.room(alice, bob), await world.room(alice, bob)];
+    const a = await alice.connect({}, world.url);
+    const b = await bob.connect({}, world.url);
+    for (const [i, room] of rooms.entries()) {
+      await a.joined(room);
+      for (let n = 0; n < 5 + i; n++) await a.sent(room, `m${n}`);
+    }
+    const acked: Record<string, number> = {};
+    for (const [i, room] of rooms.entries()) {
+      const ack = await b.read(room, 3 + i);
+      if (!ack.ok) throw new Error(JSON.stringify(ack));
+      acked[room.id] = ack.lastReadSeq!;
+    }
+    const ids = rooms.map((r) => r.id);
+    // Nothing written yet: the markers live in memory until a flush.
+    expect(Object.values(await markersOf(bob.id, ids))).toEqual([0, 0, 0]);
+    expect(Object.values(await markersOf(alice.id, ids))).toEqual([0, 0, 0]);
+    await world.close();
+    expect(await markersOf(bob.id, ids)).toEqual(acked);
+    expect(await markersOf(alice.id, ids)).toEqual(Object.fromEntries(rooms.map((r, i) => [r.id, 5 + i])));
+  });
+
+  it.runIf(usesPostgres)('the container entry writes the acked markers on SIGTERM and exits 0', async () => {
+    const world = await startWorld();
+    try {
+      const proc = await spawnRealtime(NO_TIMED_FLUSH);
+      const alice = await world.user();
+      const bob = await world.user();
+      const room = await world.room(alice, bob);
+      const a = await alice.connect({}, proc.url);
+      const b = await bob.connect({}, proc.url);
+      await a.joined(room);
+      for (let n = 0; n < 8; n++) await a.sent(room, `m${n}`);
+      const ack = await b.read(room, 6);
+      expect(ack).toEqual({ ok: true, lastReadSeq: 6 });
+      expect(await markersOf(bob.id, [room.id])).toEqual({ [room.id]: 0 });
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited).toEqual({ code: 0, signal: null });
+      expect(await markersOf(bob.id, [room.id])).toEqual({ [room.id]: 6 });
+      expect(await markersOf(alice.id, [room.id])).toEqual({ [room.id]: 8 });
+    } finally {
+      await world.close();
+    }
+  });
+});

@@ -11,6 +11,7 @@ import { openServices, type Services } from '../core/services.ts';
 import { startUploadSweeper } from '../core/uploads/uploads.ts';
 import { mountFunctions } from '../functions/index.ts';
 import { createRealtime, type Realtime } from '../realtime/app.ts';
+import { connectionDrain } from '../core/http/connection-drain.ts';
 import { webClientRoutes } from './web-client.ts';
 
 export interface RunningServer {
@@ -66,6 +67,9 @@ export async function startServer(config: Config, logger: Logger, given?: Servic
     ...services,
     connectRedis: (role, options) => connectRedis(config, logger, role, options),
   });
+  // After Socket.IO attached: it wraps the 'request' listeners present then, and only calls
+  // them for requests that are not its own; this one must see its polling requests too.
+  const drain = connectionDrain(server as HttpServer);
 
   return {
     url: `http://localhost:${port}`,
@@ -75,11 +79,7 @@ export async function startServer(config: Config, logger: Logger, given?: Servic
     async close() {
       if (stopping) return;
       stopping = true; // /readyz answers 503 from here on
-      const httpClosed = new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Idle keep-alive connections would hold close() open until they time out.
-        (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
-      });
+      const httpClosed = drain.close();
       // Finishes in-flight sends, disconnects clients, then closes Socket.IO before its Redis.
       await realtime.close();
       await httpClosed;

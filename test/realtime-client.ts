@@ -1,6 +1,15 @@
 import type { Socket as ClientSocket } from 'socket.io-client';
 import { openSocket as openClientSocket, type ChatSocket } from '../client/socket.ts';
-import type { ClientToServerEvents, JoinResult, PresenceEvent, TypingEvent } from '../core/events.ts';
+import type {
+  ActivityEvent,
+  ClientToServerEvents,
+  JoinResult,
+  PresenceEvent,
+  ReadReceiptEvent,
+  ReadStateEvent,
+  TypingEvent,
+  UserOnlineEvent,
+} from '../core/events.ts';
 import type { Ack } from '../core/events.ts';
 import type { Message, Room } from '../core/schemas.ts';
 import type { TestAccount } from './accounts.ts';
@@ -15,7 +24,28 @@ type Inbound = {
   presence: PresenceEvent;
   typing: TypingEvent;
   message_updated: Message;
+  // The user's channel.
+  room_added: { room: Room };
+  room_removed: { roomId: string };
+  room_updated: { room: Room };
+  activity: ActivityEvent;
+  user_online: UserOnlineEvent;
+  read: ReadReceiptEvent;
+  read_state: ReadStateEvent;
 };
+const INBOUND = [
+  'message',
+  'presence',
+  'typing',
+  'message_updated',
+  'room_added',
+  'room_removed',
+  'room_updated',
+  'activity',
+  'user_online',
+  'read',
+  'read_state',
+] as const satisfies readonly InboundEvent[];
 type InboundEvent = keyof Inbound;
 
 export interface ConnectOptions {
@@ -28,11 +58,8 @@ export interface ConnectOptions {
 
 /** A real socket.io-client socket that keeps what it receives, in order, until consumed. */
 export class ChatClient {
-  private readonly inbox: { [E in InboundEvent]: Inbound[E][] } = {
-    message: [],
-    presence: [],
-    typing: [],
-    message_updated: [],
+  private readonly inbox = Object.fromEntries(INBOUND.map((e) => [e, []])) as unknown as {
+    [E in InboundEvent]: Inbound[E][];
   };
   private readonly waiters: {
     event: InboundEvent;
@@ -46,7 +73,7 @@ export class ChatClient {
     readonly socket: ChatSocket,
     readonly name: string,
   ) {
-    for (const event of ['message', 'presence', 'typing', 'message_updated'] as const) {
+    for (const event of INBOUND) {
       this.raw.on(event, (payload: Inbound[typeof event]) => this.deliver(event, payload));
     }
   }
@@ -167,6 +194,11 @@ export class ChatClient {
     const ack = await this.change(event, room, messageId, extra);
     if (!ack.ok) throw new Error(`${this.name} could not ${event}: ${JSON.stringify(ack.error)}`);
     return ack.message;
+  }
+
+  /** `read` {roomId, seq}; the ack as it came. */
+  read(room: Room | string, seq: number): Promise<Ack<{ lastReadSeq?: number }>> {
+    return this.emit('read', { roomId: typeof room === 'string' ? room : room.id, seq });
   }
 
   typing(room: Room | string, typing: boolean): Promise<Ack> {

@@ -58,3 +58,17 @@ export async function restApp(services?: Services) {
   mountFunctions(app, s);
   return app;
 }
+
+/**
+ * A Redis connection of this run under a key prefix of its own: for stores whose scans span
+ * the whole prefix (the online store prunes every user), so tests with other timings in
+ * parallel files do not act on each other's entries. The caller closes it.
+ */
+export async function isolatedRedis(tag: string) {
+  const { connectRedis } = await import('../core/redis/connection.ts');
+  const config = testConfig();
+  return connectRedis(config, silentLogger, `test-${tag}`, {
+    keyPrefix: `${config.redis.keyPrefix}${tag}:${randomBytes(4).toString('hex')}:`,
+    enableOfflineQueue: true,
+  });
+}

@@ -17,12 +17,18 @@ export interface Profile {
   insertPool: number;
   latencyLightRate: number;
   history: { rooms: { roomId: string; count: number }[]; requests: number };
+  /** GET /api/search requests per query and rep (the naive reference of a common word takes ~1 s). */
+  search: { requests: number };
   /** Fresh server processes per rep (start-up dominates), so fewer reps than the rest. */
   memory: { sockets: number[]; reps: number };
   join: { sockets: number; messages: number };
   /** The changes scenario: acks per run and their rate; changes before the catch-up join. */
   changes: { ops: number; rate: number; count: number };
   textChars: number;
+  /** read-markers: readers in one room, each reading every message; messages a second in; window. */
+  readMarkers: { members: number; ratePerSecond: number; windowMs: number };
+  /** rooms-list: rooms of the listing user, messages in each, GET /api/rooms requests per rep. */
+  roomsList: { rooms: number; messagesPerRoom: number; requests: number };
 }
 
 export const PROFILES: Record<Profile['name'], Profile> = {
@@ -45,10 +51,13 @@ export const PROFILES: Record<Profile['name'], Profile> = {
       ],
       requests: 120,
     },
+    search: { requests: 15 },
     memory: { sockets: [1000, 5000], reps: 2 },
     join: { sockets: 100, messages: 200 },
     changes: { ops: 150, rate: 30, count: 1000 },
     textChars: 100,
+    readMarkers: { members: 1000, ratePerSecond: 5, windowMs: 6_000 },
+    roomsList: { rooms: 500, messagesPerRoom: 40, requests: 60 },
   },
   full: {
     name: 'full',
@@ -69,10 +78,13 @@ export const PROFILES: Record<Profile['name'], Profile> = {
       ],
       requests: 1000,
     },
+    search: { requests: 60 },
     memory: { sockets: [1000, 5000], reps: 5 },
     join: { sockets: 300, messages: 200 },
     changes: { ops: 600, rate: 30, count: 1000 },
     textChars: 100,
+    readMarkers: { members: 1000, ratePerSecond: 10, windowMs: 15_000 },
+    roomsList: { rooms: 500, messagesPerRoom: 40, requests: 300 },
   },
 };
 

@@ -157,3 +157,34 @@ export async function analyze(pool: pg.Pool): Promise<void> {
   await pool.query('ANALYZE room_members');
   await pool.query('ANALYZE users');
 }
+
+/**
+ * Rooms `<prefix>1..<prefix>N` whose members are user `lister` and user 1 (who sends their
+ * histories, seeded separately by seedHistories); then, once the histories exist,
+ * markRead sets the lister's markers at varied positions so that rooms have unread messages.
+ */
+export async function seedListRooms(
+  pool: pg.Pool,
+  prefix: string,
+  rooms: number,
+  lister: number,
+): Promise<void> {
+  await pool.query(
+    `INSERT INTO rooms (id, name) SELECT $1 || g, $1 || g FROM generate_series(1, $2::int) g`,
+    [prefix, rooms],
+  );
+  await pool.query(
+    `INSERT INTO room_members (id, room_id, user_id)
+     SELECT $1 || g || ':' || u, $1 || g, u FROM generate_series(1, $2::int) g, unnest(ARRAY['bu1', $3]) u`,
+    [prefix, rooms, userId(lister)],
+  );
+}
+
+/** The lister's marker in each `<prefix>k` room: k·7 mod (last_seq + 1), so unread counts vary. */
+export async function markRead(pool: pg.Pool, prefix: string, lister: number): Promise<void> {
+  await pool.query(
+    `UPDATE room_members rm SET last_read_seq = (substr(r.id, length($1) + 1)::int * 7) % (r.last_seq + 1)
+       FROM rooms r WHERE r.id = rm.room_id AND rm.user_id = $2 AND r.id LIKE $1 || '%'`,
+    [prefix, userId(lister)],
+  );
+}

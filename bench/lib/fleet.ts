@@ -20,6 +20,13 @@ export interface JoinOutcome {
 }
 
 export type Sender = { index: number; roomId: string };
+/** `read` events sent on receipt and their acks, and the receipts (`read` events) that arrived. */
+export interface ReadCounts {
+  sent: number;
+  ok: number;
+  receipts: number;
+  errors: Record<string, number>;
+}
 export type FleetRunArgs = Omit<RunArgs, 'group' | 'senders'>;
 
 /**
@@ -132,6 +139,21 @@ export class Fleet {
       ackedIds: results.flatMap((r) => r.ackedIds),
       ackLatencyMs: results.flatMap((r) => r.ackLatencyMs),
       sendingMs: Math.max(...results.map((r) => r.sendingMs)),
+    };
+  }
+
+  /** Read-on-receipt on or off for every socket of the fleet; the loaders' counts since the last call. */
+  async reading(on: boolean): Promise<ReadCounts> {
+    const results = await Promise.all(
+      this.parts.map((p) => p.loader.rpc.call<ReadCounts>('reading', { group: this.group, on })),
+    );
+    const errors: Record<string, number> = {};
+    for (const r of results) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+    return {
+      sent: results.reduce((a, r) => a + r.sent, 0),
+      ok: results.reduce((a, r) => a + r.ok, 0),
+      receipts: results.reduce((a, r) => a + r.receipts, 0),
+      errors,
     };
   }
 

@@ -65,6 +65,21 @@ const socketOf = (group: string, index: number): Socket => {
 let counting = false;
 let received = 0;
 let latencies: number[] = [];
+/** Groups whose sockets answer every message they receive with a `read` of its seq. */
+const readingGroups = new Set<string>();
+const reads = { sent: 0, ok: 0, errors: {} as Record<string, number>, receipts: 0 };
+
+function readOnReceipt(group: string, socket: Socket, m: { roomId?: unknown; seq?: unknown }): void {
+  if (!readingGroups.has(group) || typeof m?.roomId !== 'string' || typeof m.seq !== 'number') return;
+  reads.sent++;
+  socket.emit('read', { roomId: m.roomId, seq: m.seq }, (ack: { ok: boolean; error?: { code: string } }) => {
+    if (ack?.ok) reads.ok++;
+    else {
+      const code = ack?.error?.code ?? 'unknown';
+      reads.errors[code] = (reads.errors[code] ?? 0) + 1;
+    }
+  });
+}
 
 function onMessage(m: { text?: unknown }): void {
   if (!counting) return;
@@ -111,6 +126,10 @@ async function connect(args: ConnectArgs) {
     try {
       const s = await connectOne(args.url, args.clients[i]!);
       s.on('message', onMessage);
+      s.on('message', (m: { roomId?: unknown; seq?: unknown }) => readOnReceipt(args.group, s, m));
+      s.on('read', () => {
+        if (readingGroups.has(args.group)) reads.receipts++;
+      });
       sockets[i] = s;
     } catch (err) {
       failed++;
@@ -237,6 +256,14 @@ serveRpc({
   stopCounting: (): Counts => {
     counting = false;
     return { received, latencyMs: latencies };
+  },
+  /** Turns read-on-receipt on or off for a group; answers the counts since the last call. */
+  reading: ({ group, on }: { group: string; on: boolean }) => {
+    if (on) readingGroups.add(group);
+    else readingGroups.delete(group);
+    const counts = { ...reads, errors: { ...reads.errors } };
+    Object.assign(reads, { sent: 0, ok: 0, errors: {}, receipts: 0 });
+    return counts;
   },
   disconnect: ({ group }: { group: string }) => {
     for (const s of groups.get(group) ?? []) s?.close();

@@ -27,10 +27,10 @@ export const bodies = {
   user: z.object({ user: named.User }),
   token: wire.TokenBody.extend({ user: named.User }),
   room: z.object({ room: named.Room }),
-  rooms: z.object({ rooms: z.array(named.Room) }),
   member: z.object({ member: named.Member }),
   members: z.object({ members: z.array(named.Member) }),
   history: wire.HistoryPage.extend({ messages: z.array(named.Message) }),
+  search: wire.SearchPage.extend({ messages: z.array(named.Message) }),
   attachment: z.object({ attachment: named.Attachment }),
   uploadTarget: wire.UploadTarget.openapi('UploadTarget'),
 };

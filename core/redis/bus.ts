@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
+import type { Room } from '../schemas.ts';
 import { closeRedis } from './connection.ts';
 
 /**
@@ -9,7 +10,12 @@ import { closeRedis } from './connection.ts';
  */
 export type BusEvent =
   | { type: 'session.revoked'; jti: string; userId: string }
-  | { type: 'member.left'; roomId: string; userId: string };
+  /** Left or removed: the user's sockets leave the room and hear `room_removed`. */
+  | { type: 'member.left'; roomId: string; userId: string }
+  /** Created the room, was added, or a direct room was opened for them: `room_added`. */
+  | { type: 'member.joined'; room: Room; userId: string }
+  /** Renamed, or its owner changed: each of `userIds` (its members) hears `room_updated`. */
+  | { type: 'room.updated'; room: Room; userIds: string[] };
 
 export interface EventBus {
   publish(event: BusEvent): Promise<void>;

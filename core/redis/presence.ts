@@ -1,5 +1,6 @@
 import type { Redis, Result } from 'ioredis';
 import type { PresentUser } from '../schemas.ts';
+import { MemoryOnline, RedisOnline, type OnlineUsers } from './online.ts';
 
 /**
  * Who is in which room, per socket. In Redis (hash `presence:room:<roomId>`, field = socket
@@ -34,6 +35,8 @@ export interface Presence {
    * any instance, unless `force`. Shared, so that instances do not repeat each other.
    */
   claimAnnouncement(roomId: string, set: string, force: boolean): Promise<boolean>;
+  /** Who is online anywhere (any socket on any instance), in the same store with the same TTL. */
+  readonly online: OnlineUsers;
   close(): Promise<void>;
 }
 
@@ -56,8 +59,11 @@ export function distinctUsers(entries: Iterable<PresentUser>): PresentUser[] {
 export class MemoryPresence implements Presence {
   private readonly rooms = new Map<string, Map<string, StoredEntry>>();
   private readonly announced = new Map<string, string>();
+  readonly online: OnlineUsers;
 
-  constructor(private readonly ttlMs: number) {}
+  constructor(private readonly ttlMs: number) {
+    this.online = new MemoryOnline(ttlMs);
+  }
 
   async put(entries: PresenceEntry[], now: number): Promise<void> {
     for (const e of entries) {
@@ -142,10 +148,13 @@ export const presenceKey = (roomId: string) => `presence:room:${roomId}`;
 const announcedKey = (roomId: string) => `presence:announced:${roomId}`;
 
 export class RedisPresence implements Presence {
+  readonly online: OnlineUsers;
+
   constructor(
     private readonly redis: Redis,
     private readonly ttlMs: number,
   ) {
+    this.online = new RedisOnline(redis, ttlMs);
     redis.defineCommand('parleyPresenceSnapshot', { numberOfKeys: 1, lua: SNAPSHOT_SCRIPT });
     redis.defineCommand('parleyPresenceClaim', { numberOfKeys: 1, lua: CLAIM_SCRIPT });
   }

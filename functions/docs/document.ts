@@ -8,6 +8,7 @@ import {
 import * as auth from '../auth/routes.ts';
 import * as messages from '../messages/routes.ts';
 import * as rooms from '../rooms/routes.ts';
+import * as search from '../search/routes.ts';
 import * as uploads from '../uploads/routes.ts';
 
 /** Where each concern's routes are mounted (functions/index.ts mounts the same). */
@@ -15,6 +16,7 @@ const MOUNTS = [
   ['/api/auth', auth],
   ['/api/rooms', rooms],
   ['/api/messages', messages],
+  ['/api/search', search],
   ['/api/upload', uploads],
 ] as const;
 

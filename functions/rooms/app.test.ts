@@ -77,6 +77,7 @@ describe('rooms', () => {
       joinedAt: expect.any(String),
       role: 'member',
       lastReadSeq: 0,
+      online: false,
     });
     const again = await alice.addMember(room.id, bob.username!);
     expect(again.status).toBe(200);

@@ -1,6 +1,12 @@
-import { createRoute } from '@hono/zod-openapi';
+import { createRoute, z } from '@hono/zod-openapi';
 import { bodies, errors, json, jsonBody, RoomParams, sessionSecurity } from '../../core/http/openapi.ts';
-import { AddMemberBody, CreateRoomBody } from '../../core/schemas.ts';
+import {
+  AddMemberBody,
+  CreateRoomBody,
+  OpenDirectBody,
+  RenameRoomBody,
+  RoomListEntry,
+} from '../../core/schemas.ts';
 
 /** /api/rooms, declared. Any room route for a room the caller is not in answers 404. */
 
@@ -22,9 +28,12 @@ export const list = createRoute({
   ...common,
   method: 'get',
   path: '/',
-  summary: "The caller's rooms",
+  summary: "The caller's rooms, newest activity first, with the caller's read state",
   responses: {
-    200: json(bodies.rooms, 'The rooms the caller is a member of'),
+    200: json(
+      z.object({ rooms: z.array(RoomListEntry.openapi('RoomListEntry')) }),
+      'The rooms the caller is a member of: lastReadSeq, unread and lastMessage with each',
+    ),
     ...errors('unauthorized'),
   },
 });
@@ -66,6 +75,35 @@ export const members = createRoute({
   },
 });
 
+export const rename = createRoute({
+  ...common,
+  method: 'patch',
+  path: '/{roomId}',
+  summary: 'Rename the room (its owner only; never a direct room); the members hear room_updated',
+  request: { params: RoomParams, body: jsonBody(RenameRoomBody) },
+  responses: {
+    200: json(bodies.room, 'The renamed room'),
+    ...errors('unauthorized', 'invalid_request', 'payload_too_large', 'not_found', 'forbidden'),
+  },
+});
+
+export const openDirect = createRoute({
+  ...common,
+  method: 'post',
+  path: '/direct',
+  summary: 'Open the direct room of the caller and another user (one room per pair)',
+  request: { body: jsonBody(OpenDirectBody) },
+  responses: {
+    201: json(bodies.room, 'Created, with the two of them as its members'),
+    200: json(bodies.room, 'The pair already had it (whichever of the two asked); a leaver is back in'),
+    ...errors('unauthorized', 'invalid_request', 'payload_too_large', 'not_found', 'rate_limited'),
+  },
+});
+
+const MemberParams = RoomParams.extend({
+  userId: z.string().openapi({ description: 'The member to remove (a user id)' }),
+});
+
 export const leave = createRoute({
   ...common,
   method: 'delete',
@@ -75,5 +113,18 @@ export const leave = createRoute({
   responses: {
     204: { description: 'Left' },
     ...errors('unauthorized', 'not_found'),
+  },
+});
+
+export const removeMember = createRoute({
+  ...common,
+  method: 'delete',
+  path: '/{roomId}/members/{userId}',
+  summary:
+    "The owner removes a member; the member's sockets leave at once, on every instance (one's own id: leave)",
+  request: { params: MemberParams },
+  responses: {
+    204: { description: 'Removed' },
+    ...errors('unauthorized', 'not_found', 'forbidden'),
   },
 });

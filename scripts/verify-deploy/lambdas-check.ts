@@ -11,6 +11,7 @@ const DEPLOYED_NAME: Record<string, string> = {
   Auth: 'AuthFunction',
   Rooms: 'RoomsFunction',
   Messages: 'MessagesFunction',
+  Search: 'SearchFunction',
   Uploads: 'UploadsFunction',
   Docs: 'DocsFunction',
   Migrate: 'MigrateFunction',
@@ -76,7 +77,7 @@ export async function checkLambdas(
         const doc = res.json as { openapi?: string; paths?: Record<string, unknown> } | undefined;
         assert(res.status === 200, `openapi.json → ${res.status} ${JSON.stringify(res.json)}`);
         assert(doc?.openapi === '3.1.0', `not an OpenAPI 3.1 document: ${JSON.stringify(doc).slice(0, 200)}`);
-        for (const path of ['/api/auth/login', '/api/messages', '/api/openapi.json'])
+        for (const path of ['/api/auth/login', '/api/messages', '/api/search', '/api/openapi.json'])
           assert(doc.paths?.[path], `the document lacks ${path}`);
         return Object.keys(doc.paths ?? {}).length;
       },
@@ -211,7 +212,7 @@ export async function checkLambdas(
     );
 
     const roomId = await step(
-      'Rooms, Messages, Uploads behind the router with the cookie',
+      'Rooms, Messages, Search, Uploads behind the router with the cookie',
       async () => {
         const viewer: Viewer = { ...browser, cookies: [session.pair] };
         const created = await call(routed('Rooms'), 'POST', '/api/rooms', {
@@ -230,6 +231,14 @@ export async function checkLambdas(
           history.status === 200 && history.json.hasMore === false,
           `history → ${history.status} ${JSON.stringify(history.json)}`,
         );
+        const search = await call(routed('Search'), 'GET', '/api/search', {
+          query: { q: 'deploy', roomId: id },
+          viewer,
+        });
+        assert(
+          search.status === 200 && Array.isArray(search.json.messages) && search.json.nextCursor === null,
+          `search → ${search.status} ${JSON.stringify(search.json)}`,
+        );
         const init = await call(routed('Uploads'), 'POST', '/api/upload/init', {
           body: { roomId: id, filename: 'hello.txt', mime: 'text/plain', bytes: 5 },
           viewer,
@@ -245,7 +254,7 @@ export async function checkLambdas(
         );
         return id;
       },
-      () => 'room 201, anonymous 401, history 200, presigned POST to the program’s bucket',
+      () => 'room 201, anonymous 401, history 200, search 200, presigned POST to the program’s bucket',
     );
 
     await step(

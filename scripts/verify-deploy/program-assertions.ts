@@ -10,6 +10,7 @@ const REST = [
   { entry: 'Auth', path: '/api/auth', storage: false },
   { entry: 'Rooms', path: '/api/rooms', storage: false },
   { entry: 'Messages', path: '/api/messages', storage: true },
+  { entry: 'Search', path: '/api/search', storage: true },
   { entry: 'Uploads', path: '/api/upload', storage: true },
   { entry: 'Docs', path: '/api/openapi.json', storage: false },
 ] as const;

@@ -57,6 +57,9 @@ beforeAll(async () => {
 afterAll(() => world?.close());
 
 const isMember = (user: string, room: string) => rooms[room]!.members.includes(users[user]!.name);
+const isOwner = (user: string, room: string) => user === (room === 'foreign' ? 'outsider' : 'owner');
+/** A user id that is nobody's: removing it is 404 for the owner, 403 for other members. */
+const NOT_A_MEMBER = '01a00000-0000-7000-8000-00000000dead';
 
 async function counts(roomId: string) {
   const p = world.services.db.prisma;
@@ -87,7 +90,15 @@ describe('access matrix', () => {
     for (const u of USERS) {
       const client = await users[u]!.connect();
       const heard: string[] = [];
-      for (const e of ['message', 'typing', 'presence'])
+      for (const e of [
+        'message',
+        'typing',
+        'presence',
+        'activity',
+        'room_added',
+        'room_updated',
+        'room_removed',
+      ])
         client.raw.on(e, (p: unknown) => heard.push(JSON.stringify(p)));
       listeners[u] = { client, heard };
     }
@@ -117,6 +128,9 @@ describe('access matrix', () => {
         await rest('GET history', 'GET', `/api/messages?roomId=${r.id}`);
         await rest('GET history afterSeq', 'GET', `/api/messages?roomId=${r.id}&afterSeq=0`);
         await rest('POST member', 'POST', `/api/rooms/${r.id}/members`, { username: invitee.name });
+        // The same name again: the owner's rename changes nothing but proves the right.
+        await rest('PATCH room', 'PATCH', `/api/rooms/${r.id}`, { name: r.name });
+        await rest('DELETE a member', 'DELETE', `/api/rooms/${r.id}/members/${NOT_A_MEMBER}`);
         await rest('upload init', 'POST', '/api/upload/init', {
           roomId: r.id,
           filename: 'y.txt',
@@ -162,6 +176,8 @@ describe('access matrix', () => {
             'GET history afterSeq': '200',
             // The first member to add the invitee creates the membership; later ones find it.
             'POST member': c.outcome === '201' || c.outcome === '200' ? c.outcome : '200 or 201',
+            'PATCH room': isOwner(c.user, c.room) ? '200' : '403 forbidden',
+            'DELETE a member': isOwner(c.user, c.room) ? '404 not_found' : '403 forbidden',
             'upload init': '200',
             // Only the uploader may complete; the owner started these uploads, and nothing was stored.
             "upload complete (a member's key)": '404 not_found',

@@ -1,4 +1,5 @@
 import type { ChatSocket } from '../../client/socket.ts';
+import type { UserOnlineEvent } from '../../core/events.ts';
 import type { Member, PresentUser, Room, User } from '../../core/schemas.ts';
 import { ApiError, client } from './client.ts';
 import { h, replaceChildren, uid } from './dom.ts';
@@ -15,13 +16,6 @@ export interface MembersPanelDeps {
   onMembers(members: Member[]): void;
   /** "Message <user>": open the direct room with them. */
   openDirect(username: string): void;
-}
-
-/** `member.online` and the user channel's `user_online`: online anywhere (any socket). */
-type OnlineMember = Member & { online?: boolean };
-interface UserOnlineEvent {
-  userId: string;
-  online: boolean;
 }
 
 /**
@@ -94,13 +88,12 @@ export class MembersPanel {
       },
       'Members',
     );
-    // Not in the typed events until the membership work lands in core/events.ts.
-    (deps.socket as unknown as EventListening).on('user_online', this.onUserOnline);
+    deps.socket.on('user_online', this.onUserOnline);
     this.roomChanged();
   }
 
   destroy(): void {
-    (this.deps.socket as unknown as EventListening).off('user_online', this.onUserOnline);
+    this.deps.socket.off('user_online', this.onUserOnline);
   }
 
   /** The room was renamed or changed owner: the owner's controls follow. */
@@ -135,9 +128,8 @@ export class MembersPanel {
       try {
         const members = await client.rooms.members(roomId);
         this.members = members;
-        for (const m of members as OnlineMember[]) {
-          if (m.online !== undefined) this.online.set(m.userId, m.online);
-        }
+        // `member.online`: connected anywhere; `user_online` events keep it live.
+        for (const m of members) this.online.set(m.userId, m.online);
         this.deps.onMembers(members);
         this.render();
       } catch (err) {
@@ -279,9 +271,4 @@ export class MembersPanel {
     this.deps.host().classList.toggle('panel-open', open);
     if (open) this.element.querySelector('input')?.focus();
   }
-}
-
-interface EventListening {
-  on(event: string, listener: (e: UserOnlineEvent) => void): void;
-  off(event: string, listener: (e: UserOnlineEvent) => void): void;
 }

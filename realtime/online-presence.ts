@@ -1,0 +1,111 @@
+import type { Database } from '../core/db/database.ts';
+import type { Logger } from '../core/logger.ts';
+import type { OnlineUsers } from '../core/redis/online.ts';
+import { roomMatesOf } from '../core/rooms/rooms.ts';
+import { userChannel, type ParleyServer, type ParleySocket } from './types.ts';
+
+/**
+ * Online anywhere, as the sockets see it: each socket is an entry of the shared store from
+ * its handshake to its disconnect, refreshed by a heartbeat and pruned when its instance
+ * stops refreshing it (a crash). When a user comes online (first socket anywhere) or goes
+ * offline (last one), the instance whose change made the transition — the store reports it
+ * to exactly one caller — tells the users who share a room with them: `user_online`, one
+ * emit to the set of their user channels, through the adapter to every instance.
+ */
+export class OnlinePresence {
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private ticking = false;
+  private degraded = false;
+  /** Announcements per user, in order: an arrival's `true` never overtakes the `false` after it. */
+  private readonly announcing = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly io: ParleyServer,
+    private readonly store: OnlineUsers,
+    private readonly db: Database,
+    private readonly logger: Logger,
+    private readonly now: () => number,
+    private readonly heartbeatMs: number,
+  ) {}
+
+  start(): void {
+    const timer = setInterval(() => void this.tick(), this.heartbeatMs);
+    timer.unref();
+    this.timer = timer;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  async connected(socket: ParleySocket): Promise<void> {
+    const { userId } = socket.data.session;
+    try {
+      if (await this.store.connect(userId, socket.id, this.now())) await this.announce(userId, true);
+      this.healthy();
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  async disconnected(socket: ParleySocket): Promise<void> {
+    const { userId } = socket.data.session;
+    try {
+      if (await this.store.disconnect(userId, socket.id, this.now())) await this.announce(userId, false);
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  /** Refreshes this instance's sockets, then prunes the entries nobody refreshes any more. */
+  async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const entries = [...this.io.of('/').sockets.values()]
+        .filter((s) => s.data.session)
+        .map((s) => ({ userId: s.data.session.userId, socketId: s.id }));
+      await this.store.refresh(entries, this.now());
+      for (const userId of await this.store.prune(this.now())) await this.announce(userId, false);
+      this.healthy();
+    } catch (err) {
+      this.failed(err);
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  /** Waits for the announcements in flight (shutdown, tests). */
+  async idle(): Promise<void> {
+    await Promise.all([...this.announcing.values()]);
+  }
+
+  private announce(userId: string, online: boolean): Promise<void> {
+    const previous = this.announcing.get(userId) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      try {
+        const mates = await roomMatesOf(this.db, userId);
+        if (mates.length > 0) this.io.to(mates.map(userChannel)).emit('user_online', { userId, online });
+      } catch (err) {
+        this.logger.warn({ err: { message: (err as Error).message }, userId }, 'user_online not announced');
+      }
+    });
+    this.announcing.set(userId, next);
+    void next.finally(() => {
+      if (this.announcing.get(userId) === next) this.announcing.delete(userId);
+    });
+    return next;
+  }
+
+  private failed(err: unknown): void {
+    if (!this.degraded) {
+      this.logger.warn({ err: { message: (err as Error).message } }, 'online store unavailable');
+    }
+    this.degraded = true;
+  }
+
+  private healthy(): void {
+    if (this.degraded) this.logger.info('online store back');
+    this.degraded = false;
+  }
+}
