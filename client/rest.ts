@@ -158,18 +158,16 @@ export class RestClient {
     },
     /** Renames the room (its owner only; not a direct room). */
     rename: async (roomId: string, name: string): Promise<Room> =>
-      (await this.call<{ room: Room }>('PATCH', `/api/rooms/${encodeURIComponent(roomId)}`, { name })).room,
+      (await this.ok(this.api.api.rooms[':roomId'].$patch({ param: { roomId }, json: { name } }))).room,
     /** The owner removes a member; their sockets leave the room at once. */
     removeMember: async (roomId: string, userId: string): Promise<void> => {
-      await this.call(
-        'DELETE',
-        `/api/rooms/${encodeURIComponent(roomId)}/members/${encodeURIComponent(userId)}`,
-      );
+      await this.ok(this.api.api.rooms[':roomId'].members[':userId'].$delete({ param: { roomId, userId } }));
     },
     /** The direct room with a user (created the first time, the same room afterwards). */
     direct: async (username: string): Promise<{ room: Room; created: boolean }> => {
-      const { body, status } = await this.callRaw<{ room: Room }>('POST', '/api/rooms/direct', { username });
-      return { room: body.room, created: status === 201 };
+      const res = await this.api.api.rooms.direct.$post({ json: { username } });
+      const { room } = await this.ok(res);
+      return { room, created: res.status === 201 };
     },
   };
 
@@ -249,22 +247,6 @@ export class RestClient {
       if (m) this.cookie = m[1] ? `sid=${m[1]}` : undefined;
     }
     return res;
-  }
-
-  /** A request whose success body is JSON `T` (204: undefined); an error status throws ApiError. */
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    return (await this.callRaw<T>(method, path, body)).body;
-  }
-
-  private async callRaw<T>(method: string, path: string, body?: unknown): Promise<RawResponse<T>> {
-    let res: RawResponse<T>;
-    try {
-      res = await this.request<T>(method, path, body);
-    } catch {
-      throw networkError();
-    }
-    if (res.status >= 200 && res.status < 300) return res;
-    throw this.failure(res.status, res.body, res.headers);
   }
 
   private remember(user: User): User {
