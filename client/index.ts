@@ -22,6 +22,7 @@ export {
   type HistoryCursor,
   type RawResponse,
   type RestOptions,
+  type SearchOptions,
 } from './rest.ts';
 export { openSocket, type ChatSocket, type SocketAuth } from './socket.ts';
 export { Connection, type ConnectionState, type NetworkSignal } from './connection.ts';
@@ -29,6 +30,9 @@ export { Outbox, newClientMsgId, type OutboxDeps, type PendingMessage } from './
 export { RoomSync, type RoomSyncDeps } from './room-sync.ts';
 export { ActionError, MessageActions, type MessageActionsDeps } from './message-actions.ts';
 export { Timeline } from './timeline.ts';
+export { RoomList, type RoomListDeps } from './room-list.ts';
+export { ReadReporter, type ReadReporterDeps } from './read-reporter.ts';
+export { ReadReceipts, type Reader } from './read-receipts.ts';
 export type {
   Ack,
   AckResult,
@@ -36,7 +40,10 @@ export type {
   ClientToServerEvents,
   ClientEvents,
   JoinResult,
+  ActivityEvent,
   PresenceEvent,
+  ReadReceiptEvent,
+  ReadStateEvent,
   ServerToClientEvents,
   TypingEvent,
 } from '../core/events.ts';
@@ -48,6 +55,9 @@ export type {
   MessageAttachment,
   PresentUser,
   Room,
+  RoomListEntry,
+  LastMessage,
+  SearchPage,
   TokenBody,
   UploadTarget,
   User,

@@ -136,6 +136,7 @@ export class RestClient {
   };
 
   readonly rooms = {
+    /** The caller's rooms with read state (`lastReadSeq`, `unread`, `lastMessage`), newest activity first. */
     list: async (): Promise<RoomListEntry[]> => (await this.ok(this.api.api.rooms.$get())).rooms,
     create: async (name: string): Promise<Room> =>
       (await this.ok(this.api.api.rooms.$post({ json: { name } }))).room,
@@ -154,6 +155,19 @@ export class RestClient {
     },
     leave: async (roomId: string): Promise<void> => {
       await this.ok(this.api.api.rooms[':roomId'].members.me.$delete({ param: { roomId } }));
+    },
+    /** Renames the room (its owner only; not a direct room). */
+    rename: async (roomId: string, name: string): Promise<Room> =>
+      (await this.ok(this.api.api.rooms[':roomId'].$patch({ param: { roomId }, json: { name } }))).room,
+    /** The owner removes a member; their sockets leave the room at once. */
+    removeMember: async (roomId: string, userId: string): Promise<void> => {
+      await this.ok(this.api.api.rooms[':roomId'].members[':userId'].$delete({ param: { roomId, userId } }));
+    },
+    /** The direct room with a user (created the first time, the same room afterwards). */
+    direct: async (username: string): Promise<{ room: Room; created: boolean }> => {
+      const res = await this.api.api.rooms.direct.$post({ json: { username } });
+      const { room } = await this.ok(res);
+      return { room, created: res.status === 201 };
     },
   };
 
@@ -249,24 +263,29 @@ export class RestClient {
     try {
       res = await call;
     } catch {
-      throw new ApiError(
-        0,
-        'network',
-        'The server could not be reached. Check your connection and try again.',
-      );
+      throw networkError();
     }
     if (res.ok) return (res.status === 204 ? undefined : await res.json()) as SuccessBody<R>;
     const data: unknown = await res.json().catch(() => undefined);
+    throw this.failure(res.status, data, res.headers, quiet401);
+  }
+
+  /** The ApiError of an error answer (and the 401 callback, unless `quiet401`). */
+  private failure(status: number, data: unknown, headers: Headers, quiet401 = false): ApiError {
     const err = (data as { error?: { code?: string; message?: string; issues?: unknown } } | undefined)
       ?.error;
-    const retryAfter = Number(res.headers.get('retry-after'));
-    if (res.status === 401 && !quiet401) this.onUnauthorized();
-    throw new ApiError(
-      res.status,
+    const retryAfter = Number(headers.get('retry-after'));
+    if (status === 401 && !quiet401) this.onUnauthorized();
+    return new ApiError(
+      status,
       err?.code ?? 'internal',
-      err?.message ?? `Request failed (${res.status})`,
+      err?.message ?? `Request failed (${status})`,
       Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
       Array.isArray(err?.issues) ? (err.issues as { path?: unknown; message?: string }[]) : [],
     );
   }
+}
+
+function networkError(): ApiError {
+  return new ApiError(0, 'network', 'The server could not be reached. Check your connection and try again.');
 }

@@ -168,6 +168,43 @@ export async function register(
   await waitConnected(p);
 }
 
+/** Logs in an existing user (a second device of someone registered elsewhere). */
+export async function login(p: Person, username: string, password = 'correct horse battery'): Promise<void> {
+  const { page } = p;
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect.poll(() => page.getByTestId('whoami').textContent()).toBe(username);
+  await waitConnected(p);
+}
+
+/** The room's link in the sidebar (its accessible name starts with the room's name). */
+export function roomLink(p: Person, roomName: string) {
+  return p.page
+    .getByRole('navigation', { name: 'Rooms' })
+    .locator('li', { has: p.page.locator('.room-name', { hasText: exactly(roomName) }) })
+    .getByRole('link');
+}
+
+function exactly(text: string): RegExp {
+  return new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+}
+
+/** The unread badge of a room in the sidebar, as a number (0 when there is none). */
+export async function unreadBadge(p: Person, roomName: string): Promise<number> {
+  const badge = roomLink(p, roomName).getByTestId('unread');
+  if ((await badge.count()) === 0) return 0;
+  const text = (await badge.evaluate((el) => el.firstChild?.textContent ?? '')).trim();
+  return text === '99+' ? 100 : Number(text);
+}
+
+/** Opens the members panel (a toggle on narrow screens) and answers it. */
+export async function membersPanel(p: Person) {
+  const panel = p.page.getByRole('complementary', { name: 'Room members' });
+  if (!(await panel.isVisible())) await p.page.getByRole('button', { name: 'Members' }).click();
+  return panel;
+}
+
 export async function waitConnected(p: Person): Promise<void> {
   await p.page.locator('[data-testid="connection"][data-state="connected"]').waitFor();
 }

@@ -1,6 +1,7 @@
 import type { User } from '../../core/schemas.ts';
 import { ApiError, client } from './client.ts';
 import { h, uid } from './dom.ts';
+import { registrationProblems } from './registration-rules.ts';
 
 /** Log in / create account. The server sets the httpOnly session cookie on success. */
 export function authView(onSignedIn: (user: User) => void, notice?: string): HTMLElement {
@@ -43,14 +44,11 @@ export function authView(onSignedIn: (user: User) => void, notice?: string): HTM
     hint.textContent = login
       ? ''
       : 'Username: 3–32 letters, digits, _ . or -. Password: at least 8 characters.';
-    if (login) {
-      username.removeAttribute('pattern');
-      password.removeAttribute('minlength');
-    } else {
-      username.pattern = '[A-Za-z0-9_.\\-]{3,32}';
-      password.minLength = 8;
-    }
+    // Register: no maxlength, so a pasted name that is too long is explained, not cut.
+    username.maxLength = login ? 32 : 64;
     error.textContent = '';
+    username.removeAttribute('aria-invalid');
+    password.removeAttribute('aria-invalid');
   };
 
   switchButton.addEventListener('click', () => {
@@ -77,6 +75,19 @@ export function authView(onSignedIn: (user: User) => void, notice?: string): HTM
     e.preventDefault();
     void (async () => {
       error.textContent = '';
+      username.removeAttribute('aria-invalid');
+      password.removeAttribute('aria-invalid');
+      if (mode === 'register') {
+        // Checked here, with the reason in words, before the server says the same.
+        const problems = registrationProblems(username.value, password.value);
+        if (problems.length > 0) {
+          error.textContent = problems.map((p) => p.message).join(' ');
+          for (const p of problems)
+            (p.field === 'username' ? username : password).setAttribute('aria-invalid', 'true');
+          (problems[0]!.field === 'username' ? username : password).focus();
+          return;
+        }
+      }
       submit.disabled = true;
       try {
         const user =

@@ -1,7 +1,8 @@
 import { MessageActions } from '../../client/message-actions.ts';
 import { Outbox } from '../../client/outbox.ts';
+import { ReadReceipts } from '../../client/read-receipts.ts';
 import { RoomSync } from '../../client/room-sync.ts';
-import type { JoinResult, PresenceEvent, TypingEvent } from '../../core/events.ts';
+import type { JoinResult, PresenceEvent, ReadReceiptEvent, TypingEvent } from '../../core/events.ts';
 import type { Attachment, Message, PresentUser, Room, User } from '../../core/schemas.ts';
 import { client } from './client.ts';
 import { Composer } from './composer.ts';
@@ -9,7 +10,10 @@ import type { Connection } from './connection.ts';
 import { h, icon, replaceChildren, uid } from './dom.ts';
 import { MembersPanel } from './members-panel.ts';
 import { messageItem, type MessageContext } from './message-item.ts';
+import { HistoryWindow } from './history-window.ts';
 import { pendingListView } from './outbox.ts';
+import { RoomRename } from './room-rename.ts';
+import { roomTitle } from './room-list-view.ts';
 
 const ACK_TIMEOUT_MS = 10_000;
 /** A remote typing indicator we never hear the end of (lost event) fades after this. */
@@ -18,6 +22,13 @@ const NEAR_BOTTOM_PX = 80;
 /** Consecutive messages of one author within this are shown as one group. */
 const GROUP_WINDOW_MS = 5 * 60_000;
 const HIGHLIGHT_MS = 2_000;
+/**
+ * A jump further back than this many messages below the oldest loaded shows the message in a
+ * window of the history around it instead of paging the whole timeline down to it.
+ */
+const FAR_JUMP = 200;
+/** "Seen by" names this many, then "and N others". */
+const SEEN_BY_NAMES = 3;
 const dayFormat = new Intl.DateTimeFormat(undefined, {
   weekday: 'long',
   day: 'numeric',
@@ -29,12 +40,19 @@ export interface ChatViewDeps {
   room: Room;
   me: User;
   conn: Connection;
-  /** The user left the room (or was found not to be a member any more). */
-  onLeft(roomId: string): void;
+  /** The user left the room (`byMe`), or was found not to be a member any more. */
+  onLeft(roomId: string, byMe: boolean): void;
   /** Phone layout: back to the room list. */
   onBack(): void;
-  /** The newest seq shown, for unread markers. */
-  onSeen(roomId: string, seq: number): void;
+  /**
+   * The newest message on screen while the tab is visible (read), and how many messages
+   * from others after it the timeline holds (what is still unread).
+   */
+  onSeen(roomId: string, seq: number, unreadAfter: number): void;
+  /** "Message <user>" in the members panel. */
+  openDirect(username: string): void;
+  /** A message to show once the room is open (a search result). */
+  focusSeq?: number | undefined;
 }
 
 /**
@@ -48,7 +66,7 @@ export interface ChatViewDeps {
  */
 export class ChatView {
   readonly element: HTMLElement;
-  private readonly room: Room;
+  private room: Room;
   private readonly sync: RoomSync;
   private readonly typers = new Map<string, { name: string; timer: ReturnType<typeof setTimeout> }>();
   private present: PresentUser[] = [];
@@ -76,6 +94,13 @@ export class ChatView {
   private readonly names = new Map<string, string>();
   private replyingTo: Message | undefined;
   private readonly replyBar: HTMLElement;
+  private readonly title: HTMLHeadingElement;
+  private readonly rename: RoomRename;
+  private readonly receipts: ReadReceipts;
+  /** "Seen by <names>" under the newest message. */
+  private readonly seenLine: HTMLElement;
+  /** The history around a far-back message, shown instead of the timeline. */
+  private window: HistoryWindow | undefined;
 
   constructor(private readonly deps: ChatViewDeps) {
     this.room = deps.room;
@@ -83,11 +108,14 @@ export class ChatView {
     this.olderBar = h('div', { class: 'older' });
     this.list = h('ol', { class: 'messages', 'aria-label': 'Messages' });
     this.pendingList = h('ol', { class: 'messages pending-list', 'aria-label': 'Messages being sent' });
+    this.seenLine = h('p', { class: 'seen-by', 'data-testid': 'seen-by', hidden: true });
+    this.receipts = new ReadReceipts(this.room.id, deps.me.id);
     this.scroller = h(
       'div',
       { class: 'scroller', tabindex: '0', role: 'log', 'aria-labelledby': titleId, 'aria-live': 'polite' },
       this.olderBar,
       this.list,
+      this.seenLine,
       this.pendingList,
     );
     this.jumpButton = h(
@@ -100,11 +128,24 @@ export class ChatView {
     this.onlineCount = h('span', { class: 'online-count', 'data-testid': 'online-count' });
 
     this.members = new MembersPanel({
-      room: this.room,
+      room: () => this.room,
       me: deps.me,
+      socket: deps.conn.socket,
       host: () => this.element,
       onLeft: deps.onLeft,
+      onMembers: (members) => {
+        this.receipts.setMembers(members);
+        for (const m of members) this.names.set(m.userId, m.username);
+        this.renderSeenBy();
+      },
+      openDirect: deps.openDirect,
     });
+    this.title = h('h2', { id: titleId }, roomTitle(this.room, deps.me.username));
+    this.rename = new RoomRename(
+      () => this.room,
+      deps.me.id,
+      (room) => this.setRoom({ ...this.room, ...room }),
+    );
 
     const chatMain = h(
       'div',
@@ -130,7 +171,7 @@ export class ChatView {
           },
           icon('back'),
         ),
-        h('div', { class: 'chat-title' }, h('h2', { id: titleId }, this.room.name), this.onlineCount),
+        h('div', { class: 'chat-title' }, this.title, this.rename.form, this.onlineCount, this.rename.button),
         this.members.toggleButton,
       ),
       h('div', { class: 'chat-body' }, chatMain, this.members.element),
@@ -161,6 +202,7 @@ export class ChatView {
     });
     this.itemContext = {
       meId: deps.me.id,
+      canDeleteOthers: () => this.room.kind === 'group' && this.room.ownerId === deps.me.id,
       onMediaLoad: () => this.onMediaLoad(),
       nameOf: (id) => this.names.get(id) ?? 'someone',
       loaded: (seq) => this.sync.timeline.get(seq),
@@ -190,6 +232,7 @@ export class ChatView {
     socket.on('disconnect', this.onDisconnect);
     socket.on('presence', this.onPresence);
     socket.on('typing', this.onTyping);
+    socket.on('read', this.onRead);
 
     document.addEventListener('visibilitychange', this.onVisibility);
     this.renderTitle();
@@ -204,15 +247,66 @@ export class ChatView {
       onNewer: (received, added) => this.onNewer(received, added),
       onUpdated: (messages) => this.onUpdated(messages),
       onJoined: (joined) => this.onJoined(joined),
-      onForbidden: () => deps.onLeft(this.room.id),
+      onForbidden: () => deps.onLeft(this.room.id, false),
       onNotice: (text) => (text === undefined ? this.hideNotice() : this.showNotice(text)),
       afterJoin: () => this.outbox.flush(),
     });
     void this.members.load();
   }
 
+  get roomId(): string {
+    return this.room.id;
+  }
+
   focusComposer(): void {
     this.composer.focus();
+  }
+
+  /** The room changed (renamed, new owner): title, owner's controls and delete rights follow. */
+  setRoom(room: Room): void {
+    const before = this.room;
+    this.room = { ...this.room, ...room };
+    if (before.name !== this.room.name) {
+      this.title.textContent = roomTitle(this.room, this.deps.me.username);
+      this.renderTitle();
+    }
+    if (before.ownerId !== this.room.ownerId) {
+      this.rename.sync();
+      this.members.roomChanged();
+      // Delete buttons on others' messages follow ownership.
+      for (const seq of this.sync.timeline.seqs()) this.redraw(seq);
+    }
+  }
+
+  notify(text: string): void {
+    this.showNotice(text);
+  }
+
+  /**
+   * Reports the newest message on screen as read, when the tab is visible: the server's
+   * marker (throttled by the caller) and the unread count left after it.
+   */
+  reportSeen(): void {
+    if (this.destroyed || !this.sync.ready || document.visibilityState !== 'visible') return;
+    const seq = this.newestVisibleSeq();
+    if (seq === 0) return;
+    let unread = 0;
+    for (let s = seq + 1; s <= this.sync.timeline.newest; s++) {
+      const m = this.sync.timeline.get(s);
+      if (m && m.userId !== this.deps.me.id && m.deletedAt === null) unread++;
+    }
+    this.deps.onSeen(this.room.id, seq, unread);
+  }
+
+  /** The newest message whose top is inside the scroller's viewport (0: none). */
+  private newestVisibleSeq(): number {
+    const bottom = this.scroller.getBoundingClientRect().bottom;
+    const items = this.list.querySelectorAll<HTMLElement>(':scope > li.msg');
+    for (let i = items.length - 1; i >= 0; i--) {
+      const item = items[i]!;
+      if (item.getBoundingClientRect().top < bottom - 4) return Number(item.dataset.seq);
+    }
+    return 0;
   }
 
   destroy(): void {
@@ -224,6 +318,8 @@ export class ChatView {
     socket.off('disconnect', this.onDisconnect);
     socket.off('presence', this.onPresence);
     socket.off('typing', this.onTyping);
+    socket.off('read', this.onRead);
+    this.members.destroy();
     this.sync.destroy();
     this.outbox.destroy();
     for (const t of this.typers.values()) clearTimeout(t.timer);
@@ -235,9 +331,37 @@ export class ChatView {
     this.renderTitle();
   };
 
+  // ---- read receipts ----
+
+  private readonly onRead = (e: ReadReceiptEvent) => {
+    if (!this.receipts.apply(e)) return;
+    // A reader the members list does not know: just added; read the list again.
+    if (this.receipts.hasUnnamed()) void this.members.load();
+    this.renderSeenBy();
+  };
+
+  /** "Seen by <names>" under the newest message: the other members whose marker reached it. */
+  private renderSeenBy(): void {
+    const newest = this.sync?.timeline.size ? this.sync.timeline.newest : 0;
+    const readers = newest > 0 ? this.receipts.seenBy(newest) : [];
+    if (readers.length === 0) {
+      this.seenLine.hidden = true;
+      this.seenLine.textContent = '';
+      return;
+    }
+    const names = readers.map((r) => r.name);
+    const shown =
+      names.length <= SEEN_BY_NAMES
+        ? names.join(', ')
+        : `${names.slice(0, SEEN_BY_NAMES).join(', ')} and ${names.length - SEEN_BY_NAMES} other${names.length - SEEN_BY_NAMES === 1 ? '' : 's'}`;
+    this.seenLine.textContent = `Seen by ${shown}`;
+    this.seenLine.title = names.join(', ');
+    this.seenLine.hidden = false;
+  }
+
   private renderTitle(): void {
     const unseen = this.unseenHidden > 0 ? `(${this.unseenHidden}) ` : '';
-    document.title = `${unseen}${this.room.name} · Parley`;
+    document.title = `${unseen}${roomTitle(this.room, this.deps.me.username)} · Parley`;
   }
 
   // ---- joining and catching up (RoomSync), shown here ----
@@ -262,7 +386,10 @@ export class ChatView {
     for (const m of messages) this.place(m);
     this.renderOlderBar();
     this.scrollToBottom();
-    void this.fillViewport();
+    this.renderSeenBy();
+    const focus = this.deps.focusSeq;
+    if (focus !== undefined) void this.jumpTo(focus);
+    else void this.fillViewport().then(() => this.reportSeen());
   }
 
   private onNewer(received: Message[], added: Message[]): void {
@@ -276,7 +403,7 @@ export class ChatView {
     if (added.length === 0) return;
     // The first messages of an empty room replace its "say hello" line.
     if (this.sync.timeline.size === added.length) this.renderOlderBar();
-    this.deps.onSeen(this.room.id, this.sync.timeline.newest);
+    this.renderSeenBy();
     if (foreign > 0 && document.hidden) {
       this.unseenHidden += foreign;
       this.renderTitle();
@@ -287,6 +414,7 @@ export class ChatView {
       this.jumpButton.textContent = `${this.unseenBelow} new message${this.unseenBelow === 1 ? '' : 's'} ↓`;
       this.jumpButton.hidden = false;
     }
+    this.reportSeen();
   }
 
   /** Messages shown whose state changed: each item is drawn again in place. */
@@ -371,8 +499,20 @@ export class ChatView {
   }
 
   /** Scrolls to a message and highlights it, loading older pages down to it when needed. */
-  private async jumpTo(seq: number): Promise<void> {
+  async jumpTo(seq: number): Promise<void> {
+    this.closeWindow();
+    if (this.sync.ready && this.sync.timeline.size > 0 && seq < this.sync.timeline.oldest - FAR_JUMP) {
+      await this.openWindow(seq);
+      return;
+    }
     try {
+      // Newer than what is held (a result of a search run after the last live message).
+      while (this.sync.ready && seq > this.sync.timeline.newest) {
+        const before = this.sync.timeline.newest;
+        const page = await client.messages.history(this.room.id, { afterSeq: before, limit: 100 });
+        this.sync.append(page.messages);
+        if (this.sync.timeline.newest === before) break;
+      }
       while (!this.itemOf(seq) && this.sync.timeline.hasOlder && seq < this.sync.timeline.oldest) {
         const before = this.sync.timeline.oldest;
         const older = await this.sync.older(100);
@@ -395,6 +535,42 @@ export class ChatView {
     item.setAttribute('tabindex', '-1');
     item.focus({ preventScroll: true });
     setTimeout(() => item.classList.remove('highlight'), HIGHLIGHT_MS);
+    this.reportSeen();
+  }
+
+  private async openWindow(seq: number): Promise<void> {
+    const w = new HistoryWindow({
+      roomId: this.room.id,
+      render: (m) => messageItem(m, this.itemContext),
+      onClose: () => this.closeWindow(),
+      notify: (text) => this.showNotice(text),
+    });
+    let found: boolean;
+    try {
+      found = await w.open(seq);
+    } catch (err) {
+      this.showNotice(`The message could not be loaded: ${err instanceof Error ? err.message : 'error'}`);
+      return;
+    }
+    if (this.destroyed) return;
+    if (!found) {
+      this.showNotice('That message is no longer available.');
+      return;
+    }
+    this.closeWindow();
+    this.window = w;
+    this.scroller.hidden = true;
+    this.jumpButton.hidden = true;
+    this.scroller.before(w.element);
+  }
+
+  private closeWindow(): void {
+    if (!this.window) return;
+    this.window.element.remove();
+    this.window = undefined;
+    this.scroller.hidden = false;
+    this.scrollToBottom();
+    this.reportSeen();
   }
 
   // ---- older history ----
@@ -405,6 +581,7 @@ export class ChatView {
       this.unseenBelow = 0;
       this.jumpButton.hidden = true;
     }
+    this.reportSeen();
   }
 
   private async loadOlder(): Promise<void> {

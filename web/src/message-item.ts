@@ -11,6 +11,8 @@ const noRefresh: UrlRefresher = async () => undefined;
 /** What a message item needs from its view: who is looking, and what its actions do. */
 export interface MessageContext {
   meId: string;
+  /** The room's owner may delete anyone's message (the server allows the author or the owner). */
+  canDeleteOthers(): boolean;
   onMediaLoad(): void;
   refreshUrl?: UrlRefresher;
   /** A user's name for the reaction chips' titles (members and authors seen). */
@@ -218,7 +220,7 @@ function toolbar(
           '✎',
         )
       : null,
-    own
+    own || ctx.canDeleteOthers()
       ? h(
           'button',
           {

@@ -1,10 +1,16 @@
-import type { Room, User } from '../../core/schemas.ts';
+import { ReadReporter } from '../../client/read-reporter.ts';
+import { RoomList } from '../../client/room-list.ts';
+import type { User } from '../../core/schemas.ts';
 import { ApiError, client } from './client.ts';
 import { ChatView } from './chat-view.ts';
 import { browserConnection, type Connection, type ConnectionState } from './connection.ts';
 import { h, icon, replaceChildren, uid } from './dom.ts';
+import { renderRoomList, roomTitle } from './room-list-view.ts';
+import { SearchView } from './search-view.ts';
 
-const ROOMS_REFRESH_MS = 30_000;
+const ACK_TIMEOUT_MS = 10_000;
+/** One `read` per room at most this often (the marker is a hot write on the server). */
+const READ_INTERVAL_MS = 500;
 const STATE_TEXT: Record<ConnectionState, string> = {
   connecting: 'Connecting…',
   connected: 'Connected',
@@ -13,32 +19,64 @@ const STATE_TEXT: Record<ConnectionState, string> = {
 };
 
 /**
- * The signed-in app: top bar (connection, user, log out), the room list, and the open room.
- * The open room lives in the URL hash (#room/<id>), so reloads and the back button work.
+ * The signed-in app: top bar (connection, search, user, log out), the room list, and the
+ * open room. The room list is live (the user's channel: rooms added, removed, renamed, new
+ * activity, read state from other devices; see client/room-list.ts) with the server's
+ * unread counts; what the open room shows is reported read (throttled). The open room
+ * lives in the URL hash (#room/<id>), so reloads and the back button work.
  */
 export class Shell {
   readonly element: HTMLElement;
   private readonly conn: Connection;
-  private rooms: Room[] = [];
+  private readonly rooms: RoomList;
+  private readonly reads: ReadReporter;
   private chat: ChatView | undefined;
   private readonly roomList: HTMLUListElement;
   private readonly main: HTMLElement;
   private readonly createStatus: HTMLElement;
-  private readonly seen: Map<string, number>;
-  private readonly refreshTimer: ReturnType<typeof setInterval>;
+  private readonly search: SearchView;
+  /** A search result to show once its room is open. */
+  private pendingJump: { roomId: string; seq: number } | undefined;
+  /** Why the open room closed by itself (removed, left elsewhere), shown in its place. */
+  private closedNotice: string | undefined;
+  private loaded = false;
+  private renderPending = false;
 
   constructor(
     private readonly me: User,
     private readonly onSignedOut: (notice?: string) => void,
   ) {
     this.conn = browserConnection(() => this.sessionEnded());
-    this.seen = loadSeen(me.id);
+    const { socket } = this.conn;
+    this.rooms = new RoomList({
+      socket,
+      meId: me.id,
+      list: () => client.rooms.list(),
+      onChange: () => this.roomsChanged(),
+      onRemoved: (roomId) => this.roomGone(roomId, 'You are no longer a member of that room.'),
+    });
+    this.reads = new ReadReporter({
+      intervalMs: READ_INTERVAL_MS,
+      emit: (payload) =>
+        socket.connected
+          ? socket.timeout(ACK_TIMEOUT_MS).emitWithAck('read', payload)
+          : Promise.reject(new Error('offline')),
+      onRead: (roomId, lastReadSeq) => this.rooms.markRead(roomId, lastReadSeq),
+    });
+    socket.on('connect', this.onConnect);
 
     const status = h('span', { class: 'conn', role: 'status', 'data-testid': 'connection' });
     this.conn.onState((state) => {
       status.dataset.state = state;
       status.textContent = STATE_TEXT[state];
-      if (state === 'connected') void this.refreshRooms();
+    });
+
+    this.search = new SearchView({
+      roomName: (roomId) => {
+        const r = this.rooms.get(roomId);
+        return r ? roomTitle(r, me.username) : undefined;
+      },
+      open: (roomId, seq) => this.openAt(roomId, seq),
     });
 
     this.roomList = h('ul', { class: 'room-list' });
@@ -72,6 +110,7 @@ export class Shell {
         { class: 'topbar' },
         h('span', { class: 'brand' }, 'Parley'),
         status,
+        this.search.element,
         h('span', { class: 'spacer' }),
         h('span', { class: 'whoami', 'data-testid': 'whoami' }, me.username),
         h('button', { type: 'button', onclick: () => void this.logout() }, 'Log out'),
@@ -90,7 +129,7 @@ export class Shell {
               class: 'icon-button',
               'aria-label': 'Refresh rooms',
               title: 'Refresh rooms',
-              onclick: () => void this.refreshRooms(),
+              onclick: () => void this.rooms.refresh(),
             },
             icon('refresh'),
           ),
@@ -102,120 +141,141 @@ export class Shell {
     );
 
     window.addEventListener('hashchange', this.route);
-    window.addEventListener('focus', this.onFocus);
-    this.refreshTimer = setInterval(() => void this.refreshRooms(), ROOMS_REFRESH_MS);
-    void this.refreshRooms().then(() => this.route());
+    document.addEventListener('visibilitychange', this.onVisibility);
+    void this.rooms.refresh().then(() => {
+      this.loaded = true;
+      this.route();
+    });
   }
 
   destroy(): void {
     window.removeEventListener('hashchange', this.route);
-    window.removeEventListener('focus', this.onFocus);
-    clearInterval(this.refreshTimer);
+    document.removeEventListener('visibilitychange', this.onVisibility);
     this.chat?.destroy();
     this.chat = undefined;
+    this.reads.destroy();
+    this.rooms.destroy();
     this.conn.close();
   }
 
-  private readonly onFocus = () => void this.refreshRooms();
+  private readonly onConnect = () => this.reads.retry();
 
-  private async refreshRooms(): Promise<void> {
-    try {
-      const rooms = await client.rooms.list();
-      this.rooms = rooms.sort((a, b) => a.name.localeCompare(b.name));
+  /** Back in the foreground: what the open room shows is read now. */
+  private readonly onVisibility = () => {
+    if (document.visibilityState === 'visible') this.chat?.reportSeen();
+  };
+
+  /**
+   * Drawn at most every 50 ms: a busy room moves the list on every message. (A timer, not
+   * requestAnimationFrame: a background tab's list still follows, at the browser's pace.)
+   */
+  private roomsChanged(): void {
+    if (this.renderPending) return;
+    this.renderPending = true;
+    setTimeout(() => {
+      this.renderPending = false;
       this.renderRooms();
-    } catch {
-      // Offline or a server hiccup: keep the list we have; the next refresh tries again.
-    }
+    }, 50);
   }
 
   private renderRooms(): void {
-    const current = currentRoomId();
-    if (this.rooms.length === 0) {
-      replaceChildren(this.roomList, h('li', { class: 'muted empty' }, 'No rooms yet. Create one below.'));
+    renderRoomList(this.roomList, this.rooms.all, currentRoomId(), this.me.username);
+    if (this.chat) {
+      const room = this.rooms.get(this.chat.roomId);
+      if (room) this.chat.setRoom(room);
+    }
+  }
+
+  /** The open room went away (left elsewhere, removed by its owner): close it and say why. */
+  private roomGone(roomId: string, notice: string): void {
+    if (this.chat?.roomId !== roomId) return;
+    // The first reason wins (leaving here also brings the room_removed of it).
+    this.closedNotice ??= notice;
+    if (currentRoomId() === roomId) location.hash = '';
+    else this.route();
+  }
+
+  /** A search result: open its room (if needed) and show the message with the history around it. */
+  private openAt(roomId: string, seq: number): void {
+    if (this.chat?.roomId === roomId) {
+      void this.chat.jumpTo(seq);
       return;
     }
-    replaceChildren(
-      this.roomList,
-      ...this.rooms.map((room) => {
-        const unread = room.id !== current && room.lastSeq > (this.seen.get(room.id) ?? 0);
-        return h(
-          'li',
-          {},
-          h(
-            'a',
-            {
-              href: `#room/${encodeURIComponent(room.id)}`,
-              'aria-current': room.id === current ? 'page' : undefined,
-              class: unread ? 'unread' : undefined,
-            },
-            h('span', { class: 'room-name' }, room.name),
-            unread
-              ? h('span', { class: 'badge' }, h('span', { class: 'visually-hidden' }, 'new messages'))
-              : null,
-          ),
-        );
-      }),
-    );
+    this.pendingJump = { roomId, seq };
+    location.hash = `room/${encodeURIComponent(roomId)}`;
   }
 
   private readonly route = () => {
+    if (!this.loaded) return;
     const id = currentRoomId();
-    const room = id ? this.rooms.find((r) => r.id === id) : undefined;
+    const room = id ? this.rooms.get(id) : undefined;
     if (id && !room) {
-      // Not (or no longer) one of our rooms: maybe just added; check once more.
-      void client.rooms
-        .list()
-        .then((rooms) => {
-          this.rooms = rooms.sort((a, b) => a.name.localeCompare(b.name));
-          if (rooms.some((r) => r.id === id)) this.route();
-          else history.replaceState(null, '', location.pathname);
-          this.renderRooms();
-        })
-        .catch(() => undefined);
+      // Not (or not yet) one of our rooms: maybe just added; check once more.
+      void this.rooms.refresh().then(() => {
+        if (currentRoomId() !== id) return;
+        if (this.rooms.get(id)) this.route();
+        else history.replaceState(null, '', location.pathname);
+      });
     }
-    if (this.chat && room && this.chat.element.dataset.roomId === room.id) return;
+    if (this.chat && room && this.chat.roomId === room.id) return;
     this.chat?.destroy();
     this.chat = undefined;
-    this.renderRooms();
+    renderRoomList(this.roomList, this.rooms.all, id, this.me.username);
     if (!room) {
       this.element.dataset.view = 'list';
+      const notice = this.closedNotice;
+      this.closedNotice = undefined;
       replaceChildren(
         this.main,
         h(
           'div',
           { class: 'empty-state' },
+          notice ? h('p', { class: 'notice-inline', role: 'status' }, notice) : null,
           h('h2', {}, 'Pick a room'),
           h('p', {}, 'Choose a room on the left, or create one to start talking.'),
         ),
       );
       return;
     }
+    this.closedNotice = undefined;
     this.element.dataset.view = 'room';
+    const jump = this.pendingJump?.roomId === room.id ? this.pendingJump.seq : undefined;
+    this.pendingJump = undefined;
     this.chat = new ChatView({
       room,
       me: this.me,
       conn: this.conn,
+      focusSeq: jump,
       onBack: () => {
         location.hash = '';
       },
-      onLeft: (roomId) => {
-        this.rooms = this.rooms.filter((r) => r.id !== roomId);
-        if (currentRoomId() === roomId) location.hash = '';
-        this.renderRooms();
+      onLeft: (roomId, byMe) => {
+        this.roomGone(roomId, byMe ? 'You left the room.' : 'You are no longer a member of that room.');
+        this.rooms.remove(roomId);
       },
-      onSeen: (roomId, seq) => {
-        this.seen.set(roomId, seq);
-        saveSeen(this.me.id, this.seen);
-        const r = this.rooms.find((x) => x.id === roomId);
-        if (r && r.lastSeq < seq) r.lastSeq = seq;
+      onSeen: (roomId, seq, unreadAfter) => {
+        this.reads.seen(roomId, seq);
+        this.rooms.markRead(roomId, seq, unreadAfter);
       },
+      openDirect: (username) => void this.openDirect(username),
     });
-    this.chat.element.dataset.roomId = room.id;
-    this.seen.set(room.id, Math.max(this.seen.get(room.id) ?? 0, room.lastSeq));
-    saveSeen(this.me.id, this.seen);
     replaceChildren(this.main, this.chat.element);
-    if (window.matchMedia('(min-width: 720px)').matches) this.chat.focusComposer();
+    if (jump === undefined && window.matchMedia('(min-width: 720px)').matches) this.chat.focusComposer();
   };
+
+  private async openDirect(username: string): Promise<void> {
+    try {
+      const { room } = await client.rooms.direct(username);
+      this.rooms.add(room);
+      location.hash = `room/${encodeURIComponent(room.id)}`;
+    } catch (err) {
+      this.chat?.notify(
+        err instanceof ApiError && err.code === 'not_found'
+          ? `There is no user named “${username}”.`
+          : `Could not open a conversation with ${username}: ${err instanceof Error ? err.message : 'error'}`,
+      );
+    }
+  }
 
   private async createRoom(input: HTMLInputElement): Promise<void> {
     const name = input.value.trim();
@@ -224,7 +284,7 @@ export class Shell {
     try {
       const room = await client.rooms.create(name);
       input.value = '';
-      this.rooms = [...this.rooms, room].sort((a, b) => a.name.localeCompare(b.name));
+      this.rooms.add(room);
       location.hash = `room/${encodeURIComponent(room.id)}`;
     } catch (err) {
       this.createStatus.textContent = `Could not create the room: ${err instanceof ApiError ? err.message : 'error'}`;
@@ -245,22 +305,4 @@ export class Shell {
 function currentRoomId(): string | undefined {
   const m = /^#room\/(.+)$/.exec(location.hash);
   return m ? decodeURIComponent(m[1]!) : undefined;
-}
-
-function loadSeen(userId: string): Map<string, number> {
-  try {
-    const raw = localStorage.getItem(`parley:seen:${userId}`);
-    const parsed: unknown = raw ? JSON.parse(raw) : {};
-    return new Map(Object.entries(parsed as Record<string, number>).filter(([, v]) => typeof v === 'number'));
-  } catch {
-    return new Map();
-  }
-}
-
-function saveSeen(userId: string, seen: Map<string, number>): void {
-  try {
-    localStorage.setItem(`parley:seen:${userId}`, JSON.stringify(Object.fromEntries(seen)));
-  } catch {
-    // Storage full or disabled: unread markers are a nicety.
-  }
 }
