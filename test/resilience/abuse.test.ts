@@ -119,7 +119,7 @@ async function loopDelay(url: string): Promise<{ p99: number; max: number }> {
   return { p99: read('nodejs_eventloop_lag_p99_seconds'), max: read('nodejs_eventloop_lag_max_seconds') };
 }
 
-function flood(url: string, token: string, roomId: string, kind: string, ms: number) {
+function flood(url: string, token: string, roomId: string, kind: string, ms: number, reconnect = false) {
   // At the lowest CPU priority: a real flooder spends its own machine's CPU, not the
   // server's; on this 2-core host an unprioritised one takes a core from the server and the
   // observer, and the observer's tail then measures the host, not the server.
@@ -137,6 +137,9 @@ function flood(url: string, token: string, roomId: string, kind: string, ms: num
       roomId,
       kind,
       String(ms),
+      '100',
+      '10',
+      reconnect ? 'reconnect' : 'once',
     ],
     {
       cwd: ROOT,
@@ -150,16 +153,21 @@ function flood(url: string, token: string, roomId: string, kind: string, ms: num
     out += d.toString();
     if (out.includes('"started":true')) onStart();
   });
-  const done = new Promise<{ sent: number; acks: Record<string, number>; disconnect: string | null }>(
-    (resolve, reject) =>
-      child.once('exit', () => {
-        onStart();
-        try {
-          resolve(JSON.parse(out.trim().split('\n').at(-1)!));
-        } catch {
-          reject(new Error(`flooder printed: ${out}`));
-        }
-      }),
+  const done = new Promise<{
+    sent: number;
+    acks: Record<string, number>;
+    disconnect: string | null;
+    disconnects: number;
+    connections: number;
+  }>((resolve, reject) =>
+    child.once('exit', () => {
+      onStart();
+      try {
+        resolve(JSON.parse(out.trim().split('\n').at(-1)!));
+      } catch {
+        reject(new Error(`flooder printed: ${out}`));
+      }
+    }),
   );
   return { started, done };
 }
@@ -237,6 +245,64 @@ describe('socket floods', () => {
     expect(problems).toEqual([]);
     expect(server.alive()).toBe(true);
     expect(server.troubles()).toEqual([]);
+  });
+
+  it('under the default settings, keeps the observers within 2x while a flooder that reconnects at once floods each event kind', async () => {
+    // What users run: the budget refuses, and a connection that keeps sending far over it is
+    // cut (RATE_LIMIT_DISCONNECT_AFTER_REFUSALS); the attacker comes straight back each time.
+    const defaults = await serverProcess({
+      name: 'abuse-defaults-reconnecting',
+      env: {
+        DATABASE_URL: db.url(),
+        REDIS_URL: redis.url,
+        RATE_LIMIT_MESSAGE_PER_SECOND: '20',
+        RATE_LIMIT_MESSAGE_PER_10_SECONDS: '200',
+      },
+      expectedTrouble: /kept sending far over its event budget/,
+    });
+    try {
+      const flooderUser = seeded.users[1]!;
+      const roomId = seeded.roomIds[0]!;
+      const observers = await Promise.all(
+        seeded.users.filter((u) => u !== flooderUser).map((u) => connect(u.token, defaults.url)),
+      );
+      for (const o of observers) await o.timeout(10_000).emitWithAck('join', { roomId });
+      await observeAll(observers, roomId, 1_000);
+      const figures: Record<string, unknown> = { loadAverageBefore: loadavg()[0]!.toFixed(1) };
+      const problems: string[] = [];
+      for (const kind of ['typing', 'join', 'message', 'leave', 'unknown']) {
+        const quiet = summary((await observeAll(observers, roomId, QUIET_MS)).latencies);
+        const flooding = flood(defaults.url, flooderUser.token, roomId, kind, FLOOD_MS, true);
+        await flooding.started;
+        const during = await observeAll(observers, roomId, FLOOD_MS - 500);
+        const result = await flooding.done;
+        const s = summary(during.latencies);
+        const ratio = { p50: +(s.p50 / quiet.p50).toFixed(2), p99: +(s.p99 / quiet.p99).toFixed(2) };
+        figures[kind] = {
+          quiet,
+          flood: s,
+          ratio,
+          flooderSent: result.sent,
+          flooderAcks: result.acks,
+          connectionsCut: result.disconnects,
+          connections: result.connections,
+          observerErrors: during.errors,
+        };
+        if (during.errors > 0) problems.push(`${kind}: observer got ${during.errors} error acks`);
+        // Not vacuous: the flooder really came back and was cut again and again.
+        if (result.disconnects < 3) problems.push(`${kind}: only ${result.disconnects} connections cut`);
+        if (s.p50 > 3 * quiet.p50 + 25) problems.push(`${kind}: p50 ${s.p50} ms vs quiet ${quiet.p50} ms`);
+        if (s.p99 > Math.max(2_000, 4 * quiet.p99))
+          problems.push(`${kind}: p99 ${s.p99} ms vs quiet ${quiet.p99} ms`);
+      }
+      for (const o of observers) o.close();
+      figures.loadAverageAfter = loadavg()[0]!.toFixed(1);
+      report('socket-flood-defaults-reconnecting', figures);
+      expect(problems).toEqual([]);
+      expect(defaults.alive()).toBe(true);
+    } finally {
+      await defaults.stop();
+    }
   });
 
   it('disconnects a flooder under the default settings, with one log line and a metric', async () => {
