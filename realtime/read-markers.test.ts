@@ -91,12 +91,12 @@ describe('ReadMarkers', () => {
       prisma: new Proxy(db.prisma, {
         get(target, prop, receiver) {
           const value = Reflect.get(target, prop, receiver) as unknown;
-          if (prop === '$queryRaw' && typeof value === 'function')
-            return (strings: TemplateStringsArray, ...rest: unknown[]) => {
-              if (fail && JSON.stringify(strings).includes('UPDATE room_members'))
-                return Promise.reject(new Error('connection lost'));
-              return (value as (...a: unknown[]) => unknown).apply(target, [strings, ...rest]);
-            };
+          // The flush is the one transaction here (SET LOCAL jit, then the write).
+          if (prop === '$transaction' && typeof value === 'function')
+            return (...args: unknown[]) =>
+              fail
+                ? Promise.reject(new Error('connection lost'))
+                : (value as (...a: unknown[]) => unknown).apply(target, args);
           return value;
         },
       }),

@@ -120,7 +120,7 @@ export class ReadMarkers {
       // A flush that ended while the look-up ran took its markers out of memory, and the
       // look-up's snapshot may predate it: the flush left what it stored in `known`, which
       // remember() keeps the higher of, so an ack never answers less than an earlier one.
-      this.remember(roomId, userId, state.lastReadSeq, true);
+      this.remember(roomId, userId, state.lastReadSeq);
       const stored = this.known.get(key(roomId, userId))?.seq ?? state.lastReadSeq;
       return this.advance(roomId, userId, stored, Math.min(seq, state.lastSeq));
     })();
@@ -180,13 +180,10 @@ export class ReadMarkers {
     return target;
   }
 
-  /** What this instance knows is stored (or about to be) for the pair; `looked`: fresh from the database. */
-  private remember(roomId: string, userId: string, seq: number, looked: boolean): void {
+  /** What a look-up found stored for the pair (kept if higher: a flush may have written more meanwhile). */
+  private remember(roomId: string, userId: string, seq: number): void {
     const k = key(roomId, userId);
-    const known = this.known.get(k);
-    if (looked || !known)
-      this.known.set(k, { seq: Math.max(seq, known?.seq ?? 0), at: looked ? this.now() : 0 });
-    else if (seq > known.seq) known.seq = seq;
+    this.known.set(k, { seq: Math.max(seq, this.known.get(k)?.seq ?? 0), at: this.now() });
   }
 
   /** A marker known to be valid (the sender's own message): no look-up, written with the next flush. */

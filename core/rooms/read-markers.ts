@@ -74,9 +74,13 @@ export type MovedMarker = Omit<StoredMarker, 'moved'>;
  */
 export async function writeMarkers(db: Database, writes: readonly MarkerWrite[]): Promise<StoredMarker[]> {
   if (writes.length === 0) return [];
-  const rows = await db.prisma.$queryRaw<
-    { room_id: string; user_id: string; last_read_seq: number; moved: boolean; unread: number }[]
-  >(Prisma.sql`
+  // JIT off, as for the room list (room-list.ts): the unread ranges' cost estimates grow with
+  // the rooms' histories and would cross the JIT thresholds, compiling far longer than running.
+  const [, rows] = await db.prisma.$transaction([
+    db.prisma.$executeRaw`SET LOCAL jit = off`,
+    db.prisma.$queryRaw<
+      { room_id: string; user_id: string; last_read_seq: number; moved: boolean; unread: number }[]
+    >(Prisma.sql`
     WITH k AS (
       SELECT * FROM unnest(${writes.map((w) => w.roomId)}::text[], ${writes.map((w) => w.userId)}::text[],
                            ${writes.map((w) => w.seq)}::int[]) AS k(room_id, user_id, seq)
@@ -97,7 +101,8 @@ export async function writeMarkers(db: Database, writes: readonly MarkerWrite[])
                  AND m.user_id <> mv.user_id AND m.deleted_at IS NULL)::int END AS unread
       FROM k
       JOIN room_members rm ON rm.room_id = k.room_id AND rm.user_id = k.user_id
-      LEFT JOIN moved mv ON mv.room_id = k.room_id AND mv.user_id = k.user_id`);
+      LEFT JOIN moved mv ON mv.room_id = k.room_id AND mv.user_id = k.user_id`),
+  ]);
   return rows.map((r) => ({
     roomId: r.room_id,
     userId: r.user_id,
