@@ -4,7 +4,7 @@ import { registry } from '../core/metrics.ts';
 import { startWorld, type TestWorld } from '../test/realtime-support.ts';
 import { sharedServices } from '../test/support.ts';
 import { loadConfig } from '../core/config.ts';
-import { budgetOptions, EventBudget } from './event-budget.ts';
+import { budgetOptions, burstDisconnectLimit, EventBudget } from './event-budget.ts';
 
 /**
  * The per-connection event budget: every event kind limited (join and leave included),
@@ -112,6 +112,27 @@ const metric = async (pattern: RegExp): Promise<number> => {
   return m ? Number(m[1]) : 0;
 };
 
+describe('burstDisconnectLimit', () => {
+  it('is the refusal threshold plus twice what one turn can allow, and 0 when disconnecting is off', () => {
+    const options = {
+      rules: {
+        message: [
+          { limit: 10, windowMs: 1_000 },
+          { limit: 30, windowMs: 10_000 },
+        ],
+        join: [{ limit: 20, windowMs: 1_000 }],
+      },
+      unknown: [
+        { limit: 20, windowMs: 10_000 },
+        { limit: 5, windowMs: 1_000 },
+      ],
+      disconnectAfterRefusals: 100,
+    };
+    expect(burstDisconnectLimit(options)).toBe(100 + 2 * (10 + 20 + 5));
+    expect(burstDisconnectLimit({ ...options, disconnectAfterRefusals: 0 })).toBe(0);
+  });
+});
+
 describe('per-connection event budget', () => {
   it('limits join and leave, answering rate_limited with retryAfterMs', async () => {
     const alice = await world.user();
@@ -184,5 +205,24 @@ describe('per-connection event budget', () => {
     const again = await alice.connect();
     await again.joined(room);
     again.close();
+  });
+
+  it('closes a connection whose one read brings a whole flood before decoding it: none of it is dispatched', async () => {
+    const alice = await world.user();
+    const room = await world.room(alice);
+    const refusalsBefore = await metric(/^parley_rate_limited_total\{event="typing"\} (\d+)/m);
+    const disconnectsBefore = await metric(/^parley_socket_budget_disconnects_total (\d+)/m);
+    const flooder = await alice.connect();
+    await flooder.joined(room);
+    const gone = flooder.disconnected();
+    // One synchronous loop: the frames reach the server in one or a few reads, far more than
+    // the burst limit (50 + 2 × the per-second allowances here) in the first.
+    for (let i = 0; i < 1_000; i++)
+      flooder.raw.emit('typing', { roomId: room.id, typing: true }, () => undefined);
+    expect(await gone).toBe('io server disconnect');
+    expect(await metric(/^parley_socket_budget_disconnects_total (\d+)/m)).toBe(disconnectsBefore + 1);
+    // Closed by the burst rule: the refusal rule would have answered 51 refusals first.
+    const refused = (await metric(/^parley_rate_limited_total\{event="typing"\} (\d+)/m)) - refusalsBefore;
+    expect(refused).toBeLessThan(51);
   });
 });

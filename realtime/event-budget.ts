@@ -132,6 +132,27 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
   let refusedInARow = 0;
   let closing = false;
 
+  const disconnect = (reason: string) => {
+    closing = true;
+    socketBudgetDisconnects.inc();
+    logger.warn({ ...context, refusedIn10s: budget.refusedRecently, reason }, DISCONNECT_LOG);
+    socket.disconnect(true);
+  };
+
+  // Counted as engine.io hands each packet over, before Socket.IO decodes it: a turn of the
+  // event loop that brings more than `burstLimit` events is a flood that the refusal count
+  // would close anyway, so it is closed at once and the rest of what was read (up to ~1 000
+  // small events in one 64 KiB read) is never decoded, dispatched or answered.
+  const burstLimit = burstDisconnectLimit(options);
+  if (burstLimit > 0) {
+    let inThisTurn = 0;
+    socket.conn.on('packet', (packet: { type: string }) => {
+      if (packet.type !== 'message' || closing) return;
+      if (++inThisTurn === 1) setImmediate(() => (inThisTurn = 0));
+      if (inThisTurn > burstLimit) disconnect('burst');
+    });
+  }
+
   socket.use((packet, next) => {
     const name = typeof packet[0] === 'string' ? packet[0] : '';
     // Known = some handler listens to it; no list to keep in step with handlers.ts. The
@@ -162,15 +183,7 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
         refusedInARow = 0;
         pauseReading(socket, Math.min(spent.retryAfterMs, MAX_PAUSE_MS));
       }
-      if (spent.overwhelmed) {
-        closing = true;
-        socketBudgetDisconnects.inc();
-        logger.warn(
-          { ...context, refusedIn10s: budget.refusedRecently },
-          'socket disconnected: kept sending far over its event budget',
-        );
-        socket.disconnect(true);
-      }
+      if (spent.overwhelmed) disconnect('refusals');
       return;
     }
     refusedInARow = 0;
@@ -182,6 +195,24 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
     next();
   });
   return budget;
+}
+
+const DISCONNECT_LOG = 'socket disconnected: kept sending far over its event budget';
+
+/**
+ * How many events one turn of the event loop may bring before the connection is closed
+ * unread; 0 when disconnecting is off. Within a turn (well under a second) at most each
+ * kind's shortest-window limit is allowed, twice over if a window resets during the turn;
+ * everything beyond that is refused, so more than that plus `disconnectAfterRefusals` events
+ * are certain to end in the refusal-count disconnect: this only takes the decision sooner.
+ */
+export function burstDisconnectLimit(options: BudgetOptions): number {
+  if (options.disconnectAfterRefusals <= 0) return 0;
+  const tightest = (rules: RateRule[]) =>
+    rules.reduce<RateRule | undefined>((t, r) => (!t || r.windowMs < t.windowMs ? r : t), undefined)?.limit ??
+    0;
+  const allowed = [...Object.values(options.rules), options.unknown].reduce((n, r) => n + tightest(r), 0);
+  return options.disconnectAfterRefusals + 2 * allowed;
 }
 
 type Pausable = { pause(): void; resume(): void };

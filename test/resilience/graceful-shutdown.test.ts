@@ -143,8 +143,15 @@ describe('graceful shutdown of the all-in-one server under load', () => {
     report('graceful-shutdown-all-in-one', { exit, restOk, restRefused, restFailures, verdict });
     expect(verdict).toMatchObject(CLEAN_VERDICT);
     expect(restOk).toBeGreaterThan(0);
-    // A request is refused a connection or answered; none is cut off mid-way.
-    expect(Object.keys(restFailures).filter((f) => f !== 'ECONNREFUSED')).toEqual([]);
+    // A request is refused a connection or answered; none is cut off mid-way. One exception
+    // the server cannot prevent: a connection the kernel completed but the process had not
+    // accepted yet when the listener closed is reset by the kernel, and looks the same from
+    // here. The poll has one request in flight, so that is at most one reset, the last
+    // failure before the refusals. That the server answers every connection it accepted
+    // (the race Node's own close() has) is shown deterministically in
+    // core/http/connection-drain.test.ts.
+    expect(Object.keys(restFailures).filter((f) => f !== 'ECONNREFUSED' && f !== 'ECONNRESET')).toEqual([]);
+    expect(restFailures.ECONNRESET ?? 0).toBeLessThanOrEqual(1);
     expect(server.troubles()).toEqual([]);
   });
 });
