@@ -1,5 +1,6 @@
 import { Prisma } from '../db/database.ts';
 import type { ChangeWrites } from './changes.ts';
+import { MESSAGE_ROW_JSON, parseMessageRows } from './row-json.ts';
 import type { MessageRow, StoredMessage } from './rows.ts';
 import type { Draft } from './messages.ts';
 
@@ -25,36 +26,10 @@ export async function loadTargets(
 ): Promise<MessageRow[]> {
   const [result] = await tx.$queryRaw<
     { rows: string }[]
-  >(Prisma.sql`SELECT coalesce(json_agg(json_build_object(
-              'id', m.id, 'roomId', m.room_id, 'seq', m.seq, 'userId', m.user_id, 'name', m.name,
-              'text', m.text, 'ts', m.ts::text, 'clientMsgId', m.client_msg_id,
-              'attachmentId', m.attachment_id, 'version', m.version, 'editedAt', m.edited_at::text,
-              'deletedAt', m.deleted_at::text, 'replyToId', m.reply_to_id,
-              'attachment', (SELECT json_build_object('id', a.id, 'key', a.key, 'mime', a.mime, 'bytes', a.bytes, 'filename', a.filename)
-                               FROM attachments a WHERE a.id = m.attachment_id),
-              'reactions', (SELECT coalesce(json_agg(json_build_object(
-                                     'userId', r.user_id, 'emoji', r.emoji, 'version', r.version, 'emojiSince', r.emoji_since)
-                                     ORDER BY r.version), '[]'::json)
-                              FROM reactions r WHERE r.message_id = m.id),
-              'replyTo', (SELECT json_build_object('id', p.id, 'seq', p.seq, 'userId', p.user_id, 'name', p.name,
-                                                   'text', left(p.text, 200), 'deletedAt', p.deleted_at::text)
-                            FROM messages p WHERE p.id = m.reply_to_id))), '[]'::json)::text AS rows
+  >(Prisma.sql`SELECT coalesce(json_agg(${MESSAGE_ROW_JSON}), '[]'::json)::text AS rows
        FROM messages m
       WHERE m.room_id = ${roomId} AND m.id = ANY(${ids}::text[])`);
-  type Json = Omit<MessageRow, 'ts' | 'editedAt' | 'deletedAt' | 'replyTo'> & {
-    ts: string;
-    editedAt: string | null;
-    deletedAt: string | null;
-    replyTo: (Omit<NonNullable<MessageRow['replyTo']>, 'deletedAt'> & { deletedAt: string | null }) | null;
-  };
-  const big = (v: string | null) => (v === null ? null : BigInt(v));
-  return (JSON.parse(result!.rows) as Json[]).map((r) => ({
-    ...r,
-    ts: BigInt(r.ts),
-    editedAt: big(r.editedAt),
-    deletedAt: big(r.deletedAt),
-    replyTo: r.replyTo ? { ...r.replyTo, deletedAt: big(r.replyTo.deletedAt) } : null,
-  }));
+  return parseMessageRows(result!.rows);
 }
 
 /** Completed attachments of this room named by the sends, not used by any message and not discarded, locked. */

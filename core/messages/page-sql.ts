@@ -1,5 +1,6 @@
 import { Prisma, type Database } from '../db/database.ts';
 import type { HistoryQuery } from '../schemas.ts';
+import { MESSAGE_ROW_JSON, parseMessageRows } from './row-json.ts';
 import type { MessageRow } from './rows.ts';
 
 /**
@@ -12,13 +13,6 @@ import type { MessageRow } from './rows.ts';
  */
 
 export type PageQuery = Omit<HistoryQuery, 'roomId'>;
-
-interface JsonRow extends Omit<MessageRow, 'ts' | 'editedAt' | 'deletedAt' | 'replyTo'> {
-  ts: string;
-  editedAt: string | null;
-  deletedAt: string | null;
-  replyTo: (Omit<NonNullable<MessageRow['replyTo']>, 'deletedAt'> & { deletedAt: string | null }) | null;
-}
 
 /** The keyset condition and order of a query, as the index it scans wants them. */
 function keyset(query: PageQuery): { where: Prisma.Sql; order: Prisma.Sql } {
@@ -61,29 +55,8 @@ export async function readPageRows(
        LIMIT ${query.limit + 1}
     )
     SELECT ${member} AS member,
-           (SELECT coalesce(json_agg(json_build_object(
-              'id', m.id, 'roomId', m.room_id, 'seq', m.seq, 'userId', m.user_id, 'name', m.name,
-              'text', m.text, 'ts', m.ts::text, 'clientMsgId', m.client_msg_id,
-              'attachmentId', m.attachment_id, 'version', m.version, 'editedAt', m.edited_at::text,
-              'deletedAt', m.deleted_at::text, 'replyToId', m.reply_to_id,
-              'attachment', (SELECT json_build_object('id', a.id, 'key', a.key, 'mime', a.mime, 'bytes', a.bytes, 'filename', a.filename)
-                               FROM attachments a WHERE a.id = m.attachment_id),
-              'reactions', (SELECT coalesce(json_agg(json_build_object(
-                                     'userId', r.user_id, 'emoji', r.emoji, 'version', r.version, 'emojiSince', r.emoji_since)
-                                     ORDER BY r.version), '[]'::json)
-                              FROM reactions r WHERE r.message_id = m.id),
-              'replyTo', (SELECT json_build_object('id', p.id, 'seq', p.seq, 'userId', p.user_id, 'name', p.name,
-                                                   'text', left(p.text, 200), 'deletedAt', p.deleted_at::text)
-                            FROM "messages" p WHERE p.id = m.reply_to_id))
-              ORDER BY ${order}), '[]'::json)::text
+           (SELECT coalesce(json_agg(${MESSAGE_ROW_JSON} ORDER BY ${order}), '[]'::json)::text
               FROM page m) AS rows`);
-  const big = (v: string | null) => (v === null ? null : BigInt(v));
-  const rows = (JSON.parse(result!.rows) as JsonRow[]).map((r) => ({
-    ...r,
-    ts: BigInt(r.ts),
-    editedAt: big(r.editedAt),
-    deletedAt: big(r.deletedAt),
-    replyTo: r.replyTo ? { ...r.replyTo, deletedAt: big(r.replyTo.deletedAt) } : null,
-  }));
+  const rows = parseMessageRows(result!.rows);
   return { member: result!.member, rows };
 }
