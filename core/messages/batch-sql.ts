@@ -1,7 +1,6 @@
 import { Prisma } from '../db/database.ts';
 import type { ChangeWrites } from './changes.ts';
-import { MESSAGE_ROW_JSON, parseMessageRows } from './row-json.ts';
-import type { MessageRow, StoredMessage } from './rows.ts';
+import type { StoredMessage } from './rows.ts';
 import type { Draft } from './messages.ts';
 
 /** The statements of a room's group commit (core/messages/batch.ts), each one round trip. */
@@ -13,23 +12,6 @@ export interface AttachmentRow {
   mime: string;
   bytes: number;
   filename: string;
-}
-
-/**
- * The batch's target messages as `messageInclude` reads them, in one query (Prisma's include
- * would run its relation queries concurrently on the transaction's one connection).
- */
-export async function loadTargets(
-  tx: Prisma.TransactionClient,
-  roomId: string,
-  ids: string[],
-): Promise<MessageRow[]> {
-  const [result] = await tx.$queryRaw<
-    { rows: string }[]
-  >(Prisma.sql`SELECT coalesce(json_agg(${MESSAGE_ROW_JSON}), '[]'::json)::text AS rows
-       FROM messages m
-      WHERE m.room_id = ${roomId} AND m.id = ANY(${ids}::text[])`);
-  return parseMessageRows(result!.rows);
 }
 
 /** Completed attachments of this room named by the sends, not used by any message and not discarded, locked. */

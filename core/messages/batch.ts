@@ -2,7 +2,8 @@ import { Prisma, type Database } from '../db/database.ts';
 import { AppError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { applyChange, changeWrites, snapshotReactions, type Change, type ChangeState } from './changes.ts';
-import { loadTargets, usableAttachments, writeBatch } from './batch-sql.ts';
+import { usableAttachments, writeBatch } from './batch-sql.ts';
+import { readMessageRows } from './row-json.ts';
 import { excerpt, fromRow, type MessageRow, type StoredMessage } from './rows.ts';
 import type { AppendResult, Draft } from './messages.ts';
 
@@ -113,7 +114,7 @@ export async function commitBatch(
     const targetIds = [...new Set([...changes.map((c) => c.messageId), ...existingRows.map((r) => r.id)])];
     const rows = new Map<string, MessageRow>();
     if (targetIds.length > 0) {
-      for (const r of await loadTargets(tx, roomId, targetIds)) rows.set(r.id, r);
+      for (const r of await readMessageRows(tx, targetIds, roomId)) rows.set(r.id, r);
     }
     const before = snapshotReactions(rows.values());
 

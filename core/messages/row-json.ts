@@ -30,6 +30,26 @@ interface JsonRow extends Omit<MessageRow, 'ts' | 'editedAt' | 'deletedAt' | 're
 
 const big = (v: string | null) => (v === null ? null : BigInt(v));
 
+/**
+ * Messages by id (in no particular order), as `messageInclude` reads them, in one statement
+ * (Prisma's include takes a query per relation, and in a transaction runs them concurrently
+ * on its one connection). With `roomId`, only that room's.
+ */
+export async function readMessageRows(
+  client: Pick<Prisma.TransactionClient, '$queryRaw'>,
+  ids: string[],
+  roomId?: string,
+): Promise<MessageRow[]> {
+  if (ids.length === 0) return [];
+  const inRoom = roomId === undefined ? Prisma.sql`TRUE` : Prisma.sql`m.room_id = ${roomId}`;
+  const [result] = await client.$queryRaw<{ rows: string }[]>(
+    Prisma.sql`SELECT coalesce(json_agg(${MESSAGE_ROW_JSON}), '[]'::json)::text AS rows
+                 FROM messages m
+                WHERE ${inRoom} AND m.id = ANY(${ids}::text[])`,
+  );
+  return parseMessageRows(result!.rows);
+}
+
 /** The rows of a `json_agg` of MESSAGE_ROW_JSON, their big integers restored. */
 export function parseMessageRows(text: string): MessageRow[] {
   return (JSON.parse(text) as JsonRow[]).map((r) => ({

@@ -1,6 +1,7 @@
 import { Prisma, type Database } from '../db/database.ts';
 import { invalid } from '../errors.ts';
-import { fromRow, messageInclude, type StoredMessage } from '../messages/rows.ts';
+import { readMessageRows } from '../messages/row-json.ts';
+import { fromRow, type StoredMessage } from '../messages/rows.ts';
 import { requireMember } from '../rooms/rooms.ts';
 import type { SearchQuery } from '../schemas.ts';
 import { decodeCursor, encodeCursor, type SearchKey } from './cursor.ts';
@@ -66,10 +67,7 @@ export async function searchMessages(
   const via = recent?.exact ? 'window' : 'index';
   const ids = recent?.exact ? recent.ids : await allMatches(db, scope);
 
-  const rows =
-    ids.length === 0
-      ? []
-      : await db.prisma.message.findMany({ where: { id: { in: ids } }, include: messageInclude });
+  const rows = await readMessageRows(db.prisma, ids);
   const byId = new Map(rows.map((r) => [r.id, fromRow(r)]));
   const found = ids.map((id) => byId.get(id)).filter((m) => m !== undefined);
   const page = found.slice(0, query.limit);
