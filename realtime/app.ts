@@ -127,10 +127,12 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
         await writing.idle();
         unsubscribe();
         stopReconciling();
-        presence.stop();
         online.stop();
         io.local.disconnectSockets(true);
         await Promise.all([...cleanups]);
+        // The departures of this instance's sockets, announced while Socket.IO is still open.
+        await presence.flushPending(2_000);
+        presence.stop();
         // Offline announcements of the users whose last socket was here, if the database answers soon.
         await online.idle(2_000);
         // Every accepted send and read is in memory now: written before the database closes

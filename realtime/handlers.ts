@@ -149,6 +149,9 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
     // Membership and the page are read in batches per room (join-reads.ts): a join storm
     // costs a few statements, not a few per joiner.
     const room = await joins.room(roomId, session.userId);
+    // Gone while its membership was read: its clean-up has run, so joining now would leave a
+    // dead socket in the room (the adapter does not check).
+    if (socket.disconnected) throw unavailable();
     // In the room before history is read: a message committed meanwhile arrives live (perhaps
     // also in the page; clients dedupe by seq), never in neither.
     await socket.join(roomChannel(roomId));
@@ -161,6 +164,11 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
         sinceSeq !== undefined ? { afterSeq: sinceSeq, limit: CATCH_UP_PAGE } : { limit: JOIN_PAGE },
       ),
     ]);
+    if (socket.disconnected) {
+      // Gone while presence and the page were read: undo what its clean-up could not see.
+      await socketLeaves(io, socket, roomId, presence);
+      throw unavailable();
+    }
     const lastSeq = Math.max(room.lastSeq, messages.at(-1)?.seq ?? 0);
     deps.markers.sawLastSeq(roomId, lastSeq);
     const catchUp = await readJoinChanges(db, roomId, page, { sinceSeq, sinceVersion, limit: CATCH_UP_PAGE });

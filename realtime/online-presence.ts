@@ -71,7 +71,9 @@ export class OnlinePresence {
         .filter((s) => s.data.session)
         .map((s) => ({ userId: s.data.session.userId, socketId: s.id }));
       await this.store.refresh(entries, this.now());
-      for (const userId of await this.store.prune(this.now())) await this.announce(userId, false);
+      // Not awaited one by one: after another instance's crash, thousands of users' room-mates
+      // queries would hold up this instance's own refresh (announce keeps each user's order).
+      for (const userId of await this.store.prune(this.now())) void this.announce(userId, false);
       this.healthy();
     } catch (err) {
       this.failed(err);

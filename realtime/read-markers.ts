@@ -76,7 +76,13 @@ export class ReadMarkers {
     this.timer = setInterval(() => {
       // A flush still running (a slow database) is not queued behind: its successor would
       // write the same pairs again within the interval.
-      if (!this.flushingNow) void this.flush();
+      if (!this.flushingNow)
+        this.flush().catch((err: unknown) =>
+          this.opts.logger.warn(
+            { err, pending: this.pending.size },
+            'read-marker flush failed; kept for the next',
+          ),
+        );
     }, this.intervalMs);
     this.timer.unref();
   }

@@ -63,6 +63,23 @@ export class RoomPresence {
   }
 
   /**
+   * Announces every coalesced change now, waiting at most `maxMs` (shutdown: the departures of
+   * this instance's sockets go out before Socket.IO closes, instead of with timers that would
+   * fire after it, or never).
+   */
+  async flushPending(maxMs: number): Promise<void> {
+    const rooms = [...this.pending.keys()];
+    for (const timer of this.pending.values()) clearTimeout(timer);
+    this.pending.clear();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled(rooms.map((roomId) => this.flush(roomId))),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, maxMs))),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /**
    * Records a socket in a room and returns who is present; the room hears of the change.
    * Arrivals in one room at about the same time (a join storm) are written together, in one
    * pipeline with one snapshot for all of them (KeyedBatcher): each answer still holds its
