@@ -354,6 +354,21 @@ describe('every documented answer is what the route answers', () => {
           as(alice, { method: 'POST', path: `/api/rooms/${room.id}/members`, body: { username: ' ' } }),
         401: () =>
           send(app, { method: 'POST', path: `/api/rooms/${room.id}/members`, body: { username: 'x' } }),
+        403: async () => {
+          // Nobody can be added to a direct room (alice and bob's: the direct route's own 201
+          // case needs alice and dmPeer's to be new).
+          const opened = await as(alice, {
+            method: 'POST',
+            path: '/api/rooms/direct',
+            body: { username: bob.user.username },
+          });
+          const direct = ((await opened.json()) as { room: { id: string } }).room;
+          return as(alice, {
+            method: 'POST',
+            path: `/api/rooms/${direct.id}/members`,
+            body: { username: dmPeer.user.username },
+          });
+        },
         404: () =>
           as(stranger, { method: 'POST', path: `/api/rooms/${room.id}/members`, body: { username: 'x' } }),
         413: () => as(alice, { method: 'POST', path: `/api/rooms/${room.id}/members`, raw: huge }),

@@ -59,7 +59,15 @@ export const addMember = createRoute({
   responses: {
     201: json(bodies.member, 'Added'),
     200: json(bodies.member, 'Already a member (unchanged joinedAt)'),
-    ...errors('unauthorized', 'invalid_request', 'payload_too_large', 'not_found', 'rate_limited'),
+    // 403: a direct room, which nobody can be added to.
+    ...errors(
+      'unauthorized',
+      'invalid_request',
+      'payload_too_large',
+      'forbidden',
+      'not_found',
+      'rate_limited',
+    ),
   },
 });
 
