@@ -2,7 +2,7 @@ import type { Database } from '../db/database.ts';
 import { notFound, type AppError } from '../errors.ts';
 import { commitBatch } from './batch.ts';
 import { readPageRows } from './page-sql.ts';
-import { fromRow, messageInclude, type MessageRow, type StoredMessage } from './rows.ts';
+import { fromRow, type MessageRow, type StoredMessage } from './rows.ts';
 import type { HistoryQuery, Message } from '../schemas.ts';
 
 export type { StoredMessage } from './rows.ts';
@@ -100,7 +100,7 @@ export async function appendMessages(
 /**
  * The `changes` of a join with `sinceVersion`: messages the client already holds (seq up to
  * `sinceSeq`, or below the returned page without it) changed after that version, ascending
- * version: an index scan on (room_id, version).
+ * version: an index scan on (room_id, version), in one statement with the rows' relations.
  */
 export async function readJoinChanges(
   db: Database,
@@ -111,11 +111,10 @@ export async function readJoinChanges(
   if (opts.sinceVersion === undefined) return { messages: [], hasMore: false };
   const throughSeq = opts.sinceSeq ?? (page.messages[0]?.seq ?? 1) - 1;
   if (throughSeq < 1) return { messages: [], hasMore: false };
-  const rows = await db.prisma.message.findMany({
-    where: { roomId, seq: { lte: throughSeq }, version: { gt: opts.sinceVersion } },
-    orderBy: { version: 'asc' },
-    take: opts.limit + 1,
-    include: messageInclude,
+  const { rows } = await readPageRows(db, roomId, {
+    changedAfter: opts.sinceVersion,
+    throughSeq,
+    limit: opts.limit,
   });
-  return { messages: rows.slice(0, opts.limit).map(fromRow), hasMore: rows.length > opts.limit };
+  return toPage(rows, { changedAfter: opts.sinceVersion, limit: opts.limit });
 }

@@ -12,12 +12,21 @@ import type { MessageRow } from './rows.ts';
  * once, before the scan).
  */
 
-export type PageQuery = Omit<HistoryQuery, 'roomId'>;
+export type PageQuery = Omit<HistoryQuery, 'roomId'> & {
+  /** With `changedAfter`: only messages with seq up to this (a join's catch-up of changes). */
+  throughSeq?: number;
+};
 
 /** The keyset condition and order of a query, as the index it scans wants them. */
 function keyset(query: PageQuery): { where: Prisma.Sql; order: Prisma.Sql } {
   if (query.changedAfter !== undefined)
-    return { where: Prisma.sql`m.version > ${query.changedAfter}`, order: Prisma.sql`m.version ASC` };
+    return {
+      where:
+        query.throughSeq === undefined
+          ? Prisma.sql`m.version > ${query.changedAfter}`
+          : Prisma.sql`m.version > ${query.changedAfter} AND m.seq <= ${query.throughSeq}`,
+      order: Prisma.sql`m.version ASC`,
+    };
   if (query.afterSeq !== undefined)
     return { where: Prisma.sql`m.seq > ${query.afterSeq}`, order: Prisma.sql`m.seq ASC` };
   if (query.beforeTs !== undefined)

@@ -31,7 +31,7 @@ interface JsonRow extends Omit<MessageRow, 'ts' | 'editedAt' | 'deletedAt' | 're
 const big = (v: string | null) => (v === null ? null : BigInt(v));
 
 /**
- * Messages by id (in no particular order), as `messageInclude` reads them, in one statement
+ * Messages by id (in no particular order), with their relations (`MessageRow`), in one statement
  * (Prisma's include takes a query per relation, and in a transaction runs them concurrently
  * on its one connection). With `roomId`, only that room's.
  */

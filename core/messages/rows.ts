@@ -7,19 +7,16 @@ export interface StoredMessage extends Omit<Message, 'attachment'> {
 }
 
 /**
- * A message with what it shows: Prisma reads each relation of a page in one query (`IN` over
- * the page's ids), so reactions and reply excerpts never cost a query per message.
+ * A message with what it shows: its attachment, its reactions in the order of reacting and its
+ * reply parent, as MESSAGE_ROW_JSON (row-json.ts) reads them in one statement.
  */
-export const messageInclude = {
-  attachment: { select: { id: true, key: true, mime: true, bytes: true, filename: true } },
-  reactions: {
-    select: { userId: true, emoji: true, version: true, emojiSince: true },
-    orderBy: { version: 'asc' },
-  },
-  replyTo: { select: { id: true, seq: true, userId: true, name: true, text: true, deletedAt: true } },
-} as const;
-
-export type MessageRow = Prisma.MessageGetPayload<{ include: typeof messageInclude }>;
+export type MessageRow = Prisma.MessageGetPayload<{
+  include: {
+    attachment: { select: { id: true; key: true; mime: true; bytes: true; filename: true } };
+    reactions: { select: { userId: true; emoji: true; version: true; emojiSince: true } };
+    replyTo: { select: { id: true; seq: true; userId: true; name: true; text: true; deletedAt: true } };
+  };
+}>;
 
 const EXCERPT_CODE_POINTS = 200;
 
