@@ -28,7 +28,13 @@ async function explainParleyHistory(url: string, roomId: string, beforeSeq: numb
   prisma.$on('query', (e) => statements.push({ query: e.query, params: e.params }));
   try {
     await readHistory(
-      { prisma, kind: 'postgres', ping: async () => undefined, close: async () => undefined },
+      {
+        prisma,
+        kind: 'postgres',
+        query: async <T>(sql: string, params?: unknown[]) => (await pool.query(sql, params)).rows as T[],
+        ping: async () => undefined,
+        close: async () => undefined,
+      },
       roomId,
       {
         beforeSeq,

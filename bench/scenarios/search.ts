@@ -41,7 +41,13 @@ async function explainSearch(url: string, user: string, q: string): Promise<Plan
   prisma.$on('query', (e) => sent.push({ query: e.query, params: e.params }));
   try {
     const page = await searchMessages(
-      { prisma, kind: 'postgres', ping: async () => undefined, close: async () => undefined },
+      {
+        prisma,
+        kind: 'postgres',
+        query: async <T>(sql: string, params?: unknown[]) => (await pool.query(sql, params)).rows as T[],
+        ping: async () => undefined,
+        close: async () => undefined,
+      },
       user,
       { q, limit: 20 },
     );

@@ -15,6 +15,14 @@ export { Prisma } from './generated/client.ts';
 export interface Database {
   readonly prisma: PrismaClient;
   readonly kind: 'postgres' | 'pglite';
+  /**
+   * One statement on a pooled connection, without Prisma: for the hot paths (a group commit,
+   * a history page) where Prisma's per-query work costs more than the query. Placeholders are
+   * `$1…`; values come back as the driver gives them (pg: int8 and numeric as strings,
+   * timestamps as Date; PGlite: int8 as number), so callers cast in SQL (`::int`, `::text`,
+   * `::float8`) whatever they read. Statement and query timeouts apply as for Prisma.
+   */
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -73,6 +81,7 @@ async function openPostgres(config: DbConfig): Promise<Database> {
   return {
     prisma,
     kind: 'postgres',
+    query: async <T>(sql: string, params?: unknown[]) => (await pool.query(sql, params)).rows as T[],
     ping: async () => {
       const client = await pool.connect();
       try {
@@ -122,6 +131,7 @@ async function openPGliteIn(dir: string | undefined, lock: DataDirLock | undefin
   return {
     prisma,
     kind: 'pglite',
+    query: async <T>(sql: string, params?: unknown[]) => (await lite.query<T>(sql, params)).rows,
     ping: async () => void (await lite.query('SELECT 1')),
     close: async () => {
       await prisma.$disconnect();
