@@ -50,22 +50,38 @@ const leave = (who: TestAccount, room: Room) => who.request('DELETE', `/api/room
 
 /**
  * Bus events about these users published while `run` runs (the realtime tier acts on exactly
- * these). With Redis the bus is shared with the other test files running meanwhile.
+ * these). With Redis the bus is shared with the other test files running meanwhile, and pub/sub
+ * delivers after the publish resolves: markers published on the same connection bracket the run
+ * (Redis keeps one connection's messages in order), so neither the set-up's events still in
+ * flight nor a late event of the run itself are missed or miscounted.
  */
 async function published(run: () => Promise<unknown>, ...about: TestAccount[]): Promise<BusEvent[]> {
   const ids = new Set(about.map((a) => a.user!.id));
   const concerns = (e: BusEvent) =>
     e.type === 'room.updated' ? e.userIds.some((id) => ids.has(id)) : ids.has(e.userId);
-  // Events of the set-up (published, still on their way through Redis) are not this run's.
-  await new Promise((r) => setTimeout(r, 150));
+  let recording = false;
   const seen: BusEvent[] = [];
+  const markers = new Set<string>();
   const off = services.bus.subscribe((e) => {
-    if (concerns(e)) seen.push(e);
+    if (e.type === 'member.left' && e.roomId.startsWith('bus-marker-')) markers.add(e.roomId);
+    else if (recording && concerns(e)) seen.push(e);
   });
+  /** Publishes a marker (no such room or user: the realtime tier ignores it) until it comes back. */
+  const mark = async () => {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const id = uniqueName('bus-marker-');
+      await services.bus.publish({ type: 'member.left', roomId: id, userId: id });
+      // The first marker may go out before the subscription is active: then send another.
+      for (let wait = 0; wait < 20 && !markers.has(id); wait++) await new Promise((r) => setTimeout(r, 5));
+      if (markers.has(id)) return;
+    }
+    throw new Error('bus markers never came back');
+  };
   try {
+    await mark();
+    recording = true;
     await run();
-    // Redis pub/sub delivers after the publish resolves: wait for the last one to arrive.
-    await new Promise((r) => setTimeout(r, 150));
+    await mark();
   } finally {
     off();
   }
