@@ -289,30 +289,51 @@ describe('HistoryQuery', () => {
   const param = fc.oneof(
     fc.string({ maxLength: 12 }),
     fc.integer().map(String),
+    fc.integer({ min: 0, max: 200 }).map(String),
     fc.double().map(String),
     fc.constant(''),
   );
   it('never throws on any query string, and accepts at most one cursor with limit 1–100', () => {
+    let accepted = 0;
     fc.assert(
       fc.property(
+        // Half the queries name a room, so the property is exercised on accepted queries too.
+        fc.record({ roomId: fc.string({ minLength: 1, maxLength: 12 }) }, { requiredKeys: [] }),
         fc.dictionary(
           fc.constantFrom('roomId', 'limit', 'beforeSeq', 'afterSeq', 'beforeTs', 'other', '__proto__'),
           param,
+          { maxKeys: 3 },
         ),
-        (query) => {
+        (named, rest) => {
+          const query = { ...rest, ...named };
           const result = HistoryQuery.safeParse(query);
           if (!result.success) return;
+          accepted += 1;
           const q = result.data;
           expect(Number.isInteger(q.limit) && q.limit >= 1 && q.limit <= 100).toBe(true);
           expect(
             [q.beforeSeq, q.afterSeq, q.beforeTs].filter((v) => v !== undefined).length,
           ).toBeLessThanOrEqual(1);
-          for (const v of [q.beforeSeq, q.afterSeq, q.beforeTs])
-            if (v !== undefined) expect(Number.isSafeInteger(v) && v >= 0).toBe(true);
+          for (const [key, v] of [
+            ['beforeSeq', q.beforeSeq],
+            ['afterSeq', q.afterSeq],
+            ['beforeTs', q.beforeTs],
+            ['limit', q.limit],
+          ] as const) {
+            if (v === undefined) continue;
+            expect(Number.isSafeInteger(v) && v >= 0).toBe(true);
+            // Integers only, in decimal digits: what was accepted is the number that was sent.
+            const sent = (query as Record<string, unknown>)[key];
+            if (sent === undefined) continue;
+            expect(sent).toMatch(/^[0-9]+$/);
+            expect(Number(sent)).toBe(v);
+          }
           expect(storable(q.roomId)).toBe(true);
         },
       ),
       { numRuns: RUNS },
     );
+    // A property that held only because nothing was accepted would prove nothing.
+    expect(accepted).toBeGreaterThan(RUNS / 10);
   });
 });
