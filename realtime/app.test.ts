@@ -651,12 +651,32 @@ describe('when a bus event is lost', () => {
 
 describe('metrics', () => {
   it('counts sockets, events by result and ack latency', async () => {
-    const text = await (await fetch(`${world.url}/metrics`)).text();
-    expect(text).toMatch(/parley_socket_events_total\{event="message",result="ok"\} \d+/);
-    expect(text).toMatch(/parley_socket_events_total\{event="join",result="forbidden"\} \d+/);
-    expect(text).toMatch(/parley_message_ack_seconds_count \d+/);
-    expect(text).toMatch(/parley_persist_batch_size_count \d+/);
-    expect(text).toMatch(/parley_sockets_connected \d+/);
+    const scrape = async () => (await fetch(`${world.url}/metrics`)).text();
+    const value = (text: string, series: string) => {
+      const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+      return line === undefined ? 0 : Number(line.slice(series.length + 1));
+    };
+    const series = [
+      'parley_socket_events_total{event="message",result="ok"}',
+      'parley_socket_events_total{event="join",result="forbidden"}',
+      'parley_message_ack_seconds_count',
+      'parley_persist_batch_size_count',
+    ];
+    const before = await scrape();
+    const { room, a } = await aliceAndBobJoined();
+    await a.sent(room, 'counted once');
+    await a.sent(room, 'counted twice');
+    const stranger = await world.user();
+    const strangersRoom = await world.room(stranger);
+    expect((await a.join(strangersRoom)).ok).toBe(false);
+    const after = await scrape();
+    const grew = series.map((s) => value(after, s) - value(before, s));
+    // Two sends acked ok, one join refused; each ack observed once; at least one commit.
+    expect(grew[0]).toBe(2);
+    expect(grew[1]).toBe(1);
+    expect(grew[2]).toBe(2);
+    expect(grew[3]).toBeGreaterThanOrEqual(1);
+    expect(value(after, 'parley_sockets_connected')).toBeGreaterThanOrEqual(2);
   });
 });
 
