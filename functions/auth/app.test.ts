@@ -1,8 +1,25 @@
+import type * as Argon2 from '@node-rs/argon2';
 import { sign } from 'hono/jwt';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Services } from '../../core/services.ts';
 import { TestAccount, type FetchLike } from '../../test/accounts.ts';
 import { restApp, sharedServices, TEST_JWT_SECRET, testConfig, uniqueName } from '../../test/support.ts';
+
+// The real argon2, counted: which hashes each login verifies against (not how long it took).
+const verified = vi.hoisted(() => [] as string[]);
+vi.mock('@node-rs/argon2', async (importOriginal) => {
+  const real = await importOriginal<typeof Argon2>();
+  return {
+    ...real,
+    verify: (
+      hashed: string,
+      ...rest: Parameters<typeof real.verify> extends [unknown, ...infer R] ? R : never
+    ) => {
+      verified.push(hashed);
+      return real.verify(hashed, ...rest);
+    },
+  };
+});
 
 let services: Services;
 let transport: FetchLike;
@@ -142,26 +159,24 @@ describe('login', () => {
     }
   });
 
-  it('takes about the same time for an unknown user as for a wrong password', async () => {
+  it('costs an unknown user the same argon2id verification as a wrong password', async () => {
     const carol = client();
     await carol.register();
-    const time = async (fn: () => Promise<unknown>) => {
-      const t = performance.now();
-      await fn();
-      return performance.now() - t;
-    };
-    const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const wrong: number[] = [];
-    const unknown: number[] = [];
-    for (let i = 0; i < 9; i++) {
-      wrong.push(await time(() => carol.login('wrong password')));
-      unknown.push(await time(() => new TestAccount(transport, uniqueName('nobody')).login()));
-    }
-    // Both pay for one argon2id verification; without the dummy hash an unknown user costs one
-    // index lookup, well over 10x faster. The bounds are wide because CI machines are noisy.
-    const ratio = median(unknown) / median(wrong);
-    expect(ratio).toBeGreaterThan(0.4);
-    expect(ratio).toBeLessThan(2.5);
+    // $argon2id$v=19$m=…,t=…,p=…$salt$hash: the parameters fix the cost of a verification.
+    const parameters = (h: string) => h.split('$').slice(1, 4).join('$');
+    verified.length = 0;
+    expect((await carol.login('wrong password')).status).toBe(401);
+    const forWrongPassword = [...verified];
+    verified.length = 0;
+    expect((await new TestAccount(transport, uniqueName('nobody')).login()).status).toBe(401);
+    const forUnknownUser = [...verified];
+    // One verification each, at the same parameters: without the dummy hash an unknown user
+    // would cost one index lookup and no verification, which the response time would tell.
+    expect(forWrongPassword).toHaveLength(1);
+    expect(forUnknownUser).toHaveLength(1);
+    expect(parameters(forUnknownUser[0]!)).toBe(parameters(forWrongPassword[0]!));
+    expect(parameters(forWrongPassword[0]!)).toMatch(/^argon2id\$v=19\$m=\d+,t=\d+,p=\d+$/);
+    expect(forUnknownUser[0]).not.toBe(forWrongPassword[0]);
   });
 
   it('throttles failures per username, then refuses even the right password until the window passes', async () => {
