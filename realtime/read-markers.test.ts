@@ -138,17 +138,23 @@ describe('MarkerAnnouncer', () => {
     announcer.announce(moved(50, 7));
     expect(sent.filter((e) => e.event === 'read_state')).toHaveLength(50);
     expect(sent.filter((e) => e.event === 'read')).toHaveLength(20);
-    // u0..u19 went; the others move on before their turn: they keep their place, with the latest value.
+    // u0..u19 went; the others move on before their turn: they keep their place, with the
+    // latest value. A second flush in the same interval has no budget left: nothing more goes.
     announcer.announce(moved(50, 9));
     const receipts = () => sent.filter((e) => e.event === 'read').map((e) => e.payload);
+    expect(receipts()).toHaveLength(20);
+    announcer.nextInterval();
     expect(receipts()).toHaveLength(40);
     expect(receipts().slice(20)).toEqual(
       Array.from({ length: 20 }, (_, i) => ({ roomId: 'r', userId: `u${20 + i}`, lastReadSeq: 9 })),
     );
+    // The interval's round spent the budget too: the next flush waits for the next interval.
+    announcer.announce(moved(1, 10));
+    expect(receipts()).toHaveLength(40);
     announcer.stop(); // shutdown: everything waiting goes
     const last = new Map(receipts().map((r) => [(r as { userId: string }).userId, r]));
     expect(last.size).toBe(50);
-    for (const r of last.values()) expect(r).toMatchObject({ lastReadSeq: 9 });
+    for (const [userId, r] of last) expect(r).toMatchObject({ lastReadSeq: userId === 'u0' ? 10 : 9 });
   });
 
   it('sends every receipt at once in a small room', () => {

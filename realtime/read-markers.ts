@@ -314,6 +314,11 @@ const RECEIPT_DELIVERIES_PER_ROOM = 20_000;
 export class MarkerAnnouncer {
   /** Per room, the receipts not sent yet: member → latest marker, in the order they first waited. */
   private readonly waiting = new Map<string, Map<string, number>>();
+  /**
+   * Per room, the deliveries spent in this interval: a flush's receipts and the interval's
+   * own round share one budget, or a room would get twice its budget a second.
+   */
+  private readonly spent = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -322,8 +327,14 @@ export class MarkerAnnouncer {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => this.sendReceipts(), this.intervalMs);
+    this.timer = setInterval(() => this.nextInterval(), this.intervalMs);
     this.timer.unref();
+  }
+
+  /** A new interval: every room's budget is whole again, and the waiting receipts go first. */
+  nextInterval(): void {
+    this.spent.clear();
+    this.sendReceipts();
   }
 
   /** A flush's moved markers. */
@@ -342,19 +353,25 @@ export class MarkerAnnouncer {
     this.sendReceipts();
   };
 
-  /** Sends what each room's budget allows; `all`: everything (shutdown). */
+  /** Sends what is left of each room's budget in this interval; `all`: everything (shutdown). */
   sendReceipts(all = false): void {
     for (const [roomId, room] of this.waiting) {
-      const sockets = this.io.of('/').adapter.rooms.get(roomChannel(roomId))?.size ?? 0;
+      const sockets = Math.max(1, this.io.of('/').adapter.rooms.get(roomChannel(roomId))?.size ?? 0);
+      const spent = this.spent.get(roomId) ?? 0;
+      // At least one receipt an interval, however large the room, so every member's arrives.
       const budget = all
         ? Infinity
-        : Math.max(1, Math.floor(RECEIPT_DELIVERIES_PER_ROOM / Math.max(1, sockets)));
+        : spent === 0
+          ? Math.max(1, Math.floor(RECEIPT_DELIVERIES_PER_ROOM / sockets))
+          : Math.floor((RECEIPT_DELIVERIES_PER_ROOM - spent) / sockets);
       let sent = 0;
       for (const [userId, lastReadSeq] of room) {
-        if (sent++ >= budget) break;
+        if (sent >= budget) break;
+        sent += 1;
         room.delete(userId);
         this.io.to(roomChannel(roomId)).emit('read', { roomId, userId, lastReadSeq });
       }
+      if (sent > 0) this.spent.set(roomId, spent + sent * sockets);
       if (room.size === 0) this.waiting.delete(roomId);
     }
   }
