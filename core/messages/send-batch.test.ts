@@ -162,7 +162,7 @@ describe('commitSends (one statement for plain sends to many rooms)', () => {
     expect(bobK1).toMatchObject({ ok: true, duplicate: false, message: { seq: 3, version: 5 } });
     expect(otherRoom).toMatchObject({ ok: true, duplicate: false, message: { roomId: r2.id, seq: 1 } });
     expect(k2Again).toEqual({ ...(k2 as object), duplicate: true });
-    expect([plain1, plain2].map(seqOf)).toEqual([4, 5]);
+    expect([plain1!, plain2!].map(seqOf)).toEqual([4, 5]);
     expect(await storedSeqs(r1.id)).toEqual([1, 2, 3, 4, 5]);
     expect(await roomRow(r1.id)).toMatchObject({ last_seq: 5, last_version: 7 });
   });
@@ -234,7 +234,7 @@ describe('commitSends (one statement for plain sends to many rooms)', () => {
         const { results: again } = await commitBatch(services.db, op.roomId, [
           { kind: 'send', ...op, attachmentId: null },
         ]);
-        outcomes[s]![i] = again[0]!;
+        outcomes[s]![i] = again[0] as SendResult;
       }
     }
     for (const room of rooms) {
