@@ -57,9 +57,15 @@ interface RoomQueue {
   queue: Pending[];
   /** A commit of this room is in flight (and its broadcast not yet out). */
   busy: boolean;
-  /** Its next commit goes through the room's own transaction (a send came back `retry`). */
-  viaRoom: boolean;
 }
+
+/**
+ * After a room's sends came back `retry` (another instance, or a membership change, held
+ * it), its next commits go through its own transaction, which waits for the lock, rather
+ * than try the cross-room statement (a wasted round trip while the contention lasts).
+ */
+const CONTENDED_COMMITS = 16;
+const MAX_CONTENDED = 1_024;
 
 const isPlain = (op: Operation): op is Operation & { kind: 'send' } => op.kind === 'send' && isPlainSend(op);
 
@@ -79,6 +85,8 @@ export class MessageWriter {
   private readonly sendsReady = new Set<string>();
   /** Idle rooms whose next commit is their own transaction. */
   private readonly roomsReady = new Set<string>();
+  /** Rooms recently contended: how many more of their commits go through their own transaction. */
+  private readonly contended = new Map<string, number>();
   private readonly maxBatch: number;
   private readonly maxSends: number;
   private readonly maxConcurrent: number;
@@ -111,7 +119,7 @@ export class MessageWriter {
     return new Promise((resolve, reject) => {
       const pending = { op, resolve, reject };
       let room = this.rooms.get(roomId);
-      if (!room) this.rooms.set(roomId, (room = { queue: [], busy: false, viaRoom: false }));
+      if (!room) this.rooms.set(roomId, (room = { queue: [], busy: false }));
       room.queue.push(pending);
       if (room.busy || room.queue.length > 1) return; // already waiting or in flight
       this.markReady(roomId, room);
@@ -126,27 +134,31 @@ export class MessageWriter {
   }
 
   private markReady(roomId: string, room: RoomQueue): void {
-    if (room.viaRoom || !isPlain(room.queue[0]!.op)) this.roomsReady.add(roomId);
+    if (this.contended.has(roomId) || !isPlain(room.queue[0]!.op)) this.roomsReady.add(roomId);
     else this.sendsReady.add(roomId);
   }
 
-  /** Starts commits while connections are free: rooms' own transactions first, then a statement. */
+  /**
+   * Starts commits while connections are free. Rooms' own transactions and cross-room
+   * statements take turns: one statement is started whenever none runs, so a stream of
+   * changes in many rooms cannot hold the sends of every other room back.
+   */
   private pump(): void {
     while (this.running < this.maxConcurrent) {
-      const [roomId] = this.roomsReady;
-      if (roomId !== undefined) {
-        this.roomsReady.delete(roomId);
-        const room = this.rooms.get(roomId)!;
-        room.busy = true;
-        room.viaRoom = false;
+      const statement = this.sendsReady.size > 0 && this.statements < this.maxStatements;
+      if (statement && (this.statements === 0 || this.roomsReady.size === 0)) {
         this.running += 1;
-        void this.runRoom(roomId, room.queue.splice(0, this.maxBatch));
+        this.statements += 1;
+        void this.runSends(this.takeSends());
         continue;
       }
-      if (this.sendsReady.size === 0 || this.statements >= this.maxStatements) return;
+      const [roomId] = this.roomsReady;
+      if (roomId === undefined) return;
+      this.roomsReady.delete(roomId);
+      const room = this.rooms.get(roomId)!;
+      room.busy = true;
       this.running += 1;
-      this.statements += 1;
-      void this.runSends(this.takeSends());
+      void this.runRoom(roomId, room.queue.splice(0, this.maxBatch));
     }
   }
 
@@ -167,6 +179,9 @@ export class MessageWriter {
   }
 
   private async runRoom(roomId: string, batch: Pending[]): Promise<void> {
+    const left = (this.contended.get(roomId) ?? 1) - 1;
+    if (left > 0) this.contended.set(roomId, left);
+    else this.contended.delete(roomId);
     try {
       await this.commit(roomId, batch);
     } finally {
@@ -186,7 +201,10 @@ export class MessageWriter {
       for (const [roomId, sends] of retry) {
         const room = this.rooms.get(roomId)!;
         room.queue.unshift(...sends);
-        room.viaRoom = true;
+        this.contended.delete(roomId);
+        this.contended.set(roomId, CONTENDED_COMMITS);
+        // Bounded: rooms that stop sending while contended must not accumulate.
+        if (this.contended.size > MAX_CONTENDED) this.contended.delete(this.contended.keys().next().value!);
       }
       this.finished([...new Set(batch.map((p) => p.roomId))]);
     }
