@@ -97,6 +97,20 @@ describe('commitSends (one statement for plain sends to many rooms)', () => {
     expect(page.messages[2]).toEqual(fromAck);
   });
 
+  it('stores any text as sent: quotes, backslashes, braces, commas, NULL, emoji, empty', async () => {
+    const room = await createRoom(services.db, alice.id, 'texts');
+    const texts = ['say "hi"', 'back\\slash \\"', '{a,b}', 'NULL', 'null', '', ' 🎉 ä, ', "it's"];
+    const results = await commitSends(
+      services.db,
+      texts.map((t, i) => send(room.id, alice, t, i % 2 === 0 ? `id-${i}` : null)),
+    );
+    expect(results.map((r) => (r !== 'retry' && r.ok ? r.message.text : null))).toEqual(texts);
+    const page = await readHistory(services.db, room.id, { limit: 20 });
+    expect(page.messages.map((m) => [m.text, m.clientMsgId])).toEqual(
+      texts.map((t, i) => [t, i % 2 === 0 ? `id-${i}` : null]),
+    );
+  });
+
   it('continues from the room, after the per-room transaction: seq, version and ts never go back', async () => {
     const room = await createRoom(services.db, alice.id, 'continue');
     const first = await commitBatch(
