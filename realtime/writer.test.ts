@@ -1,10 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { Prisma, type Database } from '../core/db/database.ts';
 import type { Draft } from '../core/messages/messages.ts';
-import { createRoom } from '../core/rooms/rooms.ts';
+import { addMember, createRoom } from '../core/rooms/rooms.ts';
 import type { Message } from '../core/schemas.ts';
 import type { Services } from '../core/services.ts';
 import { registerUser } from '../core/users/users.ts';
-import { sharedServices, silentLogger, uniqueName } from '../test/support.ts';
+import { sharedServices, silentLogger, uniqueName, usesPostgres } from '../test/support.ts';
 import { MessageWriter } from './writer.ts';
 
 let services: Services;
@@ -26,18 +27,27 @@ const draft = (text: string, clientMsgId: string | null = null): Draft => ({
 function writerWithLog() {
   const batches: { roomId: string; messages: Message[] }[] = [];
   const updates: { roomId: string; messages: Message[] }[] = [];
+  // Counts the statements that bypass Prisma: the cross-room commits.
+  const statements = { count: 0 };
+  const db: Database = {
+    ...services.db,
+    query: (sql, params) => {
+      statements.count += 1;
+      return services.db.query(sql, params);
+    },
+  };
   const writer = new MessageWriter({
-    db: services.db,
+    db,
     logger: silentLogger,
     sign: async () => 'https://signed.example/object',
     now: Date.now,
     onCommitted: (roomId, messages) => batches.push({ roomId, messages }),
     onUpdated: (roomId, messages) => updates.push({ roomId, messages }),
   });
-  return { writer, batches, updates };
+  return { writer, batches, updates, statements };
 }
 
-describe('MessageWriter (group commit per room)', () => {
+describe('MessageWriter (group commit)', () => {
   it('commits a lone send at once, alone', async () => {
     const room = await createRoom(services.db, alice.id, 'quiet');
     const { writer, batches } = writerWithLog();
@@ -178,4 +188,138 @@ describe('MessageWriter (group commit per room)', () => {
     ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
   });
+
+  it('commits the plain sends of many rooms together, in one statement per batch', async () => {
+    const rooms = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => createRoom(services.db, alice.id, `many${i}`)),
+    );
+    const { writer, batches, statements } = writerWithLog();
+    const out = await Promise.all(
+      Array.from({ length: 3 }, (_, k) =>
+        rooms.map((r) => writer.submit(r.id, draft(`${r.name}-${k}`))),
+      ).flat(),
+    );
+    await writer.idle();
+    // The first two sends start statements at once; the other 58 share the next ones.
+    expect(statements.count).toBeLessThanOrEqual(4);
+    for (const room of rooms) {
+      const mine = out.filter((o) => o.ok && o.message.roomId === room.id);
+      expect(mine.map((o) => (o.ok ? [o.message.seq, o.message.text] : []))).toEqual(
+        [0, 1, 2].map((k) => [k + 1, `${room.name}-${k}`]),
+      );
+      const sent = batches.filter((b) => b.roomId === room.id).flatMap((b) => b.messages.map((m) => m.seq));
+      expect(sent).toEqual([1, 2, 3]);
+    }
+  });
+
+  it('keeps a room in order when a change comes between its sends: the change and what follows go through the room', async () => {
+    const room = await createRoom(services.db, alice.id, 'ordered');
+    const other = await createRoom(services.db, alice.id, 'beside');
+    const { writer, batches, updates } = writerWithLog();
+    const base = await writer.submit(room.id, draft('base'));
+    if (!base.ok) throw new Error('setup failed');
+    const [a, edit, b, c] = await Promise.all([
+      writer.submit(room.id, draft('a')),
+      writer.submitChange(room.id, {
+        kind: 'edit',
+        userId: alice.id,
+        messageId: base.message.id,
+        text: 'base!',
+      }),
+      writer.submit(room.id, draft('b')),
+      writer.submit(other.id, draft('c')),
+    ]);
+    await writer.idle();
+    expect(a).toMatchObject({ ok: true, message: { seq: 2, version: 2 } });
+    expect(edit).toMatchObject({ ok: true, changed: true, message: { version: 3 } });
+    expect(b).toMatchObject({ ok: true, message: { seq: 3, version: 4 } });
+    expect(c).toMatchObject({ ok: true, message: { seq: 1 } });
+    expect(batches.filter((x) => x.roomId === room.id).flatMap((x) => x.messages.map((m) => m.seq))).toEqual([
+      1, 2, 3,
+    ]);
+    expect(updates.flatMap((u) => u.messages.map((m) => m.version))).toEqual([3]);
+  });
+
+  it('isolates a bad send in a cross-room batch: the others, in every room, still commit in order', async () => {
+    const r1 = await createRoom(services.db, alice.id, 'poison-x1');
+    const r2 = await createRoom(services.db, alice.id, 'poison-x2');
+    const { writer } = writerWithLog();
+    const results = await Promise.allSettled([
+      writer.submit(r1.id, draft('lead')),
+      writer.submit(r2.id, draft('lead')),
+      writer.submit(r1.id, draft('one')),
+      writer.submit(r2.id, draft('bad\u0000')),
+      writer.submit(r1.id, draft('two')),
+      writer.submit(r2.id, draft('after')),
+    ]);
+    await writer.idle();
+    expect(results.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    const seqs = results.map((r) => (r.status === 'fulfilled' && r.value.ok ? r.value.message.seq : -1));
+    expect(seqs).toEqual([1, 1, 2, -1, 3, 2]);
+  });
+
+  it('refuses a non-member in a cross-room batch without holding up the members', async () => {
+    const r1 = await createRoom(services.db, alice.id, 'members-only');
+    const bob = await registerUser(services.db, uniqueName('bob'), 'long enough');
+    const r2 = await createRoom(services.db, bob.id, 'bobs');
+    await addMember(services.db, r2.id, bob.id, alice.username);
+    const { writer } = writerWithLog();
+    const asBob = { ...draft('intruder'), userId: bob.id, name: bob.username };
+    const [lead, intruder, fine, fine2] = await Promise.all([
+      writer.submit(r2.id, draft('lead')),
+      writer.submit(r1.id, asBob),
+      writer.submit(r1.id, draft('fine')),
+      writer.submit(r2.id, draft('fine2')),
+    ]);
+    expect(lead).toMatchObject({ ok: true, message: { seq: 1 } });
+    expect(intruder).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    expect(fine).toMatchObject({ ok: true, message: { seq: 1 } });
+    expect(fine2).toMatchObject({ ok: true, message: { seq: 2 } });
+  });
+
+  // Another connection must hold the room's lock: embedded Postgres has one connection.
+  it.runIf(usesPostgres)(
+    'commits a room another transaction holds through its own transaction once free, in order, without holding up others',
+    async () => {
+      const held = await createRoom(services.db, alice.id, 'held');
+      const free = await createRoom(services.db, alice.id, 'free');
+      const { writer, batches } = writerWithLog();
+      let release!: () => void;
+      const releasing = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((resolve) => (locked = resolve));
+      const holder = services.db.prisma.$transaction(async (tx) => {
+        await tx.$queryRaw(Prisma.sql`SELECT 1 FROM rooms WHERE id = ${held.id} FOR UPDATE`);
+        locked();
+        await releasing;
+      });
+      await isLocked;
+      const first = writer.submit(held.id, draft('first', 'h1'));
+      const second = writer.submit(held.id, draft('second'));
+      // The free room commits while the held one waits.
+      expect(await writer.submit(free.id, draft('free'))).toMatchObject({ ok: true, message: { seq: 1 } });
+      const third = writer.submit(held.id, draft('third'));
+      release();
+      await holder;
+      expect(await first).toMatchObject({ ok: true, message: { seq: 1 } });
+      expect(await second).toMatchObject({ ok: true, message: { seq: 2 } });
+      expect(await third).toMatchObject({ ok: true, message: { seq: 3 } });
+      expect(await writer.submit(held.id, draft('retry', 'h1'))).toMatchObject({
+        ok: true,
+        duplicate: true,
+        message: { seq: 1 },
+      });
+      await writer.idle();
+      expect(
+        batches.filter((b) => b.roomId === held.id).flatMap((b) => b.messages.map((m) => m.seq)),
+      ).toEqual([1, 2, 3]);
+    },
+  );
 });

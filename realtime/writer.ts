@@ -3,12 +3,14 @@ import type { Database } from '../core/db/database.ts';
 import { AppError, isDatabaseUnavailable } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { commitBatch, type Operation } from '../core/messages/batch.ts';
+import { commitSends, isPlainSend } from '../core/messages/send-batch.ts';
 import type { Change } from '../core/messages/changes.ts';
 import {
   toWireMessage,
   toWireMessages,
   type AttachmentUrlSigner,
   type Draft,
+  type StoredMessage,
 } from '../core/messages/messages.ts';
 import { persistBatchSeconds, persistBatchSize } from '../core/metrics.ts';
 import type { Message } from '../core/schemas.ts';
@@ -29,10 +31,14 @@ export interface WriterOptions {
   onUpdated?: (roomId: string, messages: Message[]) => void;
   /** Receives the attachments of messages deleted by a committed batch (their objects must go). */
   onDiscarded?: (attachments: { id: string; key: string }[]) => void;
-  /** Most sends committed in one transaction. */
+  /** Most operations of one room committed in one commit. */
   maxBatch?: number;
-  /** Rooms committing at the same time (each holds a pooled connection while it does). */
+  /** Most plain sends committed in one cross-room statement. */
+  maxSends?: number;
+  /** Commits running at the same time (each holds a pooled connection while it does). */
   maxConcurrent?: number;
+  /** Of those, cross-room statements (fewer, bigger statements cost the database less). */
+  maxStatements?: number;
 }
 
 interface Pending {
@@ -41,23 +47,59 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+/** A plain send waiting in, or taken into, a cross-room statement. */
+interface PendingSend extends Pending {
+  op: Operation & { kind: 'send' };
+  roomId: string;
+}
+
+interface RoomQueue {
+  queue: Pending[];
+  /** A commit of this room is in flight (and its broadcast not yet out). */
+  busy: boolean;
+}
+
 /**
- * Group commit per room. The first send to an idle room starts its transaction at once (no
- * timer, no added latency at low load); sends that arrive while it runs wait, and all of
- * them go into the room's next transaction together. One transaction per room at a time is
- * also what keeps seq in commit order: a batch is broadcast before the next one commits.
+ * After a room's sends came back `retry` (another instance, or a membership change, held
+ * it), its next commits go through its own transaction, which waits for the lock, rather
+ * than try the cross-room statement (a wasted round trip while the contention lasts).
+ */
+const CONTENDED_COMMITS = 16;
+const MAX_CONTENDED = 1_024;
+
+const isPlain = (op: Operation): op is Operation & { kind: 'send' } => op.kind === 'send' && isPlainSend(op);
+
+/**
+ * Group commit across rooms. Plain sends (no attachment, no reply) of every idle room go into
+ * one statement (core/messages/send-batch.ts), one round trip for up to `maxSends` of them;
+ * a room whose next operation is anything else commits through its own transaction
+ * (core/messages/batch.ts), with the sends behind it. The first send to an idle writer
+ * commits at once (no timer, no added latency at low load); whatever arrives while commits
+ * run waits and goes into the next one. A room has at most one commit in flight, and its
+ * batch is broadcast before its next commit starts: seq stays in commit order, and
+ * broadcasts go out in seq order, after the senders' acks.
  */
 export class MessageWriter {
-  private readonly queues = new Map<string, Pending[]>();
+  private readonly rooms = new Map<string, RoomQueue>();
+  /** Idle rooms whose next operation is a plain send, in the order they became ready. */
+  private readonly sendsReady = new Set<string>();
+  /** Idle rooms whose next commit is their own transaction. */
+  private readonly roomsReady = new Set<string>();
+  /** Rooms recently contended: how many more of their commits go through their own transaction. */
+  private readonly contended = new Map<string, number>();
   private readonly maxBatch: number;
+  private readonly maxSends: number;
   private readonly maxConcurrent: number;
+  private readonly maxStatements: number;
   private running = 0;
-  private readonly slotWaiters: (() => void)[] = [];
+  private statements = 0;
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly opts: WriterOptions) {
     this.maxBatch = opts.maxBatch ?? 256;
+    this.maxSends = opts.maxSends ?? 512;
     this.maxConcurrent = opts.maxConcurrent ?? 8;
+    this.maxStatements = Math.min(this.maxConcurrent, opts.maxStatements ?? 2);
   }
 
   /** Resolves once the send is committed (or refused); rejects when the database fails. */
@@ -76,38 +118,201 @@ export class MessageWriter {
   private enqueue(roomId: string, op: Operation): Promise<SendOutcome | ChangeOutcome> {
     return new Promise((resolve, reject) => {
       const pending = { op, resolve, reject };
-      const queue = this.queues.get(roomId);
-      if (queue) {
-        queue.push(pending);
-        return;
-      }
-      this.queues.set(roomId, [pending]);
-      void this.drainRoom(roomId);
+      let room = this.rooms.get(roomId);
+      if (!room) this.rooms.set(roomId, (room = { queue: [], busy: false }));
+      room.queue.push(pending);
+      if (room.busy || room.queue.length > 1) return; // already waiting or in flight
+      this.markReady(roomId, room);
+      this.pump();
     });
   }
 
   /** Resolves when every accepted send has been committed or refused. */
   async idle(): Promise<void> {
-    if (this.queues.size === 0) return;
+    if (this.rooms.size === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private async drainRoom(roomId: string): Promise<void> {
-    const queue = this.queues.get(roomId)!;
-    while (queue.length > 0) {
-      const batch = queue.splice(0, this.maxBatch);
-      await this.acquire();
-      try {
-        await this.commit(roomId, batch);
-      } finally {
-        this.release();
+  private markReady(roomId: string, room: RoomQueue): void {
+    if (this.contended.has(roomId) || !isPlain(room.queue[0]!.op)) this.roomsReady.add(roomId);
+    else this.sendsReady.add(roomId);
+  }
+
+  /**
+   * Starts commits while connections are free. Rooms' own transactions and cross-room
+   * statements take turns: one statement is started whenever none runs, so a stream of
+   * changes in many rooms cannot hold the sends of every other room back.
+   */
+  private pump(): void {
+    while (this.running < this.maxConcurrent) {
+      const statement = this.sendsReady.size > 0 && this.statements < this.maxStatements;
+      if (statement && (this.statements === 0 || this.roomsReady.size === 0)) {
+        this.running += 1;
+        this.statements += 1;
+        void this.runSends(this.takeSends());
+        continue;
       }
+      const [roomId] = this.roomsReady;
+      if (roomId === undefined) return;
+      this.roomsReady.delete(roomId);
+      const room = this.rooms.get(roomId)!;
+      room.busy = true;
+      this.running += 1;
+      void this.runRoom(roomId, room.queue.splice(0, this.maxBatch));
     }
-    this.queues.delete(roomId);
-    if (this.queues.size === 0) {
+  }
+
+  /** The leading plain sends of ready rooms, oldest ready first, up to maxSends. */
+  private takeSends(): PendingSend[] {
+    const taken: PendingSend[] = [];
+    for (const roomId of this.sendsReady) {
+      if (taken.length >= this.maxSends) break;
+      this.sendsReady.delete(roomId);
+      const room = this.rooms.get(roomId)!;
+      room.busy = true;
+      const limit = Math.min(this.maxBatch, this.maxSends - taken.length);
+      let n = 0;
+      while (n < room.queue.length && n < limit && isPlain(room.queue[n]!.op)) n += 1;
+      for (const p of room.queue.splice(0, n)) taken.push({ ...p, op: p.op as PendingSend['op'], roomId });
+    }
+    return taken;
+  }
+
+  private async runRoom(roomId: string, batch: Pending[]): Promise<void> {
+    const left = (this.contended.get(roomId) ?? 1) - 1;
+    if (left > 0) this.contended.set(roomId, left);
+    else this.contended.delete(roomId);
+    try {
+      await this.commit(roomId, batch);
+    } finally {
+      this.running -= 1;
+      this.finished([roomId]);
+    }
+  }
+
+  private async runSends(batch: PendingSend[]): Promise<void> {
+    const retry = new Map<string, PendingSend[]>();
+    try {
+      await this.commitSends(batch, retry);
+    } finally {
+      this.running -= 1;
+      this.statements -= 1;
+      // Sends the statement could not take go first, through their room's own transaction.
+      for (const [roomId, sends] of retry) {
+        const room = this.rooms.get(roomId)!;
+        room.queue.unshift(...sends);
+        this.contended.delete(roomId);
+        this.contended.set(roomId, CONTENDED_COMMITS);
+        // Bounded: rooms that stop sending while contended must not accumulate.
+        if (this.contended.size > MAX_CONTENDED) this.contended.delete(this.contended.keys().next().value!);
+      }
+      this.finished([...new Set(batch.map((p) => p.roomId))]);
+    }
+  }
+
+  /** The rooms' commits are done (broadcasts out): each is idle, or ready with what queued. */
+  private finished(roomIds: string[]): void {
+    for (const roomId of roomIds) {
+      const room = this.rooms.get(roomId)!;
+      room.busy = false;
+      if (room.queue.length > 0) this.markReady(roomId, room);
+      else this.rooms.delete(roomId);
+    }
+    this.pump();
+    if (this.rooms.size === 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const w of waiters) w();
+    }
+  }
+
+  /**
+   * One cross-room statement, then acks, then each room's broadcast in seq order. A room
+   * that comes back `retry` keeps the rest of its sends out of this batch (they join `retry`
+   * in order). On failure the batch is split in halves and retried, so one bad send does not
+   * fail its neighbours; the halves run one after the other, so each room's order holds.
+   */
+  private async commitSends(batch: PendingSend[], retry: Map<string, PendingSend[]>): Promise<void> {
+    const deferred = batch.filter((p) => retry.has(p.roomId));
+    for (const p of deferred) retry.get(p.roomId)!.push(p);
+    const sends = deferred.length > 0 ? batch.filter((p) => !retry.has(p.roomId)) : batch;
+    if (sends.length === 0) return;
+
+    const started = performance.now();
+    let results;
+    try {
+      results = await commitSends(
+        this.opts.db,
+        sends.map((p) => ({
+          roomId: p.roomId,
+          userId: p.op.userId,
+          name: p.op.name,
+          text: p.op.text,
+          clientMsgId: p.op.clientMsgId,
+        })),
+        this.opts.now,
+      );
+    } catch (err) {
+      if (sends.length > 1 && !isDatabaseUnavailable(err)) {
+        this.opts.logger.warn(
+          { err, size: sends.length },
+          'cross-room commit failed; retrying it split in halves',
+        );
+        const half = Math.ceil(sends.length / 2);
+        await this.commitSends(sends.slice(0, half), retry);
+        await this.commitSends(sends.slice(half), retry);
+        return;
+      }
+      for (const p of sends) p.reject(err);
+      return;
+    }
+    persistBatchSeconds.observe((performance.now() - started) / 1000);
+    persistBatchSize.observe(results.filter((r) => r !== 'retry' && r.ok && !r.duplicate).length);
+
+    const fresh = new Map<string, Message[]>();
+    const signing: Promise<void>[] = [];
+    results.forEach((r, i) => {
+      const p = sends[i]!;
+      if (r === 'retry') {
+        const queue = retry.get(p.roomId);
+        if (queue) queue.push(p);
+        else retry.set(p.roomId, [p]);
+        return;
+      }
+      if (!r.ok) return p.resolve(r);
+      if (!r.duplicate) {
+        // A new plain send has no attachment to sign: its wire form is the stored one.
+        const message: Message = { ...r.message, attachment: null };
+        const list = fresh.get(p.roomId);
+        if (list) list.push(message);
+        else fresh.set(p.roomId, [message]);
+        return p.resolve({ ok: true, message, duplicate: false });
+      }
+      signing.push(this.answerDuplicate(p, r.message));
+    });
+    await Promise.all(signing);
+    // Let the senders' acks go out first (persist → ack → broadcast), then broadcast each
+    // room's batch (in seq order) before that room's next commit starts.
+    await nextTurn();
+    for (const [roomId, messages] of fresh) {
+      try {
+        this.opts.onCommitted(roomId, messages);
+      } catch (err) {
+        this.opts.logger.error({ err, roomId }, 'broadcast of committed messages failed');
+      }
+    }
+  }
+
+  /** A duplicate's original, whose attachment (it may have one) is signed for the ack. */
+  private async answerDuplicate(p: PendingSend, original: StoredMessage): Promise<void> {
+    try {
+      p.resolve({ ok: true, message: await toWireMessage(original, this.opts.sign), duplicate: true });
+    } catch (err) {
+      this.opts.logger.error(
+        { err, roomId: p.roomId },
+        'could not sign an attachment URL for a committed message',
+      );
+      p.resolve({ ok: false, error: new AppError('internal', 'Internal error') });
     }
   }
 
@@ -192,20 +397,5 @@ export class MessageWriter {
       // Committed: clients that missed the update catch up by version.
       this.opts.logger.error({ err, roomId }, 'broadcast of updated messages failed');
     }
-  }
-
-  private async acquire(): Promise<void> {
-    if (this.running < this.maxConcurrent) {
-      this.running += 1;
-      return;
-    }
-    await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
-  }
-
-  private release(): void {
-    const next = this.slotWaiters.shift();
-    // The slot passes straight to the next waiter; the count stays as it is.
-    if (next) next();
-    else this.running -= 1;
   }
 }

@@ -1,0 +1,314 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Prisma } from '../db/database.ts';
+import { addMember, createRoom, leaveRoom } from '../rooms/rooms.ts';
+import type { Services } from '../services.ts';
+import { registerUser } from '../users/users.ts';
+import { sharedServices, uniqueName, usesPostgres } from '../../test/support.ts';
+import { commitBatch } from './batch.ts';
+import { readHistory } from './messages.ts';
+import { commitSends, type PlainSend, type SendResult } from './send-batch.ts';
+
+let services: Services;
+type User = { id: string; username: string };
+let alice: User;
+let bob: User;
+
+beforeAll(async () => {
+  services = await sharedServices();
+  alice = await registerUser(services.db, uniqueName('alice'), 'long enough');
+  bob = await registerUser(services.db, uniqueName('bob'), 'long enough');
+}, 180_000);
+
+const send = (roomId: string, user: User, text: string, clientMsgId: string | null = null): PlainSend => ({
+  roomId,
+  userId: user.id,
+  name: user.username,
+  text,
+  clientMsgId,
+});
+
+const seqOf = (r: SendResult) => (r !== 'retry' && r.ok ? r.message.seq : -1);
+
+async function roomRow(roomId: string) {
+  const [row] = await services.db.query<{ last_seq: number; last_version: number; last_ts: string }>(
+    'SELECT last_seq, last_version, last_ts::text AS last_ts FROM rooms WHERE id = $1',
+    [roomId],
+  );
+  return row!;
+}
+
+async function storedSeqs(roomId: string): Promise<number[]> {
+  const rows = await services.db.query<{ seq: number }>(
+    'SELECT seq FROM messages WHERE room_id = $1 ORDER BY seq',
+    [roomId],
+  );
+  return rows.map((r) => r.seq);
+}
+
+describe('commitSends (one statement for plain sends to many rooms)', () => {
+  it('commits sends to several rooms at once: seqs and versions per room in order, marks raised', async () => {
+    const r1 = await createRoom(services.db, alice.id, 'one');
+    const r2 = await createRoom(services.db, alice.id, 'two');
+    await addMember(services.db, r2.id, alice.id, bob.username);
+    const now = 1_900_000_000_000;
+    // Interleaved across rooms and users: each room's sends take seqs in the order given.
+    const results = await commitSends(
+      services.db,
+      [
+        send(r1.id, alice, 'a1'),
+        send(r2.id, bob, 'b1'),
+        send(r1.id, alice, 'a2'),
+        send(r2.id, alice, 'b2'),
+        send(r2.id, bob, 'b3'),
+        send(r1.id, alice, 'a3'),
+      ],
+      () => now,
+    );
+    expect(results.map(seqOf)).toEqual([1, 1, 2, 2, 3, 3]);
+    expect(results[3]).toMatchObject({
+      ok: true,
+      duplicate: false,
+      message: {
+        roomId: r2.id,
+        seq: 2,
+        version: 2,
+        userId: alice.id,
+        name: alice.username,
+        text: 'b2',
+        ts: now,
+        clientMsgId: null,
+        attachment: null,
+        editedAt: null,
+        deletedAt: null,
+        replyTo: null,
+        reactions: [],
+      },
+    });
+    expect(await roomRow(r1.id)).toEqual({ last_seq: 3, last_version: 3, last_ts: String(now) });
+    expect(await roomRow(r2.id)).toEqual({ last_seq: 3, last_version: 3, last_ts: String(now) });
+    // History reads what the acks said.
+    const page = await readHistory(services.db, r2.id, { limit: 10 });
+    expect(page.messages.map((m) => [m.seq, m.text, m.version])).toEqual([
+      [1, 'b1', 1],
+      [2, 'b2', 2],
+      [3, 'b3', 3],
+    ]);
+    const fromAck = results[4] !== 'retry' && results[4]!.ok ? results[4]!.message : null;
+    expect(page.messages[2]).toEqual(fromAck);
+  });
+
+  it('stores any text as sent: quotes, backslashes, braces, commas, NULL, emoji, empty', async () => {
+    const room = await createRoom(services.db, alice.id, 'texts');
+    const texts = ['say "hi"', 'back\\slash \\"', '{a,b}', 'NULL', 'null', '', ' 🎉 ä, ', "it's"];
+    const results = await commitSends(
+      services.db,
+      texts.map((t, i) => send(room.id, alice, t, i % 2 === 0 ? `id-${i}` : null)),
+    );
+    expect(results.map((r) => (r !== 'retry' && r.ok ? r.message.text : null))).toEqual(texts);
+    const page = await readHistory(services.db, room.id, { limit: 20 });
+    expect(page.messages.map((m) => [m.text, m.clientMsgId])).toEqual(
+      texts.map((t, i) => [t, i % 2 === 0 ? `id-${i}` : null]),
+    );
+  });
+
+  it('continues from the room, after the per-room transaction: seq, version and ts never go back', async () => {
+    const room = await createRoom(services.db, alice.id, 'continue');
+    const first = await commitBatch(
+      services.db,
+      room.id,
+      [
+        {
+          kind: 'send',
+          userId: alice.id,
+          name: alice.username,
+          text: 'x',
+          clientMsgId: null,
+          attachmentId: null,
+        },
+      ],
+      () => 2_000_000_000_000,
+    );
+    if (!first.results[0]!.ok || !('duplicate' in first.results[0]!)) throw new Error('setup failed');
+    const target = first.results[0]!.message;
+    await commitBatch(services.db, room.id, [
+      { kind: 'react', userId: alice.id, messageId: target.id, emoji: '👍', on: true },
+    ]);
+    // The clock stepped back: ts stays at the room's last one.
+    const [next] = await commitSends(services.db, [send(room.id, alice, 'y')], () => 1_000);
+    expect(next).toMatchObject({ ok: true, message: { seq: 2, version: 3, ts: 2_000_000_000_000 } });
+    expect(await roomRow(room.id)).toEqual({ last_seq: 2, last_version: 3, last_ts: '2000000000000' });
+  });
+
+  it('answers duplicates with the original: against stored rows (as they are now) and within the batch', async () => {
+    const r1 = await createRoom(services.db, alice.id, 'dupes-1');
+    const r2 = await createRoom(services.db, alice.id, 'dupes-2');
+    await addMember(services.db, r1.id, alice.id, bob.username);
+    const [stored] = await commitSends(services.db, [send(r1.id, alice, 'hello', 'k1')]);
+    if (stored === 'retry' || !stored!.ok) throw new Error('setup failed');
+    // The original changes after it was sent: a retry gets it as it is now.
+    await commitBatch(services.db, r1.id, [
+      { kind: 'edit', userId: alice.id, messageId: stored!.message.id, text: 'hello!' },
+      { kind: 'react', userId: bob.id, messageId: stored!.message.id, emoji: '🎉', on: true },
+    ]);
+    const results = await commitSends(services.db, [
+      send(r1.id, alice, 'hello (retry)', 'k1'), // stored original
+      send(r1.id, alice, 'new', 'k2'), // new
+      send(r1.id, bob, 'bob k1', 'k1'), // another user may use the same id
+      send(r2.id, alice, 'other room k1', 'k1'), // another room too
+      send(r1.id, alice, 'new (retry in batch)', 'k2'), // the batch's own
+      send(r1.id, alice, 'no id'),
+      send(r1.id, alice, 'no id'), // no clientMsgId: no dedupe
+    ]);
+    const [again, k2, bobK1, otherRoom, k2Again, plain1, plain2] = results;
+    expect(again).toMatchObject({
+      ok: true,
+      duplicate: true,
+      message: {
+        id: stored!.message.id,
+        seq: 1,
+        text: 'hello!',
+        version: 3,
+        reactions: [{ emoji: '🎉', count: 1, userIds: [bob.id] }],
+      },
+    });
+    expect(editedAtOf(again)).not.toBeNull();
+    expect(k2).toMatchObject({ ok: true, duplicate: false, message: { seq: 2, version: 4, text: 'new' } });
+    expect(bobK1).toMatchObject({ ok: true, duplicate: false, message: { seq: 3, version: 5 } });
+    expect(otherRoom).toMatchObject({ ok: true, duplicate: false, message: { roomId: r2.id, seq: 1 } });
+    expect(k2Again).toEqual({ ...(k2 as object), duplicate: true });
+    expect([plain1!, plain2!].map(seqOf)).toEqual([4, 5]);
+    expect(await storedSeqs(r1.id)).toEqual([1, 2, 3, 4, 5]);
+    expect(await roomRow(r1.id)).toMatchObject({ last_seq: 5, last_version: 7 });
+  });
+
+  it('refuses non-members and missing rooms without a seq, and commits the rest of the batch', async () => {
+    const mine = await createRoom(services.db, alice.id, 'mine');
+    const left = await createRoom(services.db, alice.id, 'left');
+    await addMember(services.db, left.id, alice.id, bob.username);
+    await leaveRoom(services.db, left.id, bob.id);
+    const results = await commitSends(services.db, [
+      send(mine.id, bob, 'not a member'),
+      send(mine.id, alice, 'fine'),
+      send(left.id, bob, 'left already', 'k'),
+      send('no-such-room', alice, 'nowhere'),
+      send(left.id, alice, 'fine too'),
+    ]);
+    const refused = { ok: false, error: expect.objectContaining({ code: 'forbidden' }) };
+    expect(results).toEqual([
+      refused,
+      expect.objectContaining({ ok: true, message: expect.objectContaining({ seq: 1, text: 'fine' }) }),
+      refused,
+      refused,
+      expect.objectContaining({ ok: true, message: expect.objectContaining({ seq: 1, text: 'fine too' }) }),
+    ]);
+    expect(await roomRow(mine.id)).toMatchObject({ last_seq: 1, last_version: 1 });
+  });
+
+  it('writes nothing when one send fails: the statement is atomic', async () => {
+    const r1 = await createRoom(services.db, alice.id, 'atomic-1');
+    const r2 = await createRoom(services.db, alice.id, 'atomic-2');
+    await expect(
+      commitSends(services.db, [send(r1.id, alice, 'fine'), send(r2.id, alice, 'bad\u0000text')]),
+    ).rejects.toThrow();
+    expect(await storedSeqs(r1.id)).toEqual([]);
+    expect(await roomRow(r1.id)).toMatchObject({ last_seq: 0, last_version: 0 });
+  });
+
+  it('stays gap-free under concurrent statements and room transactions on overlapping rooms', async () => {
+    const rooms = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => createRoom(services.db, alice.id, `c${i}`)),
+    );
+    // 12 statements, each over 3 of the 5 rooms (in varying order), racing 6 per-room
+    // transactions; every send of user alice has a clientMsgId that two statements share.
+    const statements = Array.from({ length: 12 }, (_, s) =>
+      Array.from({ length: 3 }, (_, k) => rooms[(s + k * 2) % rooms.length]!).flatMap((room, k) => [
+        send(room.id, alice, `s${s}-${k}`, `key-${s % 6}-${k}`),
+        send(room.id, alice, `s${s}-${k}-free`),
+      ]),
+    );
+    const perRoom = Array.from({ length: 6 }, (_, i) =>
+      commitBatch(services.db, rooms[i % rooms.length]!.id, [
+        {
+          kind: 'send',
+          userId: alice.id,
+          name: alice.username,
+          text: `tx${i}`,
+          clientMsgId: null,
+          attachmentId: null,
+        },
+      ]),
+    );
+    const outcomes = await Promise.all(statements.map((ops) => commitSends(services.db, ops)));
+    await Promise.all(perRoom);
+    // Sends the statement could not take go through the room's own transaction, as the writer does.
+    for (const [s, results] of outcomes.entries()) {
+      for (const [i, r] of results.entries()) {
+        if (r !== 'retry') continue;
+        const op = statements[s]![i]!;
+        const { results: again } = await commitBatch(services.db, op.roomId, [
+          { kind: 'send', ...op, attachmentId: null },
+        ]);
+        outcomes[s]![i] = again[0] as SendResult;
+      }
+    }
+    for (const room of rooms) {
+      const seqs = await storedSeqs(room.id);
+      expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+      const row = await roomRow(room.id);
+      expect(row.last_seq).toBe(seqs.length);
+      expect(row.last_version).toBe(seqs.length);
+    }
+    // Every (room, clientMsgId) stored once, and every send with it answered with that row.
+    const byKey = new Map<string, Set<string>>();
+    for (const [s, results] of outcomes.entries()) {
+      for (const [i, r] of results.entries()) {
+        if (r === 'retry' || !r.ok) throw new Error('a send failed');
+        const op = statements[s]![i]!;
+        if (op.clientMsgId === null) continue;
+        const key = `${op.roomId}/${op.clientMsgId}`;
+        byKey.set(key, (byKey.get(key) ?? new Set()).add(r.message.id));
+      }
+    }
+    for (const ids of byKey.values()) expect(ids.size).toBe(1);
+    const [count] = await services.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM messages WHERE room_id = ANY($1::text[]) AND client_msg_id IS NOT NULL`,
+      [rooms.map((r) => r.id)],
+    );
+    expect(count!.n).toBe(byKey.size);
+  });
+
+  // Needs a second connection holding the lock: embedded Postgres has one connection.
+  it.runIf(usesPostgres)(
+    'does not wait for a room another transaction holds: its sends are retry',
+    async () => {
+      const busy = await createRoom(services.db, alice.id, 'held');
+      const free = await createRoom(services.db, alice.id, 'free');
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((resolve) => (locked = resolve));
+      const holder = services.db.prisma.$transaction(async (tx) => {
+        await tx.$queryRaw(Prisma.sql`SELECT 1 FROM rooms WHERE id = ${busy.id} FOR UPDATE`);
+        locked();
+        await held;
+      });
+      await isLocked;
+      try {
+        const results = await commitSends(services.db, [
+          send(busy.id, alice, 'waits'),
+          send(free.id, alice, 'goes'),
+          send(busy.id, alice, 'waits too'),
+        ]);
+        expect(results[0]).toBe('retry');
+        expect(results[2]).toBe('retry');
+        expect(results[1]).toMatchObject({ ok: true, message: { seq: 1 } });
+      } finally {
+        release();
+        await holder;
+      }
+      expect(await roomRow(busy.id)).toMatchObject({ last_seq: 0, last_version: 0 });
+    },
+  );
+});
+
+const editedAtOf = (r: SendResult | undefined) => (r && r !== 'retry' && r.ok ? r.message.editedAt : null);
