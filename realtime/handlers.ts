@@ -157,7 +157,7 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
     await socket.join(roomChannel(roomId));
     socket.data.joined.add(roomId);
     // Presence (Redis) and the page (Postgres) at once: both only need the socket in the room.
-    const [users, { page, messages }] = await Promise.all([
+    const [users, page] = await Promise.all([
       presence.entered(socket, roomId),
       joins.page(
         roomId,
@@ -169,9 +169,14 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
       await socketLeaves(io, socket, roomId, presence);
       throw unavailable();
     }
+    const { messages } = page;
     const lastSeq = Math.max(room.lastSeq, messages.at(-1)?.seq ?? 0);
     deps.markers.sawLastSeq(roomId, lastSeq);
-    const catchUp = await readJoinChanges(db, roomId, page, { sinceSeq, sinceVersion, limit: CATCH_UP_PAGE });
+    const catchUp = await readJoinChanges(db, roomId, messages[0]?.seq, {
+      sinceSeq,
+      sinceVersion,
+      limit: CATCH_UP_PAGE,
+    });
     const changes = await toWireMessages(catchUp.messages, sign);
     // lastVersion as read before the socket entered the room: every change after it is in this
     // answer or arrives live, so it is a safe sinceVersion for the next catch-up (a higher

@@ -40,18 +40,21 @@ interface PlanCheck {
   sort: boolean;
 }
 
-/** Runs readHistory once with query logging on, then EXPLAINs the exact statements Prisma sent. */
+/** Runs readHistory once, recording the statements it sends, then EXPLAINs exactly those. */
 async function explainParleyHistory(url: string, roomId: string, beforeSeq: number): Promise<PlanCheck[]> {
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool), log: [{ emit: 'event', level: 'query' }] });
-  const statements: { query: string; params: string }[] = [];
-  prisma.$on('query', (e) => statements.push({ query: e.query, params: e.params }));
+  const statements: { query: string; params: unknown[] }[] = [];
+  prisma.$on('query', (e) => statements.push({ query: e.query, params: JSON.parse(e.params) as unknown[] }));
   try {
     await readHistory(
       {
         prisma,
         kind: 'postgres',
-        query: async <T>(sql: string, params?: unknown[]) => (await pool.query(sql, params)).rows as T[],
+        query: async <T>(sql: string, params?: unknown[]) => {
+          statements.push({ query: sql, params: params ?? [] });
+          return (await pool.query(sql, params)).rows as T[];
+        },
         ping: async () => undefined,
         close: async () => undefined,
       },
@@ -62,11 +65,10 @@ async function explainParleyHistory(url: string, roomId: string, beforeSeq: numb
       },
     );
     const out: PlanCheck[] = [];
-    for (const s of statements.filter((st) => /FROM\s+"?\w*"?\.?"messages"/i.test(st.query))) {
-      const params = JSON.parse(s.params) as unknown[];
+    for (const s of statements.filter((st) => /FROM\s+"?\w*"?\.?"?messages"?/i.test(st.query))) {
       const res = await pool.query<{ 'QUERY PLAN': string }>(
         `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ${s.query}`,
-        params,
+        s.params,
       );
       const plan = res.rows.map((r) => r['QUERY PLAN']).join('\n');
       out.push({

@@ -1,8 +1,8 @@
 import type { Database } from '../db/database.ts';
 import { notFound, type AppError } from '../errors.ts';
 import { commitBatch } from './batch.ts';
-import { readPageRows } from './page-sql.ts';
-import { fromRow, type MessageRow, type StoredMessage } from './rows.ts';
+import { readPageText, type PageQuery, type PageText } from './page-sql.ts';
+import type { StoredMessage } from './rows.ts';
 import type { HistoryQuery, Message } from '../schemas.ts';
 
 export type { StoredMessage } from './rows.ts';
@@ -33,36 +33,41 @@ export interface Page {
   hasMore: boolean;
 }
 
+/** The messages of a PageText (page-sql.ts) as objects. */
+const parsePage = (page: PageText): Page => ({
+  messages: JSON.parse(`[${page.json}]`) as StoredMessage[],
+  hasMore: page.hasMore,
+});
+
 /**
  * A page of a room's history by keyset on (room_id, seq), (room_id, ts, seq) or
  * (room_id, version): an index scan in either direction, never a sort or an OFFSET, with its
  * attachments, reactions and reply parents, in one statement (page-sql.ts).
  */
-export async function readHistory(
-  db: Database,
-  roomId: string,
-  query: Omit<HistoryQuery, 'roomId'>,
-): Promise<Page> {
-  const { rows } = await readPageRows(db, roomId, query);
-  return toPage(rows, query);
-}
-
-function toPage(rows: MessageRow[], query: Omit<HistoryQuery, 'roomId'>): Page {
-  const hasMore = rows.length > query.limit;
-  const page = rows.slice(0, query.limit).map(fromRow);
-  if (query.afterSeq === undefined && query.changedAfter === undefined) page.reverse();
-  return { messages: page, hasMore };
+export async function readHistory(db: Database, roomId: string, query: PageQuery): Promise<Page> {
+  return parsePage(await readPageText(db, roomId, query));
 }
 
 /**
- * History for a member; not_found for anyone else. One statement: the membership and the
- * page together (a non-member's page is not read), see docs/performance.md.
+ * History for a member as the contract's JSON body (`{messages, hasMore}`), text ready to
+ * send; not_found for anyone else. One statement: the membership and the page together (a
+ * non-member's page is not read), see docs/performance.md. A page without attachments is
+ * sent as Postgres wrote it; one with attachments is parsed to sign their URLs.
  */
-export async function readHistoryForMember(db: Database, userId: string, query: HistoryQuery): Promise<Page> {
+export async function readHistoryBodyForMember(
+  db: Database,
+  userId: string,
+  query: HistoryQuery,
+  sign: AttachmentUrlSigner,
+): Promise<string> {
   const { roomId, ...rest } = query;
-  const { member, rows } = await readPageRows(db, roomId, rest, userId);
-  if (!member) throw notFound('Room not found');
-  return toPage(rows, rest);
+  const page = await readPageText(db, roomId, rest, userId);
+  if (!page.member) throw notFound('Room not found');
+  const messages =
+    page.toSign === 0
+      ? `[${page.json}]`
+      : JSON.stringify(await toWireMessages(parsePage(page).messages, sign));
+  return `{"messages":${messages},"hasMore":${page.hasMore}}`;
 }
 
 export interface Draft {
@@ -99,22 +104,18 @@ export async function appendMessages(
 
 /**
  * The `changes` of a join with `sinceVersion`: messages the client already holds (seq up to
- * `sinceSeq`, or below the returned page without it) changed after that version, ascending
- * version: an index scan on (room_id, version), in one statement with the rows' relations.
+ * `sinceSeq`, or below the first seq of the returned page without it) changed after that
+ * version, ascending version: an index scan on (room_id, version), in one statement with the
+ * rows' relations.
  */
 export async function readJoinChanges(
   db: Database,
   roomId: string,
-  page: Page,
+  firstSeqOfPage: number | undefined,
   opts: { sinceSeq: number | undefined; sinceVersion: number | undefined; limit: number },
 ): Promise<Page> {
   if (opts.sinceVersion === undefined) return { messages: [], hasMore: false };
-  const throughSeq = opts.sinceSeq ?? (page.messages[0]?.seq ?? 1) - 1;
+  const throughSeq = opts.sinceSeq ?? (firstSeqOfPage ?? 1) - 1;
   if (throughSeq < 1) return { messages: [], hasMore: false };
-  const { rows } = await readPageRows(db, roomId, {
-    changedAfter: opts.sinceVersion,
-    throughSeq,
-    limit: opts.limit,
-  });
-  return toPage(rows, { changedAfter: opts.sinceVersion, limit: opts.limit });
+  return readHistory(db, roomId, { changedAfter: opts.sinceVersion, throughSeq, limit: opts.limit });
 }

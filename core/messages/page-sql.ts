@@ -1,15 +1,14 @@
-import { Prisma, type Database } from '../db/database.ts';
+import type { Database } from '../db/database.ts';
 import type { HistoryQuery } from '../schemas.ts';
-import { MESSAGE_ROW_JSON, parseMessageRows } from './row-json.ts';
-import type { MessageRow } from './rows.ts';
 
 /**
- * A history page in one statement: the reader's membership, the page by keyset and each
- * message's attachment, reactions and reply parent, in one round trip (Prisma's `include`
- * takes one query per relation, and the membership check another). The page is an index
- * scan on (room_id, seq), (room_id, ts, seq) or (room_id, version), never a sort or an
- * OFFSET; a non-member's page is not read at all (the membership is an InitPlan evaluated
- * once, before the scan).
+ * A history page in one statement on the pool (Database.query, not Prisma): the reader's
+ * membership, the page by keyset and each message's attachment, reactions and reply parent,
+ * already in the wire shape as JSON text, so that a REST page is sent as Postgres wrote it
+ * (no parse, no objects, no stringify) unless an attachment needs a signed URL. The page is
+ * an index scan on (room_id, seq), (room_id, ts, seq) or (room_id, version), never a sort
+ * or an OFFSET; a non-member's page is not read at all (the membership is an InitPlan
+ * evaluated once, before the scan).
  */
 
 export type PageQuery = Omit<HistoryQuery, 'roomId'> & {
@@ -17,55 +16,132 @@ export type PageQuery = Omit<HistoryQuery, 'roomId'> & {
   throughSeq?: number;
 };
 
-/** The keyset condition and order of a query, as the index it scans wants them. */
-function keyset(query: PageQuery): { where: Prisma.Sql; order: Prisma.Sql } {
+/**
+ * One message `m` of the page as a StoredMessage (rows.ts `fromRow`, in SQL): a tombstone
+ * shows no attachment and no reactions; a reply parent shows its first 200 code points
+ * (`left` counts characters, which in UTF-8 are code points), "" once deleted; reactions
+ * group by emoji in order of the emoji's first use, users in order of reacting. A live
+ * attachment carries its `key` (for signing) and no `url` yet. Sub-selects sit inside CASE
+ * so a message without an attachment or a parent does not look one up.
+ */
+const STORED_MESSAGE_JSON = `json_build_object(
+  'id', m.id, 'roomId', m.room_id, 'seq', m.seq, 'userId', m.user_id, 'name', m.name,
+  'text', m.text, 'ts', m.ts, 'clientMsgId', m.client_msg_id,
+  'attachment', CASE WHEN m.attachment_id IS NOT NULL AND m.deleted_at IS NULL THEN
+    (SELECT json_build_object('id', a.id, 'key', a.key, 'mime', a.mime, 'bytes', a.bytes, 'filename', a.filename)
+       FROM attachments a WHERE a.id = m.attachment_id) END,
+  'version', m.version, 'editedAt', m.edited_at, 'deletedAt', m.deleted_at,
+  'replyTo', CASE WHEN m.reply_to_id IS NOT NULL THEN
+    (SELECT json_build_object('id', p.id, 'seq', p.seq, 'userId', p.user_id, 'name', p.name,
+                              'text', CASE WHEN p.deleted_at IS NULL THEN left(p.text, 200) ELSE '' END)
+       FROM messages p WHERE p.id = m.reply_to_id) END,
+  'reactions', CASE WHEN m.deleted_at IS NULL THEN
+    (SELECT coalesce(json_agg(json_build_object('emoji', g.emoji, 'count', g.n, 'userIds', g.users)
+                              ORDER BY g.since, g.first), '[]'::json)
+       FROM (SELECT r.emoji, count(*)::int AS n, json_agg(r.user_id ORDER BY r.version) AS users,
+                    min(r.emoji_since) AS since, min(r.version) AS first
+               FROM reactions r WHERE r.message_id = m.id GROUP BY r.emoji) g)
+    ELSE '[]'::json END)`;
+
+/** Values for `$1…`, in order of use. */
+class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown, type: 'text' | 'int' | 'bigint'): string {
+    this.values.push(value);
+    return `$${this.values.length}::${type}`;
+  }
+}
+
+/**
+ * The keyset condition and scan order of a query, as the index it scans wants them, and
+ * whether the page is shown in the opposite order (pages backwards are scanned descending).
+ */
+function keyset(query: PageQuery, p: Params): { where: string; order: string; reversed: boolean } {
   if (query.changedAfter !== undefined)
     return {
       where:
         query.throughSeq === undefined
-          ? Prisma.sql`m.version > ${query.changedAfter}`
-          : Prisma.sql`m.version > ${query.changedAfter} AND m.seq <= ${query.throughSeq}`,
-      order: Prisma.sql`m.version ASC`,
+          ? `m.version > ${p.add(query.changedAfter, 'int')}`
+          : `m.version > ${p.add(query.changedAfter, 'int')} AND m.seq <= ${p.add(query.throughSeq, 'int')}`,
+      order: 'm.version ASC',
+      reversed: false,
     };
   if (query.afterSeq !== undefined)
-    return { where: Prisma.sql`m.seq > ${query.afterSeq}`, order: Prisma.sql`m.seq ASC` };
+    return { where: `m.seq > ${p.add(query.afterSeq, 'int')}`, order: 'm.seq ASC', reversed: false };
   if (query.beforeTs !== undefined)
     return {
-      where: Prisma.sql`m.ts < ${query.beforeTs}::bigint`,
-      order: Prisma.sql`m.ts DESC, m.seq DESC`,
+      where: `m.ts < ${p.add(query.beforeTs, 'bigint')}`,
+      order: 'm.ts DESC, m.seq DESC',
+      reversed: true,
     };
   return {
-    where: query.beforeSeq !== undefined ? Prisma.sql`m.seq < ${query.beforeSeq}` : Prisma.sql`TRUE`,
-    order: Prisma.sql`m.seq DESC`,
+    where: query.beforeSeq !== undefined ? `m.seq < ${p.add(query.beforeSeq, 'int')}` : 'TRUE',
+    order: 'm.seq DESC',
+    reversed: true,
   };
 }
 
+/** A page as text: what a REST answer and a join ack are made of. */
+export interface PageText {
+  /** Whether the reader is a member (always true when no reader was given). */
+  member: boolean;
+  hasMore: boolean;
+  /**
+   * The page's StoredMessages as JSON objects joined by commas (wrap in `[]`), ascending by
+   * seq (by version for `changedAfter`).
+   */
+  json: string;
+  /** How many of them carry an attachment whose URL must be signed before sending. */
+  toSign: number;
+}
+
+/** The page's statement and its values (exported for the benchmark's EXPLAIN). */
+export function pageStatement(
+  roomId: string,
+  query: PageQuery,
+  memberId?: string,
+): { sql: string; values: unknown[] } {
+  const p = new Params();
+  const room = p.add(roomId, 'text');
+  const { where, order, reversed } = keyset(query, p);
+  const member =
+    memberId === undefined
+      ? 'TRUE'
+      : `EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = ${room} AND rm.user_id = ${p.add(memberId, 'text')})`;
+  const limit = p.add(query.limit, 'int');
+  // row_number() over the index's own order costs no sort and keeps the scan stopping at the
+  // LIMIT; it tells the one row past the page (which only says hasMore) from the page.
+  const sql = `
+    WITH page AS (
+      SELECT m.id, m.room_id, m.seq, m.user_id, m.name, m.text, m.ts, m.client_msg_id,
+             m.attachment_id, m.version, m.edited_at, m.deleted_at, m.reply_to_id,
+             row_number() OVER (ORDER BY ${order}) AS n
+        FROM messages m
+       WHERE m.room_id = ${room} AND ${where} AND ${member}
+       ORDER BY ${order}
+       LIMIT ${limit} + 1
+    )
+    SELECT ${member} AS member,
+           (SELECT count(*) FROM page)::int AS count,
+           (SELECT coalesce(string_agg(${STORED_MESSAGE_JSON}::text, ',' ORDER BY m.n ${reversed ? 'DESC' : 'ASC'}), '')
+              FROM page m WHERE m.n <= ${limit}) AS json,
+           (SELECT count(*) FROM page m
+             WHERE m.n <= ${limit} AND m.attachment_id IS NOT NULL AND m.deleted_at IS NULL)::int AS "toSign"`;
+  return { sql, values: p.values };
+}
+
 /**
- * Up to `limit + 1` rows of the page in the query's scan order, and whether `memberId` (when
- * given) is a member of the room; without `memberId` the page is read unconditionally
- * (the caller has checked membership already, e.g. join).
+ * The page of `query` as JSON text, and whether `memberId` (when given) is a member of the
+ * room; without `memberId` the page is read unconditionally (the caller has checked
+ * membership already, e.g. join).
  */
-export async function readPageRows(
+export async function readPageText(
   db: Database,
   roomId: string,
   query: PageQuery,
   memberId?: string,
-): Promise<{ member: boolean; rows: MessageRow[] }> {
-  const { where, order } = keyset(query);
-  const member =
-    memberId === undefined
-      ? Prisma.sql`TRUE`
-      : Prisma.sql`EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = ${roomId} AND rm.user_id = ${memberId})`;
-  const [result] = await db.prisma.$queryRaw<{ member: boolean; rows: string }[]>(Prisma.sql`
-    WITH page AS (
-      SELECT m.* FROM "messages" m
-       WHERE m.room_id = ${roomId} AND ${where} AND ${member}
-       ORDER BY ${order}
-       LIMIT ${query.limit + 1}
-    )
-    SELECT ${member} AS member,
-           (SELECT coalesce(json_agg(${MESSAGE_ROW_JSON} ORDER BY ${order}), '[]'::json)::text
-              FROM page m) AS rows`);
-  const rows = parseMessageRows(result!.rows);
-  return { member: result!.member, rows };
+): Promise<PageText> {
+  const { sql, values } = pageStatement(roomId, query, memberId);
+  const [row] = await db.query<{ member: boolean; count: number; json: string; toSign: number }>(sql, values);
+  return { member: row!.member, hasMore: row!.count > query.limit, json: row!.json, toSign: row!.toSign };
 }
