@@ -1,7 +1,7 @@
 import type { Database } from '../core/db/database.ts';
 import { AppError } from '../core/errors.ts';
 import type { Message, Room } from '../core/schemas.ts';
-import { readHistory, toWireMessages, type AttachmentUrlSigner } from '../core/messages/messages.ts';
+import { readWireHistory, type AttachmentUrlSigner } from '../core/messages/messages.ts';
 import { roomForJoins } from '../core/rooms/room-for-joins.ts';
 import { KeyedBatcher } from './batcher.ts';
 import type { ParleyServer } from './types.ts';
@@ -31,8 +31,7 @@ export class JoinReads {
     });
     this.pages = new KeyedBatcher(async (key, queries) => {
       const roomId = key.slice(0, key.indexOf('|'));
-      const page = await readHistory(db, roomId, queries[0]!);
-      const shared = { messages: await toWireMessages(page.messages, sign), hasMore: page.hasMore };
+      const shared = await readWireHistory(db, roomId, queries[0]!, sign);
       return queries.map(() => shared);
     });
   }

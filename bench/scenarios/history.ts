@@ -40,6 +40,19 @@ interface PlanCheck {
   sort: boolean;
 }
 
+/**
+ * The part of a plan that reads the page from `messages`: the `CTE page` subtree when there is
+ * one (a sort of a message's few reactions elsewhere in the plan is no sort of the page), else
+ * the whole plan.
+ */
+function pageSubtree(lines: string[]): string {
+  const start = lines.findIndex((l) => /^\s*CTE page\b/.test(l));
+  if (start < 0) return lines.join('\n');
+  const indent = (l: string) => l.length - l.trimStart().length;
+  const end = lines.findIndex((l, i) => i > start && indent(l) <= indent(lines[start]!));
+  return lines.slice(start, end < 0 ? undefined : end).join('\n');
+}
+
 /** Runs readHistory once, recording the statements it sends, then EXPLAINs exactly those. */
 async function explainParleyHistory(url: string, roomId: string, beforeSeq: number): Promise<PlanCheck[]> {
   const pool = new pg.Pool({ connectionString: url, max: 1 });
@@ -70,13 +83,15 @@ async function explainParleyHistory(url: string, roomId: string, beforeSeq: numb
         `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ${s.query}`,
         s.params,
       );
-      const plan = res.rows.map((r) => r['QUERY PLAN']).join('\n');
+      const lines = res.rows.map((r) => r['QUERY PLAN']);
+      const plan = lines.join('\n');
+      const pageScan = pageSubtree(lines);
       out.push({
         roomId,
         sql: s.query,
         plan,
-        indexScan: /Index (Only )?Scan/.test(plan),
-        sort: /\bSort\b/.test(plan),
+        indexScan: /Index (Only )?Scan/.test(pageScan),
+        sort: /\bSort\b/.test(pageScan),
       });
     }
     return out;

@@ -21,11 +21,18 @@ export interface Database {
    * `$1…`; values come back as the driver gives them (pg: int8 and numeric as strings,
    * timestamps as Date; PGlite: int8 as number), so callers cast in SQL (`::int`, `::text`,
    * `::float8`) whatever they read. Statement and query timeouts apply as for Prisma.
+   * With `name`, pg prepares the statement once per connection and Postgres may keep its plan
+   * (a history page's statement takes longer to plan than to run); one name, one text, always.
    */
-  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[], opts?: QueryOptions): Promise<T[]>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface QueryOptions {
+  /** A prepared statement's name: the same name must always carry the same SQL. */
+  name?: string;
 }
 
 type DbConfig = Pick<Config, 'database' | 'dataDir'>;
@@ -81,7 +88,12 @@ async function openPostgres(config: DbConfig): Promise<Database> {
   return {
     prisma,
     kind: 'postgres',
-    query: async <T>(sql: string, params?: unknown[]) => (await pool.query(sql, params)).rows as T[],
+    query: async <T>(sql: string, params?: unknown[], opts?: QueryOptions) =>
+      (
+        await pool.query(
+          opts?.name ? { name: opts.name, text: sql, values: params } : { text: sql, values: params },
+        )
+      ).rows as T[],
     ping: async () => {
       const client = await pool.connect();
       try {

@@ -48,6 +48,23 @@ export async function readHistory(db: Database, roomId: string, query: PageQuery
   return parsePage(await readPageText(db, roomId, query));
 }
 
+/** A page as the contract's messages: parsed once, URLs signed only where there are attachments. */
+export async function readWireHistory(
+  db: Database,
+  roomId: string,
+  query: PageQuery,
+  sign: AttachmentUrlSigner,
+): Promise<{ messages: Message[]; hasMore: boolean }> {
+  const page = await readPageText(db, roomId, query);
+  return { messages: await wireMessagesOf(page, sign), hasMore: page.hasMore };
+}
+
+async function wireMessagesOf(page: PageText, sign: AttachmentUrlSigner): Promise<Message[]> {
+  const { messages } = parsePage(page);
+  // Without attachments to sign, the stored shape is the wire shape (page-sql.ts).
+  return page.toSign === 0 ? (messages as Message[]) : toWireMessages(messages, sign);
+}
+
 /**
  * History for a member as the contract's JSON body (`{messages, hasMore}`), text ready to
  * send; not_found for anyone else. One statement: the membership and the page together (a
@@ -63,10 +80,7 @@ export async function readHistoryBodyForMember(
   const { roomId, ...rest } = query;
   const page = await readPageText(db, roomId, rest, userId);
   if (!page.member) throw notFound('Room not found');
-  const messages =
-    page.toSign === 0
-      ? `[${page.json}]`
-      : JSON.stringify(await toWireMessages(parsePage(page).messages, sign));
+  const messages = page.toSign === 0 ? `[${page.json}]` : JSON.stringify(await wireMessagesOf(page, sign));
   return `{"messages":${messages},"hasMore":${page.hasMore}}`;
 }
 
@@ -113,9 +127,15 @@ export async function readJoinChanges(
   roomId: string,
   firstSeqOfPage: number | undefined,
   opts: { sinceSeq: number | undefined; sinceVersion: number | undefined; limit: number },
-): Promise<Page> {
+  sign: AttachmentUrlSigner,
+): Promise<{ messages: Message[]; hasMore: boolean }> {
   if (opts.sinceVersion === undefined) return { messages: [], hasMore: false };
   const throughSeq = opts.sinceSeq ?? (firstSeqOfPage ?? 1) - 1;
   if (throughSeq < 1) return { messages: [], hasMore: false };
-  return readHistory(db, roomId, { changedAfter: opts.sinceVersion, throughSeq, limit: opts.limit });
+  return readWireHistory(
+    db,
+    roomId,
+    { changedAfter: opts.sinceVersion, throughSeq, limit: opts.limit },
+    sign,
+  );
 }

@@ -22,7 +22,8 @@ export type PageQuery = Omit<HistoryQuery, 'roomId'> & {
  * (`left` counts characters, which in UTF-8 are code points), "" once deleted; reactions
  * group by emoji in order of the emoji's first use, users in order of reacting. A live
  * attachment carries its `key` (for signing) and no `url` yet. Sub-selects sit inside CASE
- * so a message without an attachment or a parent does not look one up.
+ * so a message without an attachment, a parent or reactions does not run them (reactions
+ * are grouped only where an index probe found some).
  */
 const STORED_MESSAGE_JSON = `json_build_object(
   'id', m.id, 'roomId', m.room_id, 'seq', m.seq, 'userId', m.user_id, 'name', m.name,
@@ -35,7 +36,7 @@ const STORED_MESSAGE_JSON = `json_build_object(
     (SELECT json_build_object('id', p.id, 'seq', p.seq, 'userId', p.user_id, 'name', p.name,
                               'text', CASE WHEN p.deleted_at IS NULL THEN left(p.text, 200) ELSE '' END)
        FROM messages p WHERE p.id = m.reply_to_id) END,
-  'reactions', CASE WHEN m.deleted_at IS NULL THEN
+  'reactions', CASE WHEN m.deleted_at IS NULL AND EXISTS (SELECT 1 FROM reactions r WHERE r.message_id = m.id) THEN
     (SELECT coalesce(json_agg(json_build_object('emoji', g.emoji, 'count', g.n, 'userIds', g.users)
                               ORDER BY g.since, g.first), '[]'::json)
        FROM (SELECT r.emoji, count(*)::int AS n, json_agg(r.user_id ORDER BY r.version) AS users,
@@ -56,9 +57,13 @@ class Params {
  * The keyset condition and scan order of a query, as the index it scans wants them, and
  * whether the page is shown in the opposite order (pages backwards are scanned descending).
  */
-function keyset(query: PageQuery, p: Params): { where: string; order: string; reversed: boolean } {
+function keyset(
+  query: PageQuery,
+  p: Params,
+): { variant: string; where: string; order: string; reversed: boolean } {
   if (query.changedAfter !== undefined)
     return {
+      variant: query.throughSeq === undefined ? 'changed' : 'changed-through',
       where:
         query.throughSeq === undefined
           ? `m.version > ${p.add(query.changedAfter, 'int')}`
@@ -67,14 +72,21 @@ function keyset(query: PageQuery, p: Params): { where: string; order: string; re
       reversed: false,
     };
   if (query.afterSeq !== undefined)
-    return { where: `m.seq > ${p.add(query.afterSeq, 'int')}`, order: 'm.seq ASC', reversed: false };
+    return {
+      variant: 'after-seq',
+      where: `m.seq > ${p.add(query.afterSeq, 'int')}`,
+      order: 'm.seq ASC',
+      reversed: false,
+    };
   if (query.beforeTs !== undefined)
     return {
+      variant: 'before-ts',
       where: `m.ts < ${p.add(query.beforeTs, 'bigint')}`,
       order: 'm.ts DESC, m.seq DESC',
       reversed: true,
     };
   return {
+    variant: query.beforeSeq !== undefined ? 'before-seq' : 'newest',
     where: query.beforeSeq !== undefined ? `m.seq < ${p.add(query.beforeSeq, 'int')}` : 'TRUE',
     order: 'm.seq DESC',
     reversed: true,
@@ -100,10 +112,10 @@ export function pageStatement(
   roomId: string,
   query: PageQuery,
   memberId?: string,
-): { sql: string; values: unknown[] } {
+): { sql: string; values: unknown[]; name: string } {
   const p = new Params();
   const room = p.add(roomId, 'text');
-  const { where, order, reversed } = keyset(query, p);
+  const { variant, where, order, reversed } = keyset(query, p);
   const member =
     memberId === undefined
       ? 'TRUE'
@@ -127,7 +139,9 @@ export function pageStatement(
               FROM page m WHERE m.n <= ${limit}) AS json,
            (SELECT count(*) FROM page m
              WHERE m.n <= ${limit} AND m.attachment_id IS NOT NULL AND m.deleted_at IS NULL)::int AS "toSign"`;
-  return { sql, values: p.values };
+  // Its text depends only on the variant and on memberId's presence: one prepared statement
+  // per pair, planned once per connection.
+  return { sql, values: p.values, name: `parley-page-${variant}${memberId === undefined ? '' : '-member'}` };
 }
 
 /**
@@ -141,7 +155,13 @@ export async function readPageText(
   query: PageQuery,
   memberId?: string,
 ): Promise<PageText> {
-  const { sql, values } = pageStatement(roomId, query, memberId);
-  const [row] = await db.query<{ member: boolean; count: number; json: string; toSign: number }>(sql, values);
+  const { sql, values, name } = pageStatement(roomId, query, memberId);
+  const [row] = await db.query<{ member: boolean; count: number; json: string; toSign: number }>(
+    sql,
+    values,
+    {
+      name,
+    },
+  );
   return { member: row!.member, hasMore: row!.count > query.limit, json: row!.json, toSign: row!.toSign };
 }
