@@ -23,26 +23,27 @@ export type PageQuery = Omit<HistoryQuery, 'roomId'> & {
  * group by emoji in order of the emoji's first use, users in order of reacting. A live
  * attachment carries its `key` (for signing) and no `url` yet. Sub-selects sit inside CASE
  * so a message without an attachment, a parent or reactions does not run them (reactions
- * are grouped only where an index probe found some).
+ * are grouped only where an index probe found some). Its row goes through `row_to_json`,
+ * which writes compact JSON (json_build_object puts " : " and ", " between everything).
  */
-const STORED_MESSAGE_JSON = `json_build_object(
-  'id', m.id, 'roomId', m.room_id, 'seq', m.seq, 'userId', m.user_id, 'name', m.name,
-  'text', m.text, 'ts', m.ts, 'clientMsgId', m.client_msg_id,
-  'attachment', CASE WHEN m.attachment_id IS NOT NULL AND m.deleted_at IS NULL THEN
+const STORED_MESSAGE_COLUMNS = `
+  m.id AS "id", m.room_id AS "roomId", m.seq AS "seq", m.user_id AS "userId", m.name AS "name",
+  m.text AS "text", m.ts AS "ts", m.client_msg_id AS "clientMsgId",
+  CASE WHEN m.attachment_id IS NOT NULL AND m.deleted_at IS NULL THEN
     (SELECT json_build_object('id', a.id, 'key', a.key, 'mime', a.mime, 'bytes', a.bytes, 'filename', a.filename)
-       FROM attachments a WHERE a.id = m.attachment_id) END,
-  'version', m.version, 'editedAt', m.edited_at, 'deletedAt', m.deleted_at,
-  'replyTo', CASE WHEN m.reply_to_id IS NOT NULL THEN
+       FROM attachments a WHERE a.id = m.attachment_id) END AS "attachment",
+  m.version AS "version", m.edited_at AS "editedAt", m.deleted_at AS "deletedAt",
+  CASE WHEN m.reply_to_id IS NOT NULL THEN
     (SELECT json_build_object('id', p.id, 'seq', p.seq, 'userId', p.user_id, 'name', p.name,
                               'text', CASE WHEN p.deleted_at IS NULL THEN left(p.text, 200) ELSE '' END)
-       FROM messages p WHERE p.id = m.reply_to_id) END,
-  'reactions', CASE WHEN m.deleted_at IS NULL AND EXISTS (SELECT 1 FROM reactions r WHERE r.message_id = m.id) THEN
+       FROM messages p WHERE p.id = m.reply_to_id) END AS "replyTo",
+  CASE WHEN m.deleted_at IS NULL AND EXISTS (SELECT 1 FROM reactions r WHERE r.message_id = m.id) THEN
     (SELECT coalesce(json_agg(json_build_object('emoji', g.emoji, 'count', g.n, 'userIds', g.users)
                               ORDER BY g.since, g.first), '[]'::json)
        FROM (SELECT r.emoji, count(*)::int AS n, json_agg(r.user_id ORDER BY r.version) AS users,
                     min(r.emoji_since) AS since, min(r.version) AS first
                FROM reactions r WHERE r.message_id = m.id GROUP BY r.emoji) g)
-    ELSE '[]'::json END)`;
+    ELSE '[]'::json END AS "reactions"`;
 
 /** Values for `$1…`, in order of use. */
 class Params {
@@ -135,8 +136,9 @@ export function pageStatement(
     )
     SELECT ${member} AS member,
            (SELECT count(*) FROM page)::int AS count,
-           (SELECT coalesce(string_agg(${STORED_MESSAGE_JSON}::text, ',' ORDER BY m.n ${reversed ? 'DESC' : 'ASC'}), '')
-              FROM page m WHERE m.n <= ${limit}) AS json,
+           (SELECT coalesce(string_agg(row_to_json(w)::text, ',' ORDER BY m.n ${reversed ? 'DESC' : 'ASC'}), '')
+              FROM page m CROSS JOIN LATERAL (SELECT ${STORED_MESSAGE_COLUMNS}) w
+             WHERE m.n <= ${limit}) AS json,
            (SELECT count(*) FROM page m
              WHERE m.n <= ${limit} AND m.attachment_id IS NOT NULL AND m.deleted_at IS NULL)::int AS "toSign"`;
   // Its text depends only on the variant and on memberId's presence: one prepared statement
