@@ -41,12 +41,12 @@ interface PlanCheck {
 }
 
 /**
- * The part of a plan that reads the page from `messages`: the `CTE page` subtree when there is
- * one (a sort of a message's few reactions elsewhere in the plan is no sort of the page), else
- * the whole plan.
+ * The part of a plan that reads the page from `messages`: the subtree under its LIMIT when
+ * there is one (a sort of one message's few reactions elsewhere in the plan is no sort of the
+ * page), else the whole plan.
  */
 function pageSubtree(lines: string[]): string {
-  const start = lines.findIndex((l) => /^\s*CTE page\b/.test(l));
+  const start = lines.findIndex((l) => /^\s*(->\s+)?Limit\b/.test(l));
   if (start < 0) return lines.join('\n');
   const indent = (l: string) => l.length - l.trimStart().length;
   const end = lines.findIndex((l, i) => i > start && indent(l) <= indent(lines[start]!));

@@ -1,7 +1,7 @@
 import type { Database } from '../db/database.ts';
 import { notFound, type AppError } from '../errors.ts';
 import { commitBatch } from './batch.ts';
-import { readPageText, type PageQuery, type PageText } from './page-sql.ts';
+import { readPage, type PageQuery, type PageRead } from './page-sql.ts';
 import type { StoredMessage } from './rows.ts';
 import type { HistoryQuery, Message } from '../schemas.ts';
 
@@ -33,55 +33,47 @@ export interface Page {
   hasMore: boolean;
 }
 
-/** The messages of a PageText (page-sql.ts) as objects. */
-const parsePage = (page: PageText): Page => ({
-  messages: JSON.parse(`[${page.json}]`) as StoredMessage[],
-  hasMore: page.hasMore,
-});
-
 /**
  * A page of a room's history by keyset on (room_id, seq), (room_id, ts, seq) or
  * (room_id, version): an index scan in either direction, never a sort or an OFFSET, with its
  * attachments, reactions and reply parents, in one statement (page-sql.ts).
  */
 export async function readHistory(db: Database, roomId: string, query: PageQuery): Promise<Page> {
-  return parsePage(await readPageText(db, roomId, query));
+  const { messages, hasMore } = await readPage(db, roomId, query);
+  return { messages, hasMore };
 }
 
-/** A page as the contract's messages: parsed once, URLs signed only where there are attachments. */
+/** A page as the contract's messages, URLs signed only where there are attachments. */
 export async function readWireHistory(
   db: Database,
   roomId: string,
   query: PageQuery,
   sign: AttachmentUrlSigner,
 ): Promise<{ messages: Message[]; hasMore: boolean }> {
-  const page = await readPageText(db, roomId, query);
+  const page = await readPage(db, roomId, query);
   return { messages: await wireMessagesOf(page, sign), hasMore: page.hasMore };
 }
 
-async function wireMessagesOf(page: PageText, sign: AttachmentUrlSigner): Promise<Message[]> {
-  const { messages } = parsePage(page);
+async function wireMessagesOf(page: PageRead, sign: AttachmentUrlSigner): Promise<Message[]> {
   // Without attachments to sign, the stored shape is the wire shape (page-sql.ts).
-  return page.toSign === 0 ? (messages as Message[]) : toWireMessages(messages, sign);
+  return page.toSign === 0 ? (page.messages as Message[]) : toWireMessages(page.messages, sign);
 }
 
 /**
- * History for a member as the contract's JSON body (`{messages, hasMore}`), text ready to
- * send; not_found for anyone else. One statement: the membership and the page together (a
- * non-member's page is not read), see docs/performance.md. A page without attachments is
- * sent as Postgres wrote it; one with attachments is parsed to sign their URLs.
+ * History for a member, as the contract sends it; not_found for anyone else. One statement:
+ * the membership and the page together (a non-member's page is not read), see
+ * docs/performance.md.
  */
-export async function readHistoryBodyForMember(
+export async function readHistoryForMember(
   db: Database,
   userId: string,
   query: HistoryQuery,
   sign: AttachmentUrlSigner,
-): Promise<string> {
+): Promise<{ messages: Message[]; hasMore: boolean }> {
   const { roomId, ...rest } = query;
-  const page = await readPageText(db, roomId, rest, userId);
+  const page = await readPage(db, roomId, rest, userId);
   if (!page.member) throw notFound('Room not found');
-  const messages = page.toSign === 0 ? `[${page.json}]` : JSON.stringify(await wireMessagesOf(page, sign));
-  return `{"messages":${messages},"hasMore":${page.hasMore}}`;
+  return { messages: await wireMessagesOf(page, sign), hasMore: page.hasMore };
 }
 
 export interface Draft {
