@@ -30,8 +30,8 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export interface QueryOptions {
-  /** A prepared statement's name: the same name must always carry the same SQL. */
+/** `name`: a prepared statement's name; the same name must always carry the same SQL. */
+interface QueryOptions {
   name?: string;
 }
 

@@ -111,8 +111,8 @@ export interface PageRead {
   toSign: number;
 }
 
-/** The page's statement and its values (exported for the benchmark's EXPLAIN). */
-export function pageStatement(
+/** The page's statement, its values and its prepared statement's name. */
+function pageStatement(
   roomId: string,
   query: PageQuery,
   memberId?: string,
