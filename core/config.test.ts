@@ -19,6 +19,13 @@ const problems = (env: Record<string, string>) => {
 };
 
 describe('loadConfig', () => {
+  it('prepares statements by name except inside AWS Lambda (RDS Proxy would pin the session)', () => {
+    expect(loadConfig({ DATA_DIR: dir }).database.preparedStatements).toBe(true);
+    expect(
+      loadConfig({ DATA_DIR: dir, AWS_LAMBDA_FUNCTION_NAME: 'parley-messages' }).database.preparedStatements,
+    ).toBe(false);
+  });
+
   it('runs on embedded defaults with nothing set', () => {
     const c = loadConfig({ DATA_DIR: dir });
     expect(c.port).toBe(3000);

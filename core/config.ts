@@ -43,6 +43,8 @@ const EnvSchema = z
     DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(15_000),
     // Client side: a query whose answer never comes (packets dropped) fails after this long.
     DATABASE_QUERY_TIMEOUT_MS: int(100, 600_000).optional(),
+    // Set by the AWS Lambda runtime (not by us): Lambdas reach Postgres through RDS Proxy.
+    AWS_LAMBDA_FUNCTION_NAME: z.string().optional(),
     // The longest a REST request may take before it is answered 503 unavailable.
     REQUEST_TIMEOUT_MS: int(500, 600_000).optional(),
     MIGRATE_ON_START: bool.default(true),
@@ -254,6 +256,11 @@ function buildConfig(env: Env, options: LoadOptions) {
       /** Client-side bound on one query (default: the statement timeout + 1 s). */
       queryTimeoutMs: env.DATABASE_QUERY_TIMEOUT_MS ?? env.DATABASE_STATEMENT_TIMEOUT_MS + 1_000,
       migrateOnStart: env.MIGRATE_ON_START,
+      /**
+       * Whether Database.query may prepare statements by name. Not in Lambda: behind RDS Proxy
+       * a named statement pins the client's session to one database connection.
+       */
+      preparedStatements: env.AWS_LAMBDA_FUNCTION_NAME === undefined,
     },
     redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
     storage: {

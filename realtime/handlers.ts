@@ -12,7 +12,7 @@ import type {
   JoinResult,
 } from '../core/events.ts';
 import type { Logger } from '../core/logger.ts';
-import { readJoinChanges, toWireMessages, type AttachmentUrlSigner } from '../core/messages/messages.ts';
+import { readJoinChanges, type AttachmentUrlSigner } from '../core/messages/messages.ts';
 import { messageAck, rateLimitRefusals, socketEvents } from '../core/metrics.ts';
 import { isMember } from '../core/rooms/rooms.ts';
 import { JoinPayload, LeavePayload, MessagePayload, TypingPayload } from '../core/schemas.ts';
@@ -156,8 +156,14 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
     // also in the page; clients dedupe by seq), never in neither.
     await socket.join(roomChannel(roomId));
     socket.data.joined.add(roomId);
+    const catchUpAfter = (firstSeqOfPage: number | undefined) =>
+      readJoinChanges(db, roomId, firstSeqOfPage, { sinceSeq, sinceVersion, limit: CATCH_UP_PAGE }, sign);
+    // With sinceSeq the changes do not depend on the page: read beside it. (Handled here so a
+    // join abandoned below leaves no unhandled rejection; awaiting it still throws.)
+    const early = sinceSeq !== undefined ? catchUpAfter(undefined) : undefined;
+    early?.catch(() => undefined);
     // Presence (Redis) and the page (Postgres) at once: both only need the socket in the room.
-    const [users, { page, messages }] = await Promise.all([
+    const [users, page] = await Promise.all([
       presence.entered(socket, roomId),
       joins.page(
         roomId,
@@ -169,10 +175,10 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
       await socketLeaves(io, socket, roomId, presence);
       throw unavailable();
     }
+    const { messages } = page;
     const lastSeq = Math.max(room.lastSeq, messages.at(-1)?.seq ?? 0);
     deps.markers.sawLastSeq(roomId, lastSeq);
-    const catchUp = await readJoinChanges(db, roomId, page, { sinceSeq, sinceVersion, limit: CATCH_UP_PAGE });
-    const changes = await toWireMessages(catchUp.messages, sign);
+    const { messages: changes, hasMore: hasMoreChanges } = await (early ?? catchUpAfter(messages[0]?.seq));
     // lastVersion as read before the socket entered the room: every change after it is in this
     // answer or arrives live, so it is a safe sinceVersion for the next catch-up (a higher
     // version seen in the pages is not: a change between the two reads may be in neither page).
@@ -182,7 +188,7 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
       messages,
       hasMore: page.hasMore,
       changes,
-      hasMoreChanges: catchUp.hasMore,
+      hasMoreChanges,
     };
   });
 

@@ -1,20 +1,15 @@
 import type { Database } from '../core/db/database.ts';
 import { AppError } from '../core/errors.ts';
 import type { Message, Room } from '../core/schemas.ts';
-import {
-  readHistory,
-  toWireMessages,
-  type AttachmentUrlSigner,
-  type Page,
-} from '../core/messages/messages.ts';
+import { readWireHistory, type AttachmentUrlSigner } from '../core/messages/messages.ts';
 import { roomForJoins } from '../core/rooms/room-for-joins.ts';
 import { KeyedBatcher } from './batcher.ts';
 import type { ParleyServer } from './types.ts';
 
-/** The page a join answers with, stored and on the wire. */
+/** The page a join answers with, on the wire. */
 export interface JoinPage {
-  page: Page;
   messages: Message[];
+  hasMore: boolean;
 }
 
 type PageQuery = { afterSeq: number; limit: number } | { limit: number };
@@ -36,8 +31,7 @@ export class JoinReads {
     });
     this.pages = new KeyedBatcher(async (key, queries) => {
       const roomId = key.slice(0, key.indexOf('|'));
-      const page = await readHistory(db, roomId, queries[0]!);
-      const shared = { page, messages: await toWireMessages(page.messages, sign) };
+      const shared = await readWireHistory(db, roomId, queries[0]!, sign);
       return queries.map(() => shared);
     });
   }

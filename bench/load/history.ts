@@ -1,9 +1,12 @@
 import pg from 'pg';
 import { serveRpc } from '../lib/rpc.ts';
+import { KEYSET } from './keyset.ts';
 
 /**
- * History pages through Parley's REST API and the same page by raw keyset SQL, requested
- * alternately (A B B A …) from one process, so both see the same machine at the same time.
+ * History pages through Parley's REST API, the same page by raw keyset SQL and (with
+ * `bareUrl`) through the bare Hono route (bench/servers/bare-hono.ts), requested in turn
+ * from one process in an order that rotates every request, so all see the same machine at
+ * the same time.
  */
 
 export interface HistoryArgs {
@@ -15,10 +18,9 @@ export interface HistoryArgs {
   requests: number;
   limit: number;
   warmup: number;
+  /** The bare Hono reference's base URL: measured too when given. */
+  bareUrl?: string;
 }
-
-const KEYSET = `SELECT id, room_id, seq, user_id, name, text, ts, client_msg_id, attachment_id
-                  FROM messages WHERE room_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`;
 
 const now = () => performance.now();
 
@@ -140,21 +142,20 @@ serveRpc({
     await client.connect();
     const httpMs: number[] = [];
     const sqlMs: number[] = [];
+    const bareMs: number[] = [];
     const headers = { authorization: `Bearer ${args.token}` };
     // Pages spread over the whole history, old and new, not one hot page.
     const cursor = () => args.limit + 2 + Math.floor(Math.random() * (args.lastSeq - args.limit - 1));
-    const viaHttp = async (beforeSeq: number) => {
+    const viaHttp = async (baseUrl: string, beforeSeq: number) => {
       const t0 = now();
       const res = await fetch(
-        `${args.baseUrl}/api/messages?roomId=${args.roomId}&beforeSeq=${beforeSeq}&limit=${args.limit}`,
-        {
-          headers,
-        },
+        `${baseUrl}/api/messages?roomId=${args.roomId}&beforeSeq=${beforeSeq}&limit=${args.limit}`,
+        { headers },
       );
       const body = (await res.json()) as { messages?: unknown[] };
       const ms = now() - t0;
       if (res.status !== 200 || body.messages?.length !== args.limit) {
-        throw new Error(`history page: status ${res.status}, ${body.messages?.length} messages`);
+        throw new Error(`history page (${baseUrl}): status ${res.status}, ${body.messages?.length} messages`);
       }
       return ms;
     };
@@ -165,24 +166,31 @@ serveRpc({
       if (res.rows.length !== args.limit + 1) throw new Error(`keyset page: ${res.rows.length} rows`);
       return ms;
     };
+    const sides: ((beforeSeq: number) => Promise<void>)[] = [
+      async (c) => void httpMs.push(await viaHttp(args.baseUrl, c)),
+      async (c) => void sqlMs.push(await viaSql(c)),
+    ];
+    if (args.bareUrl !== undefined) {
+      const bareUrl = args.bareUrl;
+      sides.push(async (c) => void bareMs.push(await viaHttp(bareUrl, c)));
+    }
     try {
       for (let i = 0; i < args.warmup; i++) {
-        await viaHttp(cursor());
+        await viaHttp(args.baseUrl, cursor());
         await viaSql(cursor());
+        if (args.bareUrl !== undefined) await viaHttp(args.bareUrl, cursor());
       }
       for (let i = 0; i < args.requests; i++) {
+        // The same page from every side, which goes first rotating (and reversing) each time.
         const c = cursor();
-        if (i % 2 === 0) {
-          httpMs.push(await viaHttp(c));
-          sqlMs.push(await viaSql(c));
-        } else {
-          sqlMs.push(await viaSql(c));
-          httpMs.push(await viaHttp(c));
-        }
+        const shift = i % sides.length;
+        const turn = [...sides.slice(shift), ...sides.slice(0, shift)];
+        if (Math.floor(i / sides.length) % 2 === 1) turn.reverse();
+        for (const side of turn) await side(c);
       }
     } finally {
       await client.end();
     }
-    return { httpMs, sqlMs };
+    return { httpMs, sqlMs, bareMs };
   },
 });

@@ -540,10 +540,17 @@ export const join: Scenario = async (bench) => {
           p99[server.name]!.push(NOT_MEASURED);
           continue;
         }
+        const profile =
+          bench.cpuProfileDir !== undefined && server === bench.parley && r === bench.profile.reps - 1;
+        if (profile) await server.child.rpc.call('profileStart');
         const res = await fleet.join(
           clients.map((_, index) => ({ index, roomId: 'join' })),
           4,
         );
+        if (profile) {
+          const file = joinPath(bench.cpuProfileDir!, 'join.cpuprofile');
+          bench.log(`CPU profile of Parley: ${await server.child.rpc.call<string>('profileStop', { file })}`);
+        }
         if (res.failed > 0) throw new Error(`join on ${server.name}: ${JSON.stringify(res.errors)}`);
         p50[server.name]!.push(quantile(res.latencyMs, 0.5));
         p99[server.name]!.push(quantile(res.latencyMs, 0.99));

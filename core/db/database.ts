@@ -21,14 +21,28 @@ export interface Database {
    * `$1…`; values come back as the driver gives them (pg: int8 and numeric as strings,
    * timestamps as Date; PGlite: int8 as number), so callers cast in SQL (`::int`, `::text`,
    * `::float8`) whatever they read. Statement and query timeouts apply as for Prisma.
+   * With `name`, pg prepares the statement once per connection and Postgres may keep its plan
+   * (a history page's statement takes longer to plan than to run); one name, one text, always.
+   * Inside AWS Lambda (config.database.preparedStatements false) the name is ignored: Lambdas
+   * reach Postgres through RDS Proxy, where a named statement pins the client's session to
+   * one database connection for its lifetime and so defeats the multiplexing the proxy is
+   * there for. (The realtime container's pool is
+   * long-lived anyway: pinning its few connections costs the proxy nothing it would reuse.)
    */
-  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[], opts?: QueryOptions): Promise<T[]>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
-type DbConfig = Pick<Config, 'database' | 'dataDir'>;
+/** `name`: a prepared statement's name; the same name must always carry the same SQL. */
+interface QueryOptions {
+  name?: string;
+}
+
+type DbConfig = Pick<Config, 'dataDir'> & {
+  database: Omit<Config['database'], 'preparedStatements'> & { preparedStatements?: boolean };
+};
 
 export async function openDatabase(config: DbConfig, logger?: Logger): Promise<Database> {
   const db = config.database.url ? await openPostgres(config) : await openPGlite(config);
@@ -78,10 +92,18 @@ async function openPostgres(config: DbConfig): Promise<Database> {
   // fails instead, and the pool discards it on release.
   pool.on('connect', (client) => client.on('error', () => undefined));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const prepareByName = config.database.preparedStatements ?? true;
   return {
     prisma,
     kind: 'postgres',
-    query: async <T>(sql: string, params?: unknown[]) => (await pool.query(sql, params)).rows as T[],
+    query: async <T>(sql: string, params?: unknown[], opts?: QueryOptions) =>
+      (
+        await pool.query(
+          prepareByName && opts?.name
+            ? { name: opts.name, text: sql, values: params }
+            : { text: sql, values: params },
+        )
+      ).rows as T[],
     ping: async () => {
       const client = await pool.connect();
       try {

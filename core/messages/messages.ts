@@ -1,8 +1,8 @@
 import type { Database } from '../db/database.ts';
 import { notFound, type AppError } from '../errors.ts';
 import { commitBatch } from './batch.ts';
-import { readPageRows } from './page-sql.ts';
-import { fromRow, type MessageRow, type StoredMessage } from './rows.ts';
+import { readPage, type PageQuery, type PageRead } from './page-sql.ts';
+import type { StoredMessage } from './rows.ts';
 import type { HistoryQuery, Message } from '../schemas.ts';
 
 export type { StoredMessage } from './rows.ts';
@@ -38,31 +38,42 @@ export interface Page {
  * (room_id, version): an index scan in either direction, never a sort or an OFFSET, with its
  * attachments, reactions and reply parents, in one statement (page-sql.ts).
  */
-export async function readHistory(
-  db: Database,
-  roomId: string,
-  query: Omit<HistoryQuery, 'roomId'>,
-): Promise<Page> {
-  const { rows } = await readPageRows(db, roomId, query);
-  return toPage(rows, query);
+export async function readHistory(db: Database, roomId: string, query: PageQuery): Promise<Page> {
+  const { messages, hasMore } = await readPage(db, roomId, query);
+  return { messages, hasMore };
 }
 
-function toPage(rows: MessageRow[], query: Omit<HistoryQuery, 'roomId'>): Page {
-  const hasMore = rows.length > query.limit;
-  const page = rows.slice(0, query.limit).map(fromRow);
-  if (query.afterSeq === undefined && query.changedAfter === undefined) page.reverse();
-  return { messages: page, hasMore };
+/** A page as the contract's messages, URLs signed only where there are attachments. */
+export async function readWireHistory(
+  db: Database,
+  roomId: string,
+  query: PageQuery,
+  sign: AttachmentUrlSigner,
+): Promise<{ messages: Message[]; hasMore: boolean }> {
+  const page = await readPage(db, roomId, query);
+  return { messages: await wireMessagesOf(page, sign), hasMore: page.hasMore };
+}
+
+async function wireMessagesOf(page: PageRead, sign: AttachmentUrlSigner): Promise<Message[]> {
+  // Without attachments to sign, the stored shape is the wire shape (page-sql.ts).
+  return page.toSign === 0 ? (page.messages as Message[]) : toWireMessages(page.messages, sign);
 }
 
 /**
- * History for a member; not_found for anyone else. One statement: the membership and the
- * page together (a non-member's page is not read), see docs/performance.md.
+ * History for a member, as the contract sends it; not_found for anyone else. One statement:
+ * the membership and the page together (a non-member's page is not read), see
+ * docs/performance.md.
  */
-export async function readHistoryForMember(db: Database, userId: string, query: HistoryQuery): Promise<Page> {
+export async function readHistoryForMember(
+  db: Database,
+  userId: string,
+  query: HistoryQuery,
+  sign: AttachmentUrlSigner,
+): Promise<{ messages: Message[]; hasMore: boolean }> {
   const { roomId, ...rest } = query;
-  const { member, rows } = await readPageRows(db, roomId, rest, userId);
-  if (!member) throw notFound('Room not found');
-  return toPage(rows, rest);
+  const page = await readPage(db, roomId, rest, userId);
+  if (!page.member) throw notFound('Room not found');
+  return { messages: await wireMessagesOf(page, sign), hasMore: page.hasMore };
 }
 
 export interface Draft {
@@ -99,22 +110,24 @@ export async function appendMessages(
 
 /**
  * The `changes` of a join with `sinceVersion`: messages the client already holds (seq up to
- * `sinceSeq`, or below the returned page without it) changed after that version, ascending
- * version: an index scan on (room_id, version), in one statement with the rows' relations.
+ * `sinceSeq`, or below the first seq of the returned page without it) changed after that
+ * version, ascending version: an index scan on (room_id, version), in one statement with the
+ * rows' relations.
  */
 export async function readJoinChanges(
   db: Database,
   roomId: string,
-  page: Page,
+  firstSeqOfPage: number | undefined,
   opts: { sinceSeq: number | undefined; sinceVersion: number | undefined; limit: number },
-): Promise<Page> {
+  sign: AttachmentUrlSigner,
+): Promise<{ messages: Message[]; hasMore: boolean }> {
   if (opts.sinceVersion === undefined) return { messages: [], hasMore: false };
-  const throughSeq = opts.sinceSeq ?? (page.messages[0]?.seq ?? 1) - 1;
+  const throughSeq = opts.sinceSeq ?? (firstSeqOfPage ?? 1) - 1;
   if (throughSeq < 1) return { messages: [], hasMore: false };
-  const { rows } = await readPageRows(db, roomId, {
-    changedAfter: opts.sinceVersion,
-    throughSeq,
-    limit: opts.limit,
-  });
-  return toPage(rows, { changedAfter: opts.sinceVersion, limit: opts.limit });
+  return readWireHistory(
+    db,
+    roomId,
+    { changedAfter: opts.sinceVersion, throughSeq, limit: opts.limit },
+    sign,
+  );
 }

@@ -1,15 +1,16 @@
-import { Prisma, type Database } from '../db/database.ts';
-import type { HistoryQuery } from '../schemas.ts';
-import { MESSAGE_ROW_JSON, parseMessageRows } from './row-json.ts';
-import type { MessageRow } from './rows.ts';
+import type { Database } from '../db/database.ts';
+import type { HistoryQuery, ReactionSummary, ReplyExcerpt } from '../schemas.ts';
+import type { StoredMessage } from './rows.ts';
 
 /**
- * A history page in one statement: the reader's membership, the page by keyset and each
- * message's attachment, reactions and reply parent, in one round trip (Prisma's `include`
- * takes one query per relation, and the membership check another). The page is an index
- * scan on (room_id, seq), (room_id, ts, seq) or (room_id, version), never a sort or an
- * OFFSET; a non-member's page is not read at all (the membership is an InitPlan evaluated
- * once, before the scan).
+ * A history page in one statement on the pool (Database.query, not Prisma): the reader's
+ * membership, the page by keyset and each message's attachment, reactions and reply parent
+ * (those already in their wire shape), in one round trip. The page is an index scan on
+ * (room_id, seq), (room_id, ts, seq) or (room_id, version), never a sort or an OFFSET; a
+ * non-member's page is not read at all (the membership is an InitPlan evaluated once, before
+ * the scan). The rows are plain columns: Node builds the JSON faster than Postgres's
+ * json_build_object/row_to_json does (measured: /work/notes/perf-reads.md), and the work then
+ * lands on the app's instances instead of the one database.
  */
 
 export type PageQuery = Omit<HistoryQuery, 'roomId'> & {
@@ -17,55 +18,181 @@ export type PageQuery = Omit<HistoryQuery, 'roomId'> & {
   throughSeq?: number;
 };
 
-/** The keyset condition and order of a query, as the index it scans wants them. */
-function keyset(query: PageQuery): { where: Prisma.Sql; order: Prisma.Sql } {
+/**
+ * A message's relations, in the wire shape (rows.ts `fromRow`, in SQL): a tombstone shows no
+ * attachment and no reactions; a reply parent shows its first 200 code points (`left` counts
+ * characters, which in UTF-8 are code points), "" once deleted; reactions group by emoji in
+ * order of the emoji's first use, users in order of reacting. A live attachment carries its
+ * `key` (for signing) and no `url` yet. Sub-selects sit inside CASE so a message without an
+ * attachment, a parent or reactions does not run them (reactions are grouped only where an
+ * index probe found some). Big integers as float8: epoch milliseconds are exact in a double.
+ */
+const MESSAGE_COLUMNS = `
+  m.id, m.room_id AS "roomId", m.seq, m.user_id AS "userId", m.name, m.text, m.ts::float8 AS ts,
+  m.client_msg_id AS "clientMsgId", m.version, m.edited_at::float8 AS "editedAt",
+  m.deleted_at::float8 AS "deletedAt",
+  CASE WHEN m.attachment_id IS NOT NULL AND m.deleted_at IS NULL THEN
+    (SELECT json_build_object('id', a.id, 'key', a.key, 'mime', a.mime, 'bytes', a.bytes, 'filename', a.filename)
+       FROM attachments a WHERE a.id = m.attachment_id) END AS attachment,
+  CASE WHEN m.reply_to_id IS NOT NULL THEN
+    (SELECT json_build_object('id', p.id, 'seq', p.seq, 'userId', p.user_id, 'name', p.name,
+                              'text', CASE WHEN p.deleted_at IS NULL THEN left(p.text, 200) ELSE '' END)
+       FROM messages p WHERE p.id = m.reply_to_id) END AS "replyTo",
+  CASE WHEN m.deleted_at IS NULL AND EXISTS (SELECT 1 FROM reactions r WHERE r.message_id = m.id) THEN
+    (SELECT json_agg(json_build_object('emoji', g.emoji, 'count', g.n, 'userIds', g.users) ORDER BY g.since, g.first)
+       FROM (SELECT r.emoji, count(*)::int AS n, json_agg(r.user_id ORDER BY r.version) AS users,
+                    min(r.emoji_since) AS since, min(r.version) AS first
+               FROM reactions r WHERE r.message_id = m.id GROUP BY r.emoji) g) END AS reactions`;
+
+/** Values for `$1…`, in order of use. */
+class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown, type: 'text' | 'int' | 'bigint'): string {
+    this.values.push(value);
+    return `$${this.values.length}::${type}`;
+  }
+}
+
+/** The scan order of a query, as a comparator. */
+type Before = (a: StoredMessage, b: StoredMessage) => number;
+
+/**
+ * The keyset condition and scan order of a query, as the index it scans wants them, and
+ * whether the page is shown in the opposite order (pages backwards are scanned descending).
+ */
+function keyset(
+  query: PageQuery,
+  p: Params,
+): { variant: string; where: string; order: string; reversed: boolean; before: Before } {
   if (query.changedAfter !== undefined)
     return {
+      variant: query.throughSeq === undefined ? 'changed' : 'changed-through',
       where:
         query.throughSeq === undefined
-          ? Prisma.sql`m.version > ${query.changedAfter}`
-          : Prisma.sql`m.version > ${query.changedAfter} AND m.seq <= ${query.throughSeq}`,
-      order: Prisma.sql`m.version ASC`,
+          ? `m.version > ${p.add(query.changedAfter, 'int')}`
+          : `m.version > ${p.add(query.changedAfter, 'int')} AND m.seq <= ${p.add(query.throughSeq, 'int')}`,
+      order: 'm.version ASC',
+      reversed: false,
+      before: (a, b) => a.version - b.version,
     };
   if (query.afterSeq !== undefined)
-    return { where: Prisma.sql`m.seq > ${query.afterSeq}`, order: Prisma.sql`m.seq ASC` };
+    return {
+      variant: 'after-seq',
+      where: `m.seq > ${p.add(query.afterSeq, 'int')}`,
+      order: 'm.seq ASC',
+      reversed: false,
+      before: (a, b) => a.seq - b.seq,
+    };
   if (query.beforeTs !== undefined)
     return {
-      where: Prisma.sql`m.ts < ${query.beforeTs}::bigint`,
-      order: Prisma.sql`m.ts DESC, m.seq DESC`,
+      variant: 'before-ts',
+      where: `m.ts < ${p.add(query.beforeTs, 'bigint')}`,
+      order: 'm.ts DESC, m.seq DESC',
+      reversed: true,
+      before: (a, b) => b.ts - a.ts || b.seq - a.seq,
     };
   return {
-    where: query.beforeSeq !== undefined ? Prisma.sql`m.seq < ${query.beforeSeq}` : Prisma.sql`TRUE`,
-    order: Prisma.sql`m.seq DESC`,
+    variant: query.beforeSeq !== undefined ? 'before-seq' : 'newest',
+    where: query.beforeSeq !== undefined ? `m.seq < ${p.add(query.beforeSeq, 'int')}` : 'TRUE',
+    order: 'm.seq DESC',
+    reversed: true,
+    before: (a, b) => b.seq - a.seq,
   };
 }
 
+/** A page as read. */
+export interface PageRead {
+  /** Whether the reader is a member (always true when no reader was given). */
+  member: boolean;
+  hasMore: boolean;
+  /** Ascending by seq (by version for `changedAfter`). */
+  messages: StoredMessage[];
+  /** How many of them carry an attachment whose URL must be signed before sending. */
+  toSign: number;
+}
+
+/** The page's statement, its values and its prepared statement's name. */
+function pageStatement(
+  roomId: string,
+  query: PageQuery,
+  memberId?: string,
+): { sql: string; values: unknown[]; name: string; before: Before; reversed: boolean } {
+  const p = new Params();
+  const room = p.add(roomId, 'text');
+  const { variant, where, order, reversed, before } = keyset(query, p);
+  const member =
+    memberId === undefined
+      ? 'TRUE'
+      : `EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = ${room} AND rm.user_id = ${p.add(memberId, 'text')})`;
+  const limit = p.add(query.limit, 'int');
+  // Always one row at least (the membership), so an empty page and a non-member differ. Rows
+  // come in no promised order: readPage sorts them (51 of them, in memory).
+  const sql = `
+    SELECT mem.member, ${MESSAGE_COLUMNS}
+      FROM (SELECT ${member} AS member) mem
+      LEFT JOIN LATERAL (
+        SELECT m.id, m.room_id, m.seq, m.user_id, m.name, m.text, m.ts, m.client_msg_id,
+               m.attachment_id, m.version, m.edited_at, m.deleted_at, m.reply_to_id
+          FROM messages m
+         WHERE m.room_id = ${room} AND ${where} AND ${member}
+         ORDER BY ${order}
+         LIMIT ${limit} + 1
+      ) m ON TRUE`;
+  // Its text depends only on the variant and on memberId's presence: one prepared statement
+  // per pair, planned once per connection.
+  const name = `parley-page-${variant}${memberId === undefined ? '' : '-member'}`;
+  return { sql, values: p.values, name, before, reversed };
+}
+
+type Row = { member: boolean } & (
+  | (Omit<StoredMessage, 'replyTo' | 'reactions'> & {
+      replyTo: ReplyExcerpt | null;
+      reactions: ReactionSummary[] | null;
+    })
+  | { id: null }
+);
+
 /**
- * Up to `limit + 1` rows of the page in the query's scan order, and whether `memberId` (when
- * given) is a member of the room; without `memberId` the page is read unconditionally
- * (the caller has checked membership already, e.g. join).
+ * The page of `query`, and whether `memberId` (when given) is a member of the room; without
+ * `memberId` the page is read unconditionally (the caller has checked membership already,
+ * e.g. join).
  */
-export async function readPageRows(
+export async function readPage(
   db: Database,
   roomId: string,
   query: PageQuery,
   memberId?: string,
-): Promise<{ member: boolean; rows: MessageRow[] }> {
-  const { where, order } = keyset(query);
-  const member =
-    memberId === undefined
-      ? Prisma.sql`TRUE`
-      : Prisma.sql`EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = ${roomId} AND rm.user_id = ${memberId})`;
-  const [result] = await db.prisma.$queryRaw<{ member: boolean; rows: string }[]>(Prisma.sql`
-    WITH page AS (
-      SELECT m.* FROM "messages" m
-       WHERE m.room_id = ${roomId} AND ${where} AND ${member}
-       ORDER BY ${order}
-       LIMIT ${query.limit + 1}
-    )
-    SELECT ${member} AS member,
-           (SELECT coalesce(json_agg(${MESSAGE_ROW_JSON} ORDER BY ${order}), '[]'::json)::text
-              FROM page m) AS rows`);
-  const rows = parseMessageRows(result!.rows);
-  return { member: result!.member, rows };
+): Promise<PageRead> {
+  const { sql, values, name, before, reversed } = pageStatement(roomId, query, memberId);
+  const rows = await db.query<Row>(sql, values, { name });
+  const member = rows[0]!.member;
+  const messages: StoredMessage[] = [];
+  let toSign = 0;
+  for (const r of rows) {
+    if (r.id === null) continue;
+    if (r.attachment) toSign++;
+    messages.push({
+      id: r.id,
+      roomId: r.roomId,
+      seq: r.seq,
+      userId: r.userId,
+      name: r.name,
+      text: r.text,
+      ts: r.ts,
+      clientMsgId: r.clientMsgId,
+      attachment: r.attachment,
+      version: r.version,
+      editedAt: r.editedAt,
+      deletedAt: r.deletedAt,
+      replyTo: r.replyTo,
+      reactions: r.reactions ?? [],
+    });
+  }
+  messages.sort(before);
+  const hasMore = messages.length > query.limit;
+  if (hasMore) {
+    if (messages.pop()!.attachment) toSign--;
+  }
+  if (reversed) messages.reverse();
+  return { member, hasMore, messages, toSign };
 }

@@ -24,7 +24,7 @@ export const toWireRoom = (r: RoomRow): Room => ({
   ownerId: r.ownerId,
 });
 
-export const roomSelect = {
+const roomSelect = {
   id: true,
   name: true,
   createdAt: true,

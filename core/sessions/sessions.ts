@@ -3,6 +3,7 @@ import { newId } from '../ids.ts';
 import { AppError } from '../errors.ts';
 import type { Database } from '../db/database.ts';
 import { revocations, type RevocationCache } from './revocations.ts';
+import { verifiedTokens } from './verified-tokens.ts';
 
 /** Who a valid session token speaks for. */
 export interface Session {
@@ -52,6 +53,16 @@ export async function verifySession(
   cache?: RevocationCache,
 ): Promise<Session> {
   if (!token || token.length > 4096) throw unauthorized();
+  const session = verifiedTokens.get(keys.jwtSecret, token) ?? (await verifyToken(keys, token));
+  const revoked = cache
+    ? await cache.isRevoked(session.jti, session.exp * 1000, (id) => isRevoked(db, id))
+    : await isRevoked(db, session.jti);
+  if (revoked) throw unauthorized();
+  return session;
+}
+
+/** Signature (HS256 only), expiry and claims, remembered once they pass (verified-tokens.ts). */
+async function verifyToken(keys: SessionKeys, token: string): Promise<Session> {
   let payload: Record<string, unknown>;
   try {
     payload = await verify(token, keys.jwtSecret, 'HS256');
@@ -67,11 +78,9 @@ export async function verifySession(
   ) {
     throw unauthorized();
   }
-  const revoked = cache
-    ? await cache.isRevoked(jti, exp * 1000, (id) => isRevoked(db, id))
-    : await isRevoked(db, jti);
-  if (revoked) throw unauthorized();
-  return { userId: sub, name, jti, exp };
+  const session: Session = Object.freeze({ userId: sub, name, jti, exp });
+  verifiedTokens.remember(keys.jwtSecret, token, session);
+  return session;
 }
 
 async function isRevoked(db: Database, jti: string): Promise<boolean> {

@@ -1,6 +1,6 @@
 import { requireSession } from '../../core/http/session.ts';
 import { apiRouter } from '../../core/http/openapi.ts';
-import { readHistoryForMember, toWireMessages } from '../../core/messages/messages.ts';
+import { readHistoryForMember } from '../../core/messages/messages.ts';
 import type { Services } from '../../core/services.ts';
 import * as routes from './routes.ts';
 
@@ -12,8 +12,9 @@ export function messagesRoutes(deps: MessagesDeps) {
   const app = apiRouter();
   app.use(requireSession(config.auth, db));
   return app.openapi(routes.history, async (c) => {
-    const page = await readHistoryForMember(db, c.get('session').userId, c.req.valid('query'));
-    const messages = await toWireMessages(page.messages, (a) => storage.signGetUrl(a));
-    return c.json({ messages, hasMore: page.hasMore }, 200);
+    const page = await readHistoryForMember(db, c.get('session').userId, c.req.valid('query'), (a) =>
+      storage.signGetUrl(a),
+    );
+    return c.json(page, 200);
   });
 }
