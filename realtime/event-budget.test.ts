@@ -4,7 +4,7 @@ import { registry } from '../core/metrics.ts';
 import { startWorld, type TestWorld } from '../test/realtime-support.ts';
 import { sharedServices } from '../test/support.ts';
 import { loadConfig } from '../core/config.ts';
-import { budgetOptions, burstDisconnectLimit, EventBudget } from './event-budget.ts';
+import { budgetOptions, burstDisconnectLimit, EventBudget, eventHeader } from './event-budget.ts';
 
 /**
  * The per-connection event budget: every event kind limited (join and leave included),
@@ -130,6 +130,30 @@ describe('burstDisconnectLimit', () => {
     };
     expect(burstDisconnectLimit(options)).toBe(100 + 2 * (10 + 20 + 5));
     expect(burstDisconnectLimit({ ...options, disconnectAfterRefusals: 0 })).toBe(0);
+  });
+});
+
+describe('eventHeader', () => {
+  it('reads the ack id and name the way socket.io-parser does, and leaves anything else to it', () => {
+    expect(eventHeader('2["typing",{"roomId":"r"}]')).toEqual({ ackId: undefined, name: 'typing' });
+    expect(eventHeader('2007["join",{}]')).toEqual({ ackId: 7, name: 'join' });
+    expect(eventHeader('21["leave"]')).toEqual({ ackId: 1, name: 'leave' });
+    expect(eventHeader('23["no\\"such",{}]')).toEqual({ ackId: 3, name: 'no"such' });
+    expect(eventHeader('23["\\u0074yping",{}]')).toEqual({ ackId: 3, name: 'typing' });
+    // Another namespace, binary events, acks, spacing, reserved or non-string names: Socket.IO's.
+    for (const other of [
+      '2/admin,1["typing"]',
+      '51-["typing",{"_placeholder":true,"num":0}]',
+      '31[{}]',
+      '2 1["typing"]',
+      '21 ["typing"]',
+      '21["disconnect"]',
+      '21[1,2]',
+      '21["typing"x]',
+      '21["unterminated',
+      '21["bad \\x escape"]',
+    ])
+      expect(eventHeader(other)).toBeUndefined();
   });
 });
 

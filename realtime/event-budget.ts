@@ -16,15 +16,23 @@ import type { ParleySocket } from './types.ts';
 /** Refusals are counted over this window for the disconnect decision and log sampling. */
 const REFUSAL_WINDOW_MS = 10_000;
 /**
- * After this many refusals in a row, the connection's reading is paused until its budget
- * refills (at most a second): a flood then waits in the kernel's buffers and the flooder's
- * TCP window instead of costing this process a parse and an ack per event. Nothing is
- * dropped: the held events are read, and answered, when reading resumes. (What was already
- * read when the pause starts, up to one 64 KiB read, ~1 000 small events, is still decoded
- * and answered in the same turn of the event loop: docs/reliability.md §9.)
+ * After this many refusals in a row, the connection's reading is paused (from the end of
+ * that turn of the event loop) until its budget refills (at most a second): a flood then
+ * waits in the kernel's buffers and the flooder's TCP window instead of costing this process
+ * a parse and an ack per event. Nothing is dropped: the held events are read, and answered,
+ * when reading resumes. (What was already read when the pause starts, up to one 64 KiB read,
+ * ~700 small events, is still answered, REFUSALS_PER_TURN per turn of the event loop:
+ * docs/reliability.md §9.)
  */
 const PAUSE_AFTER_REFUSALS = 20;
 const MAX_PAUSE_MS = 1_000;
+/**
+ * A read's refusals are answered in slices of this many, each in a turn of the event loop
+ * of its own, so that one read of a flood (~700 events) does not hold everyone else's I/O for
+ * its whole length. Only a connection being refused is sliced: a client within its budget
+ * has its reads handed over whole, as ever.
+ */
+const REFUSALS_PER_TURN = 64;
 
 export interface BudgetOptions {
   /** Windows per known event; an event without rules of its own spends from `unknown`. */
@@ -125,10 +133,11 @@ const SERVER_EVENTS = new Set([
  *
  * The budget is checked as engine.io hands each packet over, before Socket.IO decodes it: a
  * refused event is answered from its header (ack id and name) and never reaches the decoder,
- * the dispatch or the middleware chain, so a read of ~1 000 flood events costs a few
- * milliseconds instead of tens (docs/reliability.md §9). Packets that header does not cover
- * (binary events, another namespace, unusual spacing) go through Socket.IO and spend in its
- * middleware, as before.
+ * the dispatch or the middleware chain; a read's refusals are answered REFUSALS_PER_TURN per
+ * turn of the event loop, their acks leaving in one write per flush. So one read of a flood
+ * (~700 events) no longer holds everyone else's I/O for tens of milliseconds
+ * (docs/reliability.md §9). Packets that header does not cover (binary events, another
+ * namespace, unusual spacing) go through Socket.IO and spend in its middleware, as before.
  */
 export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger: Logger): EventBudget {
   const budget = new EventBudget(options);
@@ -137,6 +146,7 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
   let refusedSinceLog = 0;
   let refusedInARow = 0;
   let closing = false;
+  let pauseQueued = false;
   // Events the engine.io-level check allowed that the middleware has not seen yet: it lets
   // them through without spending twice (Socket.IO dispatches them in order).
   let prepaid = 0;
@@ -172,7 +182,18 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
     }
     if (++refusedInARow >= PAUSE_AFTER_REFUSALS) {
       refusedInARow = 0;
-      pauseReading(socket, Math.min(spent.retryAfterMs, MAX_PAUSE_MS));
+      const ms = Math.min(spent.retryAfterMs, MAX_PAUSE_MS);
+      // At the end of this turn, not at once: what this turn's reads brought is answered first
+      // (cheaply), so a flood far over its budget reaches the disconnect without waiting out
+      // a pause first (paused at once, a reconnecting flooder was cut 1-2 times per 5 s
+      // instead of 5).
+      if (!pauseQueued) {
+        pauseQueued = true;
+        setImmediate(() => {
+          pauseQueued = false;
+          if (!closing) pauseReading(socket, ms);
+        });
+      }
     }
     if (spent.overwhelmed) disconnect('refusals');
   };
@@ -183,7 +204,12 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
   const burstLimit = burstDisconnectLimit(options);
   let inThisTurn = 0;
   const conn = socket.conn;
+  coalesceWrites(conn);
+  let refusedSinceYield = 0;
+  let resumeSynchronous: (() => void) | undefined;
   beforeDecoding(conn, (data) => {
+    resumeSynchronous?.();
+    resumeSynchronous = undefined;
     if (closing) return false;
     // Left from its namespace but not closed: Socket.IO drops what comes.
     if (!socket.connected) return true;
@@ -204,9 +230,13 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
       return true;
     }
     refused(kind, spent, () => {
-      if (header.ackId !== undefined && conn.readyState === 'open')
-        conn.write(`3${header.ackId}${refusalBody(spent.retryAfterMs)}`);
+      if (header.ackId === undefined || conn.readyState !== 'open') return;
+      conn.write(`3${header.ackId}${REFUSAL_HEAD}${Math.max(1, Math.ceil(spent.retryAfterMs))}}}]`);
     });
+    if (++refusedSinceYield >= REFUSALS_PER_TURN && !closing) {
+      refusedSinceYield = 0;
+      resumeSynchronous = deferNextMessage(socket);
+    }
     return false;
   });
 
@@ -319,6 +349,52 @@ const isPausable = (v: unknown): v is Pausable =>
   typeof (v as Partial<Pausable>).pause === 'function' &&
   typeof (v as Partial<Pausable>).resume === 'function';
 
+type Corkable = { cork(): void; uncork(): void };
+
+const isCorkable = (v: unknown): v is Corkable =>
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as Partial<Corkable>).cork === 'function' &&
+  typeof (v as Partial<Corkable>).uncork === 'function';
+
+/**
+ * Sends what engine.io flushes at once (the refusals of one read, up to ~1 000: they wait in
+ * its buffer while the first is written) in one system call, not one per packet: the TCP
+ * socket is corked from engine.io's `flush` to the `drain` it emits right after handing the
+ * packets to the transport.
+ */
+function coalesceWrites(conn: ParleySocket['conn']): void {
+  let held: Corkable | undefined;
+  conn.on('flush', (buffer: unknown[]) => {
+    if (held || buffer.length < 2 || conn.transport.name !== 'websocket') return;
+    // The TCP socket under ws's WebSocket, both private: read without a type.
+    const ws: unknown = Reflect.get(conn.transport, 'socket');
+    const tcp: unknown = typeof ws === 'object' && ws !== null ? Reflect.get(ws, '_socket') : undefined;
+    if (!isCorkable(tcp)) return;
+    held = tcp;
+    tcp.cork();
+  });
+  conn.on('drain', () => {
+    held?.uncork();
+    held = undefined;
+  });
+}
+
+/**
+ * Has the websocket hand over its next message in a turn of the event loop of its own (ws
+ * emits a message at once unless `allowSynchronousEvents` is off; that switch is private, so
+ * it is read without a type); returns what switches it back, for when that message comes.
+ */
+function deferNextMessage(socket: ParleySocket): (() => void) | undefined {
+  const transport = socket.conn.transport;
+  const ws: unknown = transport.name === 'websocket' ? Reflect.get(transport, 'socket') : undefined;
+  const receiver: unknown = typeof ws === 'object' && ws !== null ? Reflect.get(ws, '_receiver') : undefined;
+  if (typeof receiver !== 'object' || receiver === null) return undefined;
+  if (Reflect.get(receiver, '_allowSynchronousEvents') !== true) return undefined;
+  Reflect.set(receiver, '_allowSynchronousEvents', false);
+  return () => Reflect.set(receiver, '_allowSynchronousEvents', true);
+}
+
 /** Stops reading from a websocket connection for `ms` (long polling has no such lever). */
 function pauseReading(socket: ParleySocket, ms: number): void {
   const transport = socket.conn.transport;
@@ -345,11 +421,11 @@ function answerRefusal(ack: Ack | undefined, retryAfterMs: number): void {
 const { code, message } = rateLimited(1);
 const RATE_LIMITED = { code, message };
 
-/** The same answer, encoded as a Socket.IO ack's arguments (`[{ok: false, error}]`). */
-const refusalBody = (retryAfterMs: number): string =>
-  JSON.stringify([
-    { ok: false, error: { ...RATE_LIMITED, retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) } },
-  ]);
+/**
+ * The same answer as a Socket.IO ack's arguments (`[{ok: false, error}]`), up to the value
+ * of `retryAfterMs`: written without an object or JSON.stringify per refusal.
+ */
+const REFUSAL_HEAD = `${JSON.stringify([{ ok: false, error: RATE_LIMITED }]).slice(0, -3)},"retryAfterMs":`;
 
 function answer(ack: Ack | undefined, error: AppError): void {
   try {
