@@ -373,11 +373,14 @@ function coalesceWrites(conn: ParleySocket['conn']): void {
     if (!isCorkable(tcp)) return;
     held = tcp;
     tcp.cork();
+    // Should the transport throw before engine.io emits `drain`, nothing stays held.
+    setImmediate(release);
   });
-  conn.on('drain', () => {
+  const release = () => {
     held?.uncork();
     held = undefined;
-  });
+  };
+  conn.on('drain', release);
 }
 
 /**
