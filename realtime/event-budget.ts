@@ -16,15 +16,23 @@ import type { ParleySocket } from './types.ts';
 /** Refusals are counted over this window for the disconnect decision and log sampling. */
 const REFUSAL_WINDOW_MS = 10_000;
 /**
- * After this many refusals in a row, the connection's reading is paused until its budget
- * refills (at most a second): a flood then waits in the kernel's buffers and the flooder's
- * TCP window instead of costing this process a parse and an ack per event. Nothing is
- * dropped: the held events are read, and answered, when reading resumes. (What was already
- * read when the pause starts, up to one 64 KiB read, ~1 000 small events, is still decoded
- * and answered in the same turn of the event loop: docs/reliability.md §9.)
+ * After this many refusals in a row, the connection's reading is paused (from the end of
+ * that turn of the event loop) until its budget refills (at most a second): a flood then
+ * waits in the kernel's buffers and the flooder's TCP window instead of costing this process
+ * a parse and an ack per event. Nothing is dropped: the held events are read, and answered,
+ * when reading resumes. (What was already read when the pause starts, up to one 64 KiB read,
+ * ~700 small events, is still answered, REFUSALS_PER_TURN per turn of the event loop:
+ * docs/reliability.md §9.)
  */
 const PAUSE_AFTER_REFUSALS = 20;
 const MAX_PAUSE_MS = 1_000;
+/**
+ * A read's refusals are answered in slices of this many, each in a turn of the event loop
+ * of its own, so that one read of a flood (~700 events) does not hold everyone else's I/O for
+ * its whole length. Only a connection being refused is sliced: a client within its budget
+ * has its reads handed over whole, as ever.
+ */
+const REFUSALS_PER_TURN = 64;
 
 export interface BudgetOptions {
   /** Windows per known event; an event without rules of its own spends from `unknown`. */
@@ -118,11 +126,18 @@ const SERVER_EVENTS = new Set([
 ]);
 
 /**
- * Puts a budget in front of every event of a socket (a Socket.IO middleware, so it runs
- * before any handler), answers events the server does not know (`invalid_request` when an
- * ack is given), and closes the connection of a client that will not slow down. Logging is
- * sampled: the first refusal of a connection, then at most one line per 10 s with a count;
- * one line per disconnect.
+ * Puts a budget in front of every event of a socket, answers events the server does not know
+ * (`invalid_request` when an ack is given), and closes the connection of a client that will
+ * not slow down. Logging is sampled: the first refusal of a connection, then at most one line
+ * per 10 s with a count; one line per disconnect.
+ *
+ * The budget is checked as engine.io hands each packet over, before Socket.IO decodes it: a
+ * refused event is answered from its header (ack id and name) and never reaches the decoder,
+ * the dispatch or the middleware chain; a read's refusals are answered REFUSALS_PER_TURN per
+ * turn of the event loop, their acks leaving in one write per flush. So one read of a flood
+ * (~700 events) no longer holds everyone else's I/O for tens of milliseconds
+ * (docs/reliability.md §9). Packets that header does not cover (binary events, another
+ * namespace, unusual spacing) go through Socket.IO and spend in its middleware, as before.
  */
 export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger: Logger): EventBudget {
   const budget = new EventBudget(options);
@@ -131,6 +146,10 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
   let refusedSinceLog = 0;
   let refusedInARow = 0;
   let closing = false;
+  let pauseQueued = false;
+  // Events the engine.io-level check allowed that the middleware has not seen yet: it lets
+  // them through without spending twice (Socket.IO dispatches them in order).
+  let prepaid = 0;
 
   const disconnect = (reason: string) => {
     closing = true;
@@ -139,55 +158,103 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
     socket.disconnect(true);
   };
 
-  // Counted as engine.io hands each packet over, before Socket.IO decodes it: a turn of the
-  // event loop that brings more than `burstLimit` events is a flood that the refusal count
-  // would close anyway, so it is closed at once and the rest of what was read (up to ~1 000
-  // small events in one 64 KiB read) is never decoded, dispatched or answered.
-  const burstLimit = burstDisconnectLimit(options);
-  if (burstLimit > 0) {
-    let inThisTurn = 0;
-    socket.conn.on('packet', (packet: { type: string }) => {
-      if (packet.type !== 'message' || closing) return;
-      if (++inThisTurn === 1) setImmediate(() => (inThisTurn = 0));
-      if (inThisTurn > burstLimit) disconnect('burst');
-    });
-  }
-
-  socket.use((packet, next) => {
-    const name = typeof packet[0] === 'string' ? packet[0] : '';
+  const kindOf = (name: string): string =>
     // Known = some handler listens to it; no list to keep in step with handlers.ts. The
     // server's own event names (Socket.IO listens to 'error' itself) are never a client's.
     // (Any string may be asked: listeners() is empty for a name nobody listens to.)
-    const known = !SERVER_EVENTS.has(name) && socket.listeners(name as ClientEventName).length > 0;
     // Metric labels never carry a client-chosen name.
-    const kind = known ? name : 'unknown';
+    !SERVER_EVENTS.has(name) && socket.listeners(name as ClientEventName).length > 0 ? name : 'unknown';
+
+  /** Counts, logs (sampled), pauses and disconnects for one refused event; `answer` acks it. */
+  const refused = (kind: string, spent: Refused, answer: () => void) => {
+    rateLimitRefusals.inc({ event: kind });
+    socketEvents.inc({ event: kind, result: 'rate_limited' });
+    answer();
+    refusedSinceLog += 1;
+    const now = Date.now();
+    if (now - lastLogAt >= REFUSAL_WINDOW_MS) {
+      logger.info(
+        { ...context, event: kind, refused: refusedSinceLog },
+        'socket events refused: over budget',
+      );
+      lastLogAt = now;
+      refusedSinceLog = 0;
+    }
+    if (++refusedInARow >= PAUSE_AFTER_REFUSALS) {
+      refusedInARow = 0;
+      const ms = Math.min(spent.retryAfterMs, MAX_PAUSE_MS);
+      // At the end of this turn, not at once: what this turn's reads brought is answered first
+      // (cheaply), so a flood far over its budget reaches the disconnect without waiting out
+      // a pause first (paused at once, a reconnecting flooder was cut 1-2 times per 5 s
+      // instead of 5).
+      if (!pauseQueued) {
+        pauseQueued = true;
+        setImmediate(() => {
+          pauseQueued = false;
+          if (!closing) pauseReading(socket, ms);
+        });
+      }
+    }
+    if (spent.overwhelmed) disconnect('refusals');
+  };
+
+  // A turn of the event loop that brings more than `burstLimit` events is a flood that the
+  // refusal count would close anyway, so it is closed at once and the rest of what was read
+  // (up to ~1 000 small events in one 64 KiB read) is never looked at.
+  const burstLimit = burstDisconnectLimit(options);
+  let inThisTurn = 0;
+  const conn = socket.conn;
+  coalesceWrites(conn);
+  let refusedSinceYield = 0;
+  let resumeSynchronous: (() => void) | undefined;
+  beforeDecoding(conn, (data) => {
+    resumeSynchronous?.();
+    resumeSynchronous = undefined;
+    if (closing) return false;
+    // Left from its namespace but not closed: Socket.IO drops what comes.
+    if (!socket.connected) return true;
+    if (burstLimit > 0) {
+      if (++inThisTurn === 1) setImmediate(() => (inThisTurn = 0));
+      if (inThisTurn > burstLimit) {
+        disconnect('burst');
+        return false;
+      }
+    }
+    const header = typeof data === 'string' ? eventHeader(data) : undefined;
+    if (!header) return true;
+    const kind = kindOf(header.name);
+    const spent = budget.spend(kind);
+    if (spent.allowed) {
+      refusedInARow = 0;
+      prepaid += 1;
+      return true;
+    }
+    refused(kind, spent, () => {
+      if (header.ackId === undefined || conn.readyState !== 'open') return;
+      conn.write(`3${header.ackId}${REFUSAL_HEAD}${Math.max(1, Math.ceil(spent.retryAfterMs))}}}]`);
+    });
+    if (++refusedSinceYield >= REFUSALS_PER_TURN && !closing) {
+      refusedSinceYield = 0;
+      resumeSynchronous = deferNextMessage(socket);
+    }
+    return false;
+  });
+
+  socket.use((packet, next) => {
+    const name = typeof packet[0] === 'string' ? packet[0] : '';
+    const kind = kindOf(name);
     const last: unknown = packet[packet.length - 1];
     const ack = typeof last === 'function' ? (last as Ack) : undefined;
-    const spent = budget.spend(kind);
-    if (!spent.allowed) {
-      if (closing) return;
-      rateLimitRefusals.inc({ event: kind });
-      socketEvents.inc({ event: kind, result: 'rate_limited' });
-      answerRefusal(ack, spent.retryAfterMs);
-      refusedSinceLog += 1;
-      const now = Date.now();
-      if (now - lastLogAt >= REFUSAL_WINDOW_MS) {
-        logger.info(
-          { ...context, event: kind, refused: refusedSinceLog },
-          'socket events refused: over budget',
-        );
-        lastLogAt = now;
-        refusedSinceLog = 0;
+    if (prepaid > 0) prepaid -= 1;
+    else {
+      const spent = budget.spend(kind);
+      if (!spent.allowed) {
+        if (!closing) refused(kind, spent, () => answerRefusal(ack, spent.retryAfterMs));
+        return;
       }
-      if (++refusedInARow >= PAUSE_AFTER_REFUSALS) {
-        refusedInARow = 0;
-        pauseReading(socket, Math.min(spent.retryAfterMs, MAX_PAUSE_MS));
-      }
-      if (spent.overwhelmed) disconnect('refusals');
-      return;
+      refusedInARow = 0;
     }
-    refusedInARow = 0;
-    if (!known) {
+    if (kind === 'unknown') {
       socketEvents.inc({ event: 'unknown', result: 'invalid_request' });
       answer(ack, new AppError('invalid_request', 'Unknown event'));
       return;
@@ -196,6 +263,65 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
   });
   return budget;
 }
+
+type Refused = Extract<Spend, { allowed: false }>;
+
+/**
+ * Hands each of an engine.io connection's messages to `check` before Socket.IO's decoder
+ * (the listeners it added when the connection arrived) sees it; false: the decoder never does.
+ */
+function beforeDecoding(conn: ParleySocket['conn'], check: (data: unknown) => boolean): void {
+  const decoders = conn.listeners('data') as ((data: unknown) => void)[];
+  for (const d of decoders) conn.removeListener('data', d);
+  conn.on('data', (data: unknown) => {
+    if (check(data)) for (const d of decoders) d.call(conn, data);
+  });
+}
+
+/**
+ * The ack id and event name of a Socket.IO event packet on the main namespace, read from its
+ * start as socket.io-parser writes it (`2`, the ack id's digits, then the JSON array whose
+ * first element is the name: `21["typing",{...}]`); undefined for anything else, which then
+ * takes Socket.IO's own path. Names Socket.IO reserves are left to it too: it closes the
+ * connection for them.
+ */
+export function eventHeader(data: string): { ackId: number | undefined; name: string } | undefined {
+  if (data.charCodeAt(0) !== 0x32 /* 2 */) return undefined;
+  let i = 1;
+  while (i < data.length && data.charCodeAt(i) >= 0x30 && data.charCodeAt(i) <= 0x39) i++;
+  if (data.charCodeAt(i) !== 0x5b /* [ */ || data.charCodeAt(i + 1) !== 0x22 /* " */) return undefined;
+  const ackId = i > 1 ? Number(data.slice(1, i)) : undefined;
+  let end = i + 2;
+  let escaped = false;
+  for (; end < data.length; end++) {
+    const c = data.charCodeAt(end);
+    if (c === 0x22 /* " */) break;
+    if (c === 0x5c /* \ */) {
+      escaped = true;
+      end++;
+    }
+  }
+  const after = data.charCodeAt(end + 1);
+  if (end >= data.length || (after !== 0x2c /* , */ && after !== 0x5d) /* ] */) return undefined;
+  let name: unknown;
+  try {
+    name = escaped ? JSON.parse(data.slice(i + 1, end + 1)) : data.slice(i + 2, end);
+  } catch {
+    return undefined;
+  }
+  if (typeof name !== 'string' || RESERVED_EVENTS.has(name)) return undefined;
+  return { ackId, name };
+}
+
+/** What socket.io-parser refuses to decode (the connection is closed for it). */
+const RESERVED_EVENTS = new Set([
+  'connect',
+  'connect_error',
+  'disconnect',
+  'disconnecting',
+  'newListener',
+  'removeListener',
+]);
 
 const DISCONNECT_LOG = 'socket disconnected: kept sending far over its event budget';
 
@@ -223,6 +349,55 @@ const isPausable = (v: unknown): v is Pausable =>
   typeof (v as Partial<Pausable>).pause === 'function' &&
   typeof (v as Partial<Pausable>).resume === 'function';
 
+type Corkable = { cork(): void; uncork(): void };
+
+const isCorkable = (v: unknown): v is Corkable =>
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as Partial<Corkable>).cork === 'function' &&
+  typeof (v as Partial<Corkable>).uncork === 'function';
+
+/**
+ * Sends what engine.io flushes at once (the refusals of one read, up to ~1 000: they wait in
+ * its buffer while the first is written) in one system call, not one per packet: the TCP
+ * socket is corked from engine.io's `flush` to the `drain` it emits right after handing the
+ * packets to the transport.
+ */
+function coalesceWrites(conn: ParleySocket['conn']): void {
+  let held: Corkable | undefined;
+  conn.on('flush', (buffer: unknown[]) => {
+    if (held || buffer.length < 2 || conn.transport.name !== 'websocket') return;
+    // The TCP socket under ws's WebSocket, both private: read without a type.
+    const ws: unknown = Reflect.get(conn.transport, 'socket');
+    const tcp: unknown = typeof ws === 'object' && ws !== null ? Reflect.get(ws, '_socket') : undefined;
+    if (!isCorkable(tcp)) return;
+    held = tcp;
+    tcp.cork();
+    // Should the transport throw before engine.io emits `drain`, nothing stays held.
+    setImmediate(release);
+  });
+  const release = () => {
+    held?.uncork();
+    held = undefined;
+  };
+  conn.on('drain', release);
+}
+
+/**
+ * Has the websocket hand over its next message in a turn of the event loop of its own (ws
+ * emits a message at once unless `allowSynchronousEvents` is off; that switch is private, so
+ * it is read without a type); returns what switches it back, for when that message comes.
+ */
+function deferNextMessage(socket: ParleySocket): (() => void) | undefined {
+  const transport = socket.conn.transport;
+  const ws: unknown = transport.name === 'websocket' ? Reflect.get(transport, 'socket') : undefined;
+  const receiver: unknown = typeof ws === 'object' && ws !== null ? Reflect.get(ws, '_receiver') : undefined;
+  if (typeof receiver !== 'object' || receiver === null) return undefined;
+  if (Reflect.get(receiver, '_allowSynchronousEvents') !== true) return undefined;
+  Reflect.set(receiver, '_allowSynchronousEvents', false);
+  return () => Reflect.set(receiver, '_allowSynchronousEvents', true);
+}
+
 /** Stops reading from a websocket connection for `ms` (long polling has no such lever). */
 function pauseReading(socket: ParleySocket, ms: number): void {
   const transport = socket.conn.transport;
@@ -248,6 +423,12 @@ function answerRefusal(ack: Ack | undefined, retryAfterMs: number): void {
 
 const { code, message } = rateLimited(1);
 const RATE_LIMITED = { code, message };
+
+/**
+ * The same answer as a Socket.IO ack's arguments (`[{ok: false, error}]`), up to the value
+ * of `retryAfterMs`: written without an object or JSON.stringify per refusal.
+ */
+const REFUSAL_HEAD = `${JSON.stringify([{ ok: false, error: RATE_LIMITED }]).slice(0, -3)},"retryAfterMs":`;
 
 function answer(ack: Ack | undefined, error: AppError): void {
   try {

@@ -12,7 +12,7 @@ import { percentile, ROOT, serverProcess, type ServerProcess } from './support/s
 
 /**
  * One authenticated socket floods the server with one event kind at a time (typing, join,
- * message, leave, an unknown name: 100 events every 10 ms, each with an ack, from a process
+ * message, leave, read, an unknown name: 100 events every 10 ms, each with an ack, from a process
  * of its own) while observer users send messages: the observers' ack latency during each
  * flood is compared with their quiet figure (target: p50 and p99 within 2x), and so is the
  * server's event-loop delay. Then a flooder under the default settings is disconnected, with
@@ -197,7 +197,7 @@ describe('socket floods', () => {
     const figures: Record<string, unknown> = { loadAverageBefore: loadavg()[0]!.toFixed(1) };
     const problems: string[] = [];
     const quietAll: number[] = [];
-    for (const kind of ['typing', 'join', 'message', 'leave', 'unknown']) {
+    for (const kind of ['typing', 'join', 'message', 'leave', 'read', 'unknown']) {
       // Quiet right before each flood: the machine's load drifts (other suites share it).
       await loopDelay(server.url);
       const quietLatencies = (await observeAll(observers, roomId, QUIET_MS)).latencies;
@@ -270,7 +270,7 @@ describe('socket floods', () => {
       await observeAll(observers, roomId, 1_000);
       const figures: Record<string, unknown> = { loadAverageBefore: loadavg()[0]!.toFixed(1) };
       const problems: string[] = [];
-      for (const kind of ['typing', 'join', 'message', 'leave', 'unknown']) {
+      for (const kind of ['typing', 'join', 'message', 'leave', 'read', 'unknown']) {
         const quiet = summary((await observeAll(observers, roomId, QUIET_MS)).latencies);
         const flooding = flood(defaults.url, flooderUser.token, roomId, kind, FLOOD_MS, true);
         await flooding.started;

@@ -21,6 +21,7 @@ const payloads: Record<string, () => [string, unknown]> = {
   join: () => ['join', { roomId }],
   leave: () => ['leave', { roomId }],
   message: () => ['message', { roomId, text: 'flood' }],
+  read: () => ['read', { roomId, seq: 1 }],
   unknown: () => ['no-such-event', { roomId }],
 };
 
