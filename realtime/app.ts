@@ -87,6 +87,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
     now,
     maxConcurrent: Math.max(1, config.database.poolMax - 2),
     members,
+    clustered: adapterClients.length > 0,
     // Sending moves the sender's marker: in memory, written with the next flush (no UPDATE per message).
     onSent: (roomId, messages) => {
       for (const m of messages) markers.note(roomId, m.userId, m.seq);

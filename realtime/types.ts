@@ -1,6 +1,6 @@
 import type { Server, Socket } from 'socket.io';
 import type { Session } from '../core/sessions/sessions.ts';
-import type { ClientToServerEvents, ServerToClientEvents } from '../core/events.ts';
+import type { ActivityEvent, ClientToServerEvents, ServerToClientEvents } from '../core/events.ts';
 
 /** What the server keeps on each socket (local only: never sent between instances). */
 interface SocketData {
@@ -11,8 +11,11 @@ interface SocketData {
   typing: Set<string>;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-type InterServerEvents = {};
+/** Between instances (Redis adapter's server-side emits). */
+interface InterServerEvents {
+  /** A committed batch of new messages in a room: each instance tells its own sockets (activity.ts). */
+  activity: (roomId: string, events: ActivityEvent[]) => void;
+}
 
 export type ParleyServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 export type ParleySocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
