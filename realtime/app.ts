@@ -96,13 +96,14 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
   let accepting = true;
 
   useHandshake(io, { config, db, logger });
-  const cleanups = serveConnections(io, {
+  const connections = serveConnections(io, {
     ...deps,
     writer: writing.writer,
     presence,
     online,
     sign,
     markers,
+    members,
     now,
     budget: budgetOptions(config.limits),
     accepting: () => accepting,
@@ -130,7 +131,8 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
         stopReconciling();
         online.stop();
         io.local.disconnectSockets(true);
-        await Promise.all([...cleanups]);
+        connections.stop();
+        await Promise.all([...connections.cleanups]);
         // The departures of this instance's sockets, announced while Socket.IO is still open.
         await presence.flushPending(2_000);
         presence.stop();

@@ -20,7 +20,6 @@ interface InterServerEvents {
 export type ParleyServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 export type ParleySocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
-/** Socket.IO room names: a chat room, every socket of a user, every socket of one login. */
+/** Socket.IO room names: a chat room, every socket of a user. */
 export const roomChannel = (roomId: string) => `room:${roomId}`;
 export const userChannel = (userId: string) => `user:${userId}`;
-export const sessionChannel = (jti: string) => `jti:${jti}`;
