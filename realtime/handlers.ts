@@ -199,8 +199,8 @@ export function createHandlers(deps: HandlerDeps): (socket: ParleySocket) => voi
     const session = socket.data.session;
     await limit(socket, 'typing');
     await authorize(socket, roomId, true);
-    if (typing) socket.data.typing.add(roomId);
-    else socket.data.typing.delete(roomId);
+    if (typing) (socket.data.typing ??= new Set()).add(roomId);
+    else socket.data.typing?.delete(roomId);
     socket
       .to(roomChannel(roomId))
       .emit('typing', { roomId, userId: session.userId, name: session.name, typing });
@@ -258,7 +258,7 @@ async function dispatch<E extends ClientEventName>(
 
 /** Ends a socket's typing in a room, telling the others. */
 function stopTyping(io: ParleyServer, socket: ParleySocket, roomId: string): void {
-  if (!socket.data.typing.delete(roomId)) return;
+  if (!socket.data.typing?.delete(roomId)) return;
   const { userId, name } = socket.data.session;
   io.to(roomChannel(roomId)).except(socket.id).emit('typing', { roomId, userId, name, typing: false });
 }

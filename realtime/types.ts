@@ -7,8 +7,8 @@ interface SocketData {
   session: Session;
   /** Rooms this socket has joined and may send to. */
   joined: Set<string>;
-  /** Rooms where this socket last said it is typing. */
-  typing: Set<string>;
+  /** Rooms where this socket last said it is typing (created on its first `typing`: most never do). */
+  typing?: Set<string>;
 }
 
 /** Between instances (Redis adapter's server-side emits). */
