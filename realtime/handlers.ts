@@ -102,10 +102,9 @@ export function createHandlers(deps: HandlerDeps): (socket: ParleySocket) => voi
         ? new AppError('not_joined', 'Join the room first')
         : new AppError('forbidden', 'Not a member of this room');
     }
-    // From the member cache where it holds the room (the bus keeps it true, as for
-    // `activity`; a removal also takes the socket out of `joined` above): no query per event.
-    const cached = checkMembership ? deps.members.cached(roomId) : undefined;
-    if (checkMembership && !(cached ? cached.has(userId) : await isMember(db, roomId, userId))) {
+    // From the member cache (the bus keeps it true, as for `activity`; a removal also takes
+    // the socket out of `joined` above): one load per room, then no query per event.
+    if (checkMembership && !(await deps.members.get(roomId)).has(userId)) {
       throw new AppError('forbidden', 'Not a member of this room');
     }
   };
