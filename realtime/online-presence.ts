@@ -11,6 +11,8 @@ import { userChannel, type ParleyServer, type ParleySocket } from './types.ts';
  * brings all of their room-mates (a user in a room of 5,000 brings 5,000 rows).
  */
 const MATES_BATCH = 50;
+/** Look-ups that may run at once (users are spread over them), leaving the pool to the rest. */
+const MATES_LANES = 4;
 
 /**
  * Online anywhere, as the sockets see it: each socket is an entry of the shared store from
@@ -108,7 +110,8 @@ export class OnlinePresence {
     const previous = this.announcing.get(userId) ?? Promise.resolve();
     const next = previous.then(async () => {
       try {
-        const mates = await this.mates.submit('', userId);
+        const lane = String(userId.charCodeAt(userId.length - 1) % MATES_LANES);
+        const mates = await this.mates.submit(lane, userId);
         if (mates.length > 0) this.io.to(mates.map(userChannel)).emit('user_online', { userId, online });
       } catch (err) {
         this.logger.warn({ err: { message: (err as Error).message }, userId }, 'user_online not announced');
