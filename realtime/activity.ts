@@ -58,7 +58,7 @@ export class ActivityFanout {
  * This instance's sockets of `members` that are not in the room's channel: walks whichever
  * is smaller, the local sockets or the members' user channels.
  */
-export function localRecipients(io: ParleyServer, roomId: string, members: ReadonlySet<string>): string[] {
+function localRecipients(io: ParleyServer, roomId: string, members: ReadonlySet<string>): string[] {
   const nsp = io.of('/');
   const rooms = nsp.adapter.rooms;
   const joined = rooms.get(roomChannel(roomId));
