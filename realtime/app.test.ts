@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorld, type ChatClient, type TestUser, type TestWorld } from '../test/realtime-support.ts';
 import { usesRedis } from '../test/support.ts';
-import { revokeSession, verifySession } from '../core/sessions/sessions.ts';
+import { issueToken, revokeSession, verifySession } from '../core/sessions/sessions.ts';
 import { leaveRoom as leaveRoomInDb } from '../core/rooms/rooms.ts';
 import { waitUntil } from '../test/wait.ts';
 
@@ -88,6 +88,33 @@ describe('handshake', () => {
     await alice.logout();
     expect(await gone).toBe('io server disconnect');
     await expect(alice.connect({ token })).rejects.toMatchObject({ message: 'unauthorized' });
+  });
+
+  it('disconnects each socket when the token that opened it expires, not before', async () => {
+    const alice = await world.user();
+    const keys = { jwtSecret: world.services.config.auth.jwtSecret, sessionTtlSeconds: 0 };
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    // Tokens that end 2 and 4 seconds from now (one expiry timer serves every socket).
+    const soon = await issueToken(
+      { ...keys, sessionTtlSeconds: 2 },
+      { id: alice.id, username: alice.name },
+      nowSeconds,
+    );
+    const later = await issueToken(
+      { ...keys, sessionTtlSeconds: 4 },
+      { id: alice.id, username: alice.name },
+      nowSeconds,
+    );
+    const first = await connect(alice, { token: soon.token });
+    const second = await connect(alice, { token: later.token });
+    const lasting = await connect(alice);
+    const firstGone = first.disconnected();
+    expect(await firstGone).toBe('io server disconnect');
+    expect(Date.now()).toBeGreaterThanOrEqual(soon.session.exp * 1000 - 5);
+    expect(second.socket.connected).toBe(true);
+    expect(await second.disconnected()).toBe('io server disconnect');
+    expect(Date.now()).toBeGreaterThanOrEqual(later.session.exp * 1000 - 5);
+    expect(lasting.socket.connected).toBe(true);
   });
 
   it('accepts an Authorization: Bearer header, on websocket and polling', async () => {

@@ -87,6 +87,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
     now,
     maxConcurrent: Math.max(1, config.database.poolMax - 2),
     members,
+    clustered: adapterClients.length > 0,
     // Sending moves the sender's marker: in memory, written with the next flush (no UPDATE per message).
     onSent: (roomId, messages) => {
       for (const m of messages) markers.note(roomId, m.userId, m.seq);
@@ -95,13 +96,14 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
   let accepting = true;
 
   useHandshake(io, { config, db, logger });
-  const cleanups = serveConnections(io, {
+  const connections = serveConnections(io, {
     ...deps,
     writer: writing.writer,
     presence,
     online,
     sign,
     markers,
+    members,
     now,
     budget: budgetOptions(config.limits),
     accepting: () => accepting,
@@ -129,7 +131,8 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
         stopReconciling();
         online.stop();
         io.local.disconnectSockets(true);
-        await Promise.all([...cleanups]);
+        connections.stop();
+        await Promise.all([...connections.cleanups]);
         // The departures of this instance's sockets, announced while Socket.IO is still open.
         await presence.flushPending(2_000);
         presence.stop();

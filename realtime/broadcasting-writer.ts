@@ -4,8 +4,9 @@ import type { Logger } from '../core/logger.ts';
 import type { AttachmentUrlSigner } from '../core/messages/messages.ts';
 import type { Message } from '../core/schemas.ts';
 import type { ObjectStore } from '../core/storage/index.ts';
+import { ActivityFanout } from './activity.ts';
 import type { RoomMembers } from './room-members.ts';
-import { roomChannel, userChannel, type ParleyServer } from './types.ts';
+import { roomChannel, type ParleyServer } from './types.ts';
 import { MessageWriter } from './writer.ts';
 
 export interface WriterDeps {
@@ -17,6 +18,8 @@ export interface WriterDeps {
   maxConcurrent: number;
   /** The members of each room, for `activity` to the members that have not joined it. */
   members: RoomMembers;
+  /** Other instances share the adapter (Redis): `activity` is announced to them too. */
+  clustered?: boolean;
   /** Receives each committed batch's new messages (the senders' read markers move to them). */
   onSent?: (roomId: string, messages: Message[]) => void;
 }
@@ -35,6 +38,7 @@ export interface BroadcastingWriter {
 export function broadcastingWriter(io: ParleyServer, deps: WriterDeps): BroadcastingWriter {
   const { db, logger, storage } = deps;
   const purges = new Set<Promise<void>>();
+  const activity = new ActivityFanout(io, deps.members, logger, deps.clustered ?? false);
   const writer = new MessageWriter({
     db,
     logger,
@@ -43,7 +47,7 @@ export function broadcastingWriter(io: ParleyServer, deps: WriterDeps): Broadcas
     maxConcurrent: deps.maxConcurrent,
     onCommitted: (roomId, messages) => {
       for (const m of messages) io.to(roomChannel(roomId)).emit('message', m);
-      announceActivity(roomId, messages);
+      activity.announce(roomId, messages);
       deps.onSent?.(roomId, messages);
     },
     onUpdated: (roomId, messages) => {
@@ -56,31 +60,6 @@ export function broadcastingWriter(io: ParleyServer, deps: WriterDeps): Broadcas
       purges.add(purge);
     },
   });
-  /**
-   * `activity` for each new message to the members' sockets that have not joined the room:
-   * one emit per message to the set of the members' user channels, minus the room's own
-   * channel, whatever the room's size; the members come from the cache (no query on a hit).
-   */
-  const announceActivity = (roomId: string, messages: Message[]): void => {
-    const emit = (members: ReadonlySet<string>) => {
-      if (members.size === 0) return;
-      const channels = [...members].map(userChannel);
-      for (const m of messages) {
-        io.to(channels)
-          .except(roomChannel(roomId))
-          .emit('activity', { roomId, seq: m.seq, userId: m.userId, ts: m.ts });
-      }
-    };
-    const cached = deps.members.cached(roomId);
-    if (cached) return emit(cached);
-    deps.members
-      .get(roomId)
-      .then(emit)
-      .catch((err: unknown) =>
-        logger.warn({ err: { message: (err as Error).message }, roomId }, 'activity not announced'),
-      );
-  };
-
   return {
     writer,
     async idle() {

@@ -4,7 +4,7 @@ import { socketLeaves } from './handlers.ts';
 import { localSockets } from './local-sockets.ts';
 import type { RoomMembers } from './room-members.ts';
 import type { RoomPresence } from './room-presence.ts';
-import { sessionChannel, userChannel, type ParleyServer } from './types.ts';
+import { userChannel, type ParleyServer } from './types.ts';
 
 /**
  * Acts on the bus's events (REST's, and this tier's own): a revoked session's sockets are
@@ -24,7 +24,9 @@ export function reactToBus(
   return bus.subscribe((event: BusEvent) => {
     switch (event.type) {
       case 'session.revoked':
-        for (const socket of localSockets(io, sessionChannel(event.jti))) socket.disconnect(true);
+        // The session's sockets are among its user's (no channel per session).
+        for (const socket of localSockets(io, userChannel(event.userId)))
+          if (socket.data.session.jti === event.jti) socket.disconnect(true);
         break;
       case 'member.left': {
         members.left(event.roomId, event.userId);

@@ -20,6 +20,7 @@ import { registerChangeHandlers } from './lifecycle-handlers.ts';
 import { registerReadHandlers } from './read-handlers.ts';
 import type { ReadMarkers } from './read-markers.ts';
 import { joinReadsOf } from './join-reads.ts';
+import type { RoomMembers } from './room-members.ts';
 import type { RoomPresence } from './room-presence.ts';
 import { roomChannel, type ParleyServer, type ParleySocket } from './types.ts';
 import type { MessageWriter } from './writer.ts';
@@ -35,6 +36,8 @@ export interface HandlerDeps {
   sign: AttachmentUrlSigner;
   /** The read-marker coalescer. */
   markers: ReadMarkers;
+  /** The members of each room (bus-kept cache): `typing` checks membership here. */
+  members: RoomMembers;
   /** False once shutdown has begun: new work is refused as `unavailable`. */
   accepting: () => boolean;
 }
@@ -42,7 +45,10 @@ export interface HandlerDeps {
 /** The payload of a client event, as the published contract types it. */
 type PayloadOf<E extends ClientEventName> = Parameters<ClientToServerEvents[E]>[0];
 /** A client event's handler: its validated payload in, exactly what its ack carries out. */
-export type EventHandler<E extends ClientEventName> = (payload: PayloadOf<E>) => Promise<AckResult<E>>;
+export type EventHandler<E extends ClientEventName> = (
+  payload: PayloadOf<E>,
+  socket: ParleySocket,
+) => Promise<AckResult<E>>;
 /** Registers a client event: its payload schema and its handler, typed from the contract. */
 export type Listen = <E extends ClientEventName>(
   event: E,
@@ -59,11 +65,16 @@ const unavailable = () => new AppError('unavailable', 'Server is shutting down, 
  * The client events. Each reads validate → authorize → rate-limit → persist → ack →
  * broadcast; whatever is thrown becomes an error ack (`internal` for the unexpected, which is
  * logged and never described to the client), and nothing a client sends can crash the process.
+ *
+ * Built once per server: the listeners are shared by every socket (EventEmitter calls them
+ * with the socket as `this`), so a connection costs its listener slots, not a closure per event
+ * and per helper (~3 KB a socket at 15 closures, their contexts and names).
+ * Returns what attaches them to a socket.
  */
-export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void {
+export function createHandlers(deps: HandlerDeps): (socket: ParleySocket) => void {
   const { io, config, db, counters, writer, presence, sign } = deps;
-  const session = socket.data.session;
   const joins = joinReadsOf(io, db, sign);
+  const listeners: [ClientEventName, (this: ParleySocket, ...args: unknown[]) => void][] = [];
 
   /**
    * Typed from the event contract: `schema` must parse into the event's payload and `handler`
@@ -75,76 +86,50 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
     schema: z.ZodType<PayloadOf<E>>,
     handler: EventHandler<E>,
   ): void => {
-    socket.on<ClientEventName>(event, (...args: unknown[]) => {
-      const ack =
-        typeof args[args.length - 1] === 'function' ? (args.pop() as AckCallback<AckResult<E>>) : undefined;
-      const started = performance.now();
-      void (async () => {
-        let response: Ack<AckResult<E>>;
-        let result = 'ok';
-        try {
-          const parsed = schema.safeParse(args[0]);
-          if (!parsed.success) {
-            throw invalid(
-              'Invalid payload',
-              parsed.error.issues.slice(0, 10).map((i) => ({ path: i.path.join('.'), message: i.message })),
-            );
-          }
-          response = { ok: true, ...(await handler(parsed.data)) };
-        } catch (err) {
-          const pub = toPublicError(err);
-          result = pub.code;
-          const context = { event, socketId: socket.id, userId: session.userId };
-          if (pub.code === 'internal') deps.logger.error({ ...context, err }, 'socket event failed');
-          // Expected while the database is away or the instance drains for a deploy: no stack.
-          else if (pub.code === 'unavailable')
-            deps.logger.warn(
-              { ...context, reason: (err as Error)?.message },
-              'socket event refused: unavailable',
-            );
-          response = { ok: false, error: pub.toBody() };
-        }
-        socketEvents.inc({ event, result });
-        if (event === 'message') messageAck.observe((performance.now() - started) / 1000);
-        try {
-          ack?.(response);
-        } catch (err) {
-          deps.logger.warn({ err, event }, 'ack failed');
-        }
-      })();
-    });
+    listeners.push([
+      event,
+      function (this: ParleySocket, ...args: unknown[]) {
+        void dispatch(this, deps.logger, event, schema, handler, args);
+      },
+    ]);
   };
 
   /** Membership comes before join state: a non-member hears `forbidden` whether joined or not. */
-  const authorize = async (roomId: string, checkMembership: boolean): Promise<void> => {
+  const authorize = async (socket: ParleySocket, roomId: string, checkMembership: boolean): Promise<void> => {
+    const { userId } = socket.data.session;
     if (!socket.data.joined.has(roomId)) {
-      throw (await isMember(db, roomId, session.userId))
+      throw (await isMember(db, roomId, userId))
         ? new AppError('not_joined', 'Join the room first')
         : new AppError('forbidden', 'Not a member of this room');
     }
-    if (checkMembership && !(await isMember(db, roomId, session.userId))) {
+    // From the member cache (the bus keeps it true, as for `activity`; a removal also takes
+    // the socket out of `joined` above): one load per room, then no query per event.
+    if (checkMembership && !(await deps.members.get(roomId)).has(userId)) {
       throw new AppError('forbidden', 'Not a member of this room');
     }
   };
 
-  // Per user, across its sockets (and instances). The per-socket limits were already spent
-  // in memory before the event got here (event-budget.ts).
-  const limit = async (event: 'message' | 'typing' | 'react'): Promise<void> => {
+  // Per user, across its sockets (and instances): one Redis round trip (a script). The
+  // per-socket limits were already spent in memory before the event got here (event-budget.ts).
+  const limit = async (socket: ParleySocket, event: 'message' | 'typing' | 'react'): Promise<void> => {
+    const { userId } = socket.data.session;
     const rules = config.limits[event];
-    const check = await consume(counters, [
-      ...rules.map((r) => ({
-        key: `ratelimit:user:${session.userId}:${event}:${r.windowMs}`,
+    const check = await consume(
+      counters,
+      rules.map((r) => ({
+        key: `ratelimit:user:${userId}:${event}:${r.windowMs}`,
         windowMs: r.windowMs,
         limit: r.limit * config.limits.userMultiplier,
       })),
-    ]);
+    );
     if (!check.allowed) {
       rateLimitRefusals.inc({ event });
       throw rateLimited(check.retryAfterMs);
     }
   };
 
-  listen('join', JoinPayload, async ({ roomId, sinceSeq, sinceVersion }): Promise<JoinResult> => {
+  listen('join', JoinPayload, async ({ roomId, sinceSeq, sinceVersion }, socket): Promise<JoinResult> => {
+    const session = socket.data.session;
     if (!deps.accepting()) throw unavailable();
     // Membership and the page are read in batches per room (join-reads.ts): a join storm
     // costs a few statements, not a few per joiner.
@@ -192,15 +177,16 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
     };
   });
 
-  listen('leave', LeavePayload, async ({ roomId }) => {
+  listen('leave', LeavePayload, async ({ roomId }, socket) => {
     await socketLeaves(io, socket, roomId, presence);
     return {};
   });
 
-  listen('message', MessagePayload, async (p) => {
+  listen('message', MessagePayload, async (p, socket) => {
     if (!deps.accepting()) throw unavailable();
-    await limit('message');
-    await authorize(p.roomId, false); // the commit re-checks membership inside its transaction
+    const session = socket.data.session;
+    await limit(socket, 'message');
+    await authorize(socket, p.roomId, false); // the commit re-checks membership inside its transaction
     stopTyping(io, socket, p.roomId);
     const outcome = await writer.submit(p.roomId, {
       userId: session.userId,
@@ -214,24 +200,70 @@ export function registerHandlers(socket: ParleySocket, deps: HandlerDeps): void 
     return { message: outcome.message };
   });
 
-  listen('typing', TypingPayload, async ({ roomId, typing }) => {
-    await limit('typing');
-    await authorize(roomId, true);
-    if (typing) socket.data.typing.add(roomId);
-    else socket.data.typing.delete(roomId);
+  listen('typing', TypingPayload, async ({ roomId, typing }, socket) => {
+    const session = socket.data.session;
+    await limit(socket, 'typing');
+    await authorize(socket, roomId, true);
+    if (typing) (socket.data.typing ??= new Set()).add(roomId);
+    else socket.data.typing?.delete(roomId);
     socket
       .to(roomChannel(roomId))
       .emit('typing', { roomId, userId: session.userId, name: session.name, typing });
     return {};
   });
 
-  registerChangeHandlers(socket, deps, { listen: listen satisfies Listen, authorize, limit });
-  registerReadHandlers(socket, deps, listen);
+  registerChangeHandlers(deps, { listen: listen satisfies Listen, authorize, limit });
+  registerReadHandlers(deps, listen);
+  return (socket) => {
+    for (const [event, listener] of listeners) socket.on<ClientEventName>(event, listener);
+  };
+}
+
+/** One event of one socket: validate, run, count, ack. */
+async function dispatch<E extends ClientEventName>(
+  socket: ParleySocket,
+  logger: Logger,
+  event: E,
+  schema: z.ZodType<PayloadOf<E>>,
+  handler: EventHandler<E>,
+  args: unknown[],
+): Promise<void> {
+  const ack =
+    typeof args[args.length - 1] === 'function' ? (args.pop() as AckCallback<AckResult<E>>) : undefined;
+  const started = performance.now();
+  let response: Ack<AckResult<E>>;
+  let result = 'ok';
+  try {
+    const parsed = schema.safeParse(args[0]);
+    if (!parsed.success) {
+      throw invalid(
+        'Invalid payload',
+        parsed.error.issues.slice(0, 10).map((i) => ({ path: i.path.join('.'), message: i.message })),
+      );
+    }
+    response = { ok: true, ...(await handler(parsed.data, socket)) };
+  } catch (err) {
+    const pub = toPublicError(err);
+    result = pub.code;
+    const context = { event, socketId: socket.id, userId: socket.data.session.userId };
+    if (pub.code === 'internal') logger.error({ ...context, err }, 'socket event failed');
+    // Expected while the database is away or the instance drains for a deploy: no stack.
+    else if (pub.code === 'unavailable')
+      logger.warn({ ...context, reason: (err as Error)?.message }, 'socket event refused: unavailable');
+    response = { ok: false, error: pub.toBody() };
+  }
+  socketEvents.inc({ event, result });
+  if (event === 'message') messageAck.observe((performance.now() - started) / 1000);
+  try {
+    ack?.(response);
+  } catch (err) {
+    logger.warn({ err, event }, 'ack failed');
+  }
 }
 
 /** Ends a socket's typing in a room, telling the others. */
 function stopTyping(io: ParleyServer, socket: ParleySocket, roomId: string): void {
-  if (!socket.data.typing.delete(roomId)) return;
+  if (!socket.data.typing?.delete(roomId)) return;
   const { userId, name } = socket.data.session;
   io.to(roomChannel(roomId)).except(socket.id).emit('typing', { roomId, userId, name, typing: false });
 }

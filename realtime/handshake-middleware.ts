@@ -36,7 +36,6 @@ export function useHandshake(io: ParleyServer, { config, db, logger }: Handshake
         }
         socket.data.session = session;
         socket.data.joined = new Set();
-        socket.data.typing = new Set();
         next();
       },
       (err: unknown) => {

@@ -1,8 +1,18 @@
 import type { Database } from '../core/db/database.ts';
 import type { Logger } from '../core/logger.ts';
 import type { OnlineUsers } from '../core/redis/online.ts';
-import { roomMatesOf } from '../core/rooms/rooms.ts';
+import { KeyedBatcher } from './batcher.ts';
 import { userChannel, type ParleyServer, type ParleySocket } from './types.ts';
+
+/**
+ * Users per room-mates look-up: a connection storm (every client after a deploy) asks for
+ * thousands of users at once, and one statement per user held the pool for seconds, long
+ * enough for announcements to time out waiting for a connection. Bounded, because each user
+ * brings all of their room-mates (a user in a room of 5,000 brings 5,000 rows).
+ */
+const MATES_BATCH = 50;
+/** Look-ups that may run at once (users are spread over them), leaving the pool to the rest. */
+const MATES_LANES = 4;
 
 /**
  * Online anywhere, as the sockets see it: each socket is an entry of the shared store from
@@ -18,6 +28,8 @@ export class OnlinePresence {
   private degraded = false;
   /** Announcements per user, in order: an arrival's `true` never overtakes the `false` after it. */
   private readonly announcing = new Map<string, Promise<void>>();
+  /** Room-mates of the users being announced, for everyone asking at about the same time. */
+  private readonly mates: KeyedBatcher<string, string[]>;
 
   constructor(
     private readonly io: ParleyServer,
@@ -26,7 +38,9 @@ export class OnlinePresence {
     private readonly logger: Logger,
     private readonly now: () => number,
     private readonly heartbeatMs: number,
-  ) {}
+  ) {
+    this.mates = new KeyedBatcher((_key, userIds) => roomMatesOfMany(this.db, userIds), MATES_BATCH);
+  }
 
   start(): void {
     const timer = setInterval(() => void this.tick(), this.heartbeatMs);
@@ -96,7 +110,8 @@ export class OnlinePresence {
     const previous = this.announcing.get(userId) ?? Promise.resolve();
     const next = previous.then(async () => {
       try {
-        const mates = await roomMatesOf(this.db, userId);
+        const lane = String(userId.charCodeAt(userId.length - 1) % MATES_LANES);
+        const mates = await this.mates.submit(lane, userId);
         if (mates.length > 0) this.io.to(mates.map(userChannel)).emit('user_online', { userId, online });
       } catch (err) {
         this.logger.warn({ err: { message: (err as Error).message }, userId }, 'user_online not announced');
@@ -120,4 +135,22 @@ export class OnlinePresence {
     if (this.degraded) this.logger.info('online store back');
     this.degraded = false;
   }
+}
+
+/** The users who share a room with each of `userIds` (each user's list excludes the user). */
+async function roomMatesOfMany(db: Database, userIds: string[]): Promise<string[][]> {
+  const rows = await db.query<{ of: string; mate: string }>(
+    `SELECT DISTINCT mine.user_id AS "of", other.user_id AS mate
+       FROM room_members mine
+       JOIN room_members other ON other.room_id = mine.room_id
+      WHERE mine.user_id = ANY($1::text[]) AND other.user_id <> mine.user_id`,
+    [[...new Set(userIds)]],
+  );
+  const byUser = new Map<string, string[]>();
+  for (const { of, mate } of rows) {
+    let list = byUser.get(of);
+    if (!list) byUser.set(of, (list = []));
+    list.push(mate);
+  }
+  return userIds.map((id) => byUser.get(id) ?? []);
 }

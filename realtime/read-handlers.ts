@@ -2,7 +2,6 @@ import { AppError } from '../core/errors.ts';
 import { ReadPayload } from '../core/schemas.ts';
 import type { Listen } from './handlers.ts';
 import type { ReadMarkers } from './read-markers.ts';
-import type { ParleySocket } from './types.ts';
 
 export interface ReadHandlerDeps {
   markers: ReadMarkers;
@@ -15,9 +14,9 @@ export interface ReadHandlerDeps {
  * per-connection budget (its own `read` windows) was spent before the event got here; the
  * marker moves in memory and is written by the coalescer's next flush (read-markers.ts).
  */
-export function registerReadHandlers(socket: ParleySocket, deps: ReadHandlerDeps, listen: Listen): void {
-  const { userId } = socket.data.session;
-  listen('read', ReadPayload, async ({ roomId, seq }) => {
+export function registerReadHandlers(deps: ReadHandlerDeps, listen: Listen): void {
+  listen('read', ReadPayload, async ({ roomId, seq }, socket) => {
+    const { userId } = socket.data.session;
     if (!deps.accepting()) throw new AppError('unavailable', 'Server is shutting down, reconnect and retry');
     const joined = socket.data.joined.has(roomId);
     return { lastReadSeq: await deps.markers.read(roomId, userId, seq, joined) };

@@ -239,6 +239,26 @@ describe('online anywhere', () => {
     for (const a of as) expect(a.pending('user_online')).toEqual([]);
   });
 
+  it('a burst of arrivals: each user is announced once, to their own room-mates only', async () => {
+    const watcher = await one.user();
+    const stranger = await one.user();
+    const arrivals = await Promise.all(Array.from({ length: 8 }, () => one.user()));
+    // The watcher shares a room with the even arrivals only; the stranger with nobody.
+    await one.room(watcher, ...arrivals.filter((_, i) => i % 2 === 0));
+    await one.room(arrivals[1]!, arrivals[3]!);
+    const w = await on(one, watcher);
+    const s = await on(two, stranger);
+    // All at once, over both instances: their room-mates are looked up together.
+    await Promise.all(arrivals.map((u, i) => on(i % 2 === 0 ? one : two, u)));
+    const expected = arrivals.filter((_, i) => i % 2 === 0).map((u) => ({ userId: u.id, online: true }));
+    const heard = [];
+    for (let i = 0; i < expected.length; i++) heard.push(await w.next('user_online'));
+    expect(heard).toEqual(expect.arrayContaining(expected));
+    await quiet();
+    expect(w.pending('user_online')).toEqual([]);
+    expect(s.pending('user_online')).toEqual([]);
+  });
+
   it("a crashed instance's sockets go offline once pruned, announced once", async () => {
     const [alice, ghost] = [await one.user(), await one.user()];
     await one.room(alice, ghost);

@@ -347,13 +347,3 @@ export async function formerMemberships(
 /** The user ids of a room's members (the realtime member cache loads rooms with this). */
 export const roomMemberIds = (db: Database, roomId: string): Promise<string[]> =>
   memberIdsIn(db.prisma, roomId);
-
-/** Everyone who shares at least one room with the user, the user excluded. */
-export async function roomMatesOf(db: Database, userId: string): Promise<string[]> {
-  const rows = await db.prisma.$queryRaw<{ user_id: string }[]>(Prisma.sql`
-    SELECT DISTINCT other.user_id
-      FROM room_members mine
-      JOIN room_members other ON other.room_id = mine.room_id
-     WHERE mine.user_id = ${userId} AND other.user_id <> ${userId}`);
-  return rows.map((r) => r.user_id);
-}
