@@ -63,6 +63,25 @@ describe('bench verdicts', () => {
     expect(enough.verdict).toBe('met');
   });
 
+  it('scores a heap per socket below the baseline’s invalid, since Parley holds what bare holds and more', () => {
+    // memory-1000-heap of 2026-12-01: 5,516 against bare's 11,144 bytes, read as "met".
+    const heap = (parleyRuns: number[]) =>
+      entry(
+        input({
+          id: 'memory-1000-heap',
+          parleyRuns,
+          referenceRuns: [11_144, 11_200],
+          target: atMost(1.2),
+          validity: { minRatio: 0.9 },
+        }),
+      );
+    const low = heap([5_516, 12_000]);
+    expect(low.verdict).toBe('invalid');
+    expect(low.problems.join()).toMatch(/run 1 ratio 0\.49 is below 0\.9, impossible/);
+    expect(heap([11_000, 12_500]).verdict).toBe('met'); // within the collector's noise
+    expect(heap([15_000, 15_500]).verdict).toBe('missed');
+  });
+
   it('says unmeasured when Parley was not measured at all, and gives no verdict without a target', () => {
     const none = entry(input({ parleyRuns: [Number.NaN, Number.NaN] }));
     expect(none.verdict).toBe('unmeasured');

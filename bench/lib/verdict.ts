@@ -22,6 +22,12 @@ export interface Validity {
   referenceSamples?: readonly number[];
   /** Fewest samples a run's figure may rest on (a p99 of 20 samples is not a p99). */
   minSamples?: number;
+  /**
+   * The lowest ratio a run can truly have, where Parley does everything the reference does
+   * and more (its heap per socket holds a Socket.IO socket like the baseline's): a run whose
+   * own ratio is below it read something else (an unsettled heap), so it is impossible.
+   */
+  minRatio?: number;
 }
 
 /** Why the runs of one side cannot be scored; empty when they can. */
@@ -74,6 +80,14 @@ export function score(
     ...problemsOf('reference', referenceRuns, positive, validity.referenceSamples, minSamples),
   ];
   if (parleyRuns.length === 0 || referenceRuns.length === 0) problems.push('a side has no runs');
+  if (validity.minRatio !== undefined && parleyRuns.length === referenceRuns.length)
+    parleyRuns.forEach((v, i) => {
+      const ratio = v / referenceRuns[i]!;
+      if (Number.isFinite(ratio) && ratio > 0 && ratio < validity.minRatio!)
+        problems.push(
+          `run ${i + 1} ratio ${ratio.toFixed(2)} is below ${validity.minRatio}, impossible: Parley does all the reference does`,
+        );
+    });
   if (!Number.isFinite(ratioMedian) || ratioMedian <= 0) problems.push(`ratio is ${ratioMedian}`);
   if (!target) return { verdict: null, problems };
   if (problems.length > 0) return { verdict: 'invalid', problems };
