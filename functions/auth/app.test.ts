@@ -1,25 +1,9 @@
-import type * as Argon2 from '@node-rs/argon2';
 import { sign } from 'hono/jwt';
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { kdf } from '../../core/users/password.ts';
 import type { Services } from '../../core/services.ts';
 import { TestAccount, type FetchLike } from '../../test/accounts.ts';
 import { restApp, sharedServices, TEST_JWT_SECRET, testConfig, uniqueName } from '../../test/support.ts';
-
-// The real argon2, counted: which hashes each login verifies against (not how long it took).
-const verified = vi.hoisted(() => [] as string[]);
-vi.mock('@node-rs/argon2', async (importOriginal) => {
-  const real = await importOriginal<typeof Argon2>();
-  return {
-    ...real,
-    verify: (
-      hashed: string,
-      ...rest: Parameters<typeof real.verify> extends [unknown, ...infer R] ? R : never
-    ) => {
-      verified.push(hashed);
-      return real.verify(hashed, ...rest);
-    },
-  };
-});
 
 let services: Services;
 let transport: FetchLike;
@@ -164,6 +148,14 @@ describe('login', () => {
     await carol.register();
     // $argon2id$v=19$m=…,t=…,p=…$salt$hash: the parameters fix the cost of a verification.
     const parameters = (h: string) => h.split('$').slice(1, 4).join('$');
+    // The real argon2, counted: which hashes each login verifies against (not how long it took).
+    const verified: string[] = [];
+    const real = kdf.verify;
+    const spy = vi.spyOn(kdf, 'verify').mockImplementation((hashed, ...rest) => {
+      verified.push(String(hashed));
+      return real(hashed, ...rest);
+    });
+    onTestFinished(() => spy.mockRestore());
     verified.length = 0;
     expect((await carol.login('wrong password')).status).toBe(401);
     const forWrongPassword = [...verified];
