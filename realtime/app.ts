@@ -94,7 +94,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
   });
   let accepting = true;
 
-  useHandshake(io, { config, db, logger });
+  const cooldown = useHandshake(io, { config, db, logger, counters: deps.counters });
   const cleanups = serveConnections(io, {
     ...deps,
     writer: writing.writer,
@@ -103,7 +103,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
     sign,
     markers,
     now,
-    budget: budgetOptions(config.limits),
+    budget: budgetOptions(config.limits, cooldown.impose),
     accepting: () => accepting,
   });
   const unsubscribe = reactToBus(io, deps.bus, presence, members, logger);
