@@ -277,8 +277,11 @@ describe('socket floods', () => {
         const quiet = summary((await observeAll(observers, roomId, QUIET_MS)).latencies);
         const flooding = flood(defaults.url, flooderUser.token, roomId, kind, FLOOD_MS, true);
         await flooding.started;
+        const cpuBefore = serverCpuMs(defaults.pid);
         const during = await observeAll(observers, roomId, FLOOD_MS - 500);
         const result = await flooding.done;
+        // Everything the server did meanwhile (the observers' sends too): what the returns cost.
+        const cpuMs = serverCpuMs(defaults.pid) - cpuBefore;
         const s = summary(during.latencies);
         const ratio = { p50: +(s.p50 / quiet.p50).toFixed(2), p99: +(s.p99 / quiet.p99).toFixed(2) };
         figures[kind] = {
@@ -292,6 +295,7 @@ describe('socket floods', () => {
           refusedHandshakes: result.refusedHandshakes,
           maxRetryAfterMs: result.maxRetryAfterMs,
           observerErrors: during.errors,
+          serverCpuMs: cpuMs,
         };
         if (during.errors > 0) problems.push(`${kind}: observer got ${during.errors} error acks`);
         // Not vacuous: the flooder was cut, came back at once (every 50 ms when refused) and
