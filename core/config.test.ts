@@ -144,9 +144,23 @@ describe('loadConfig', () => {
       { limit: 20, windowMs: 10_000 },
     ]);
     expect(limits.disconnectAfterRefusals).toBe(100);
+    expect(limits.reconnectCooldownMs).toBe(10_000);
     expect(limits.unknownUsernameLookups).toEqual({ limit: 20, windowMs: 900_000 });
     expect(limits.usernameLookupsPerAddress).toEqual({ limit: 600, windowMs: 3_600_000 });
     expect(limits.uploadInitPerUser).toEqual({ limit: 120, windowMs: 3_600_000 });
+  });
+
+  it('takes the reconnect cool-down in seconds, 0 turning it off, and refuses what is not one', () => {
+    expect(
+      loadConfig({ DATA_DIR: dir, RATE_LIMIT_RECONNECT_COOLDOWN_SECONDS: '0' }).limits.reconnectCooldownMs,
+    ).toBe(0);
+    expect(
+      loadConfig({ DATA_DIR: dir, RATE_LIMIT_RECONNECT_COOLDOWN_SECONDS: '3' }).limits.reconnectCooldownMs,
+    ).toBe(3_000);
+    for (const bad of ['-1', '1.5', 'ten', '3601'])
+      expect(problems({ RATE_LIMIT_RECONNECT_COOLDOWN_SECONDS: bad })[0]).toMatch(
+        /^RATE_LIMIT_RECONNECT_COOLDOWN_SECONDS/,
+      );
   });
 
   it('never allows active content types in the upload allow-list', () => {

@@ -132,6 +132,9 @@ const EnvSchema = z
     RATE_LIMIT_UNKNOWN_EVENT_PER_10_SECONDS: int(1, 10_000_000).default(20),
     // Refused events per connection in 10 s after which the connection is closed; 0: never.
     RATE_LIMIT_DISCONNECT_AFTER_REFUSALS: int(0, 10_000_000).default(100),
+    // After such a disconnect, the user's new handshakes are refused this long (doubling on
+    // each repeat within 10 minutes, at most 16 times over); 0: never.
+    RATE_LIMIT_RECONNECT_COOLDOWN_SECONDS: int(0, 3_600).default(10),
     RATE_LIMIT_USER_MULTIPLIER: int(1, 1000).default(2),
     RATE_LIMIT_UNKNOWN_USERNAME_LOOKUPS: int(1, 1_000_000).default(20),
     RATE_LIMIT_UNKNOWN_USERNAME_WINDOW_SECONDS: int(1, 86_400).default(900),
@@ -319,6 +322,7 @@ function buildConfig(env: Env, options: LoadOptions) {
         rule(env.RATE_LIMIT_UNKNOWN_EVENT_PER_10_SECONDS, 10_000),
       ],
       disconnectAfterRefusals: env.RATE_LIMIT_DISCONNECT_AFTER_REFUSALS,
+      reconnectCooldownMs: env.RATE_LIMIT_RECONNECT_COOLDOWN_SECONDS * 1000,
       react: [
         rule(env.RATE_LIMIT_REACT_PER_SECOND, 1_000),
         rule(env.RATE_LIMIT_REACT_PER_10_SECONDS, 10_000),

@@ -95,7 +95,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
   });
   let accepting = true;
 
-  useHandshake(io, { config, db, logger });
+  const cooldown = useHandshake(io, { config, db, logger, counters: deps.counters });
   const connections = serveConnections(io, {
     ...deps,
     writer: writing.writer,
@@ -105,7 +105,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
     markers,
     members,
     now,
-    budget: budgetOptions(config.limits),
+    budget: budgetOptions(config.limits, cooldown.impose),
     accepting: () => accepting,
   });
   const unsubscribe = reactToBus(io, deps.bus, presence, members, logger);

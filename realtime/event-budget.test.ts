@@ -3,6 +3,7 @@ import type { Database } from '../core/db/database.ts';
 import { registry } from '../core/metrics.ts';
 import { startWorld, type TestWorld } from '../test/realtime-support.ts';
 import { sharedServices } from '../test/support.ts';
+import { waitUntil } from '../test/wait.ts';
 import { loadConfig } from '../core/config.ts';
 import { budgetOptions, burstDisconnectLimit, EventBudget, eventHeader } from './event-budget.ts';
 
@@ -99,6 +100,7 @@ beforeAll(async () => {
       RATE_LIMIT_TYPING_PER_SECOND: '2',
       RATE_LIMIT_UNKNOWN_EVENT_PER_SECOND: '2',
       RATE_LIMIT_DISCONNECT_AFTER_REFUSALS: '50',
+      RATE_LIMIT_RECONNECT_COOLDOWN_SECONDS: '1',
     },
     { ...(await sharedServices()), db: counting.db },
   );
@@ -106,6 +108,18 @@ beforeAll(async () => {
 afterAll(async () => {
   await world?.close();
 });
+
+type Refusal = Error & { data: { code: string; message: string; retryAfterMs: number } };
+
+/** The connect_error of a handshake that must be refused. */
+const refusal = (connecting: Promise<{ close(): void }>): Promise<Refusal> =>
+  connecting.then(
+    (s) => {
+      s.close();
+      throw new Error('handshake admitted');
+    },
+    (err: unknown) => err as Refusal,
+  );
 
 const metric = async (pattern: RegExp): Promise<number> => {
   const m = (await registry.metrics()).match(pattern);
@@ -225,10 +239,57 @@ describe('per-connection event budget', () => {
       flooder.raw.emit('typing', { roomId: room.id, typing: true }, () => undefined);
     expect(await gone).toBe('io server disconnect');
     expect(await metric(/^parley_socket_budget_disconnects_total (\d+)/m)).toBe(before + 1);
-    // Others (and the same user's next connection) are unaffected.
-    const again = await alice.connect();
-    await again.joined(room);
-    again.close();
+  });
+
+  it("refuses a cut flooder's reconnects (rate_limited with retryAfterMs) on this instance and another for the cool-down, then admits them; others unaffected", async () => {
+    const alice = await world.user();
+    const bob = await world.user();
+    const room = await world.room(alice, bob);
+    // A second instance over the same services (database, counters, Redis when configured).
+    const other = await startWorld({ RATE_LIMIT_RECONNECT_COOLDOWN_SECONDS: '1' }, world.services);
+    try {
+      // Alice's other device, connected before the flood.
+      const tablet = await alice.connect();
+      const flooder = await alice.connect();
+      const gone = flooder.disconnected();
+      for (let i = 0; i < 200; i++)
+        flooder.raw.emit('typing', { roomId: room.id, typing: true }, () => undefined);
+      expect(await gone).toBe('io server disconnect');
+      const refusedHere = await refusal(alice.connect());
+      // Shared through the counter store (Redis when configured): once it holds the key, the
+      // other instance refuses too.
+      await waitUntil(
+        'cool-down shared',
+        async () => (await world.services.counters.peek(`reconnect-cooldown:${alice.id}`)).count > 0,
+        5_000,
+        10,
+      );
+      const refusedThere = await refusal(alice.connect({}, other.url));
+      for (const r of [refusedHere, refusedThere]) {
+        expect(r.message).toBe('rate_limited');
+        expect(r.data).toEqual({
+          code: 'rate_limited',
+          message: expect.any(String),
+          retryAfterMs: expect.any(Number),
+        });
+        expect(r.data.retryAfterMs).toBeGreaterThan(0);
+        expect(r.data.retryAfterMs).toBeLessThanOrEqual(1_000);
+      }
+      // Sockets already open stay, other users connect.
+      await tablet.joined(room);
+      const b = await bob.connect();
+      b.close();
+      // The cool-down itself, then admitted on both.
+      await new Promise((r) =>
+        setTimeout(r, Math.max(refusedHere.data.retryAfterMs, refusedThere.data.retryAfterMs) + 20),
+      );
+      const back = await alice.connect();
+      const backThere = await alice.connect({}, other.url);
+      await back.joined(room);
+      for (const s of [back, backThere, tablet]) s.close();
+    } finally {
+      await other.close();
+    }
   });
 
   it('answers refused events before Socket.IO decodes them: they never reach its dispatch', async () => {

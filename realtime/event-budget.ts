@@ -42,6 +42,8 @@ export interface BudgetOptions {
   unknown: RateRule[];
   /** Refusals within 10 s that make the connection be closed; 0: never. */
   disconnectAfterRefusals: number;
+  /** Told the user of each connection closed for its flood (the reconnect cool-down). */
+  onDisconnect?: (userId: string) => void;
   now?: () => number;
 }
 
@@ -98,7 +100,10 @@ export class EventBudget {
   }
 }
 
-export const budgetOptions = (limits: Config['limits']): BudgetOptions => ({
+export const budgetOptions = (
+  limits: Config['limits'],
+  onDisconnect?: (userId: string) => void,
+): BudgetOptions => ({
   rules: {
     message: limits.message,
     typing: limits.typing,
@@ -111,6 +116,7 @@ export const budgetOptions = (limits: Config['limits']): BudgetOptions => ({
   sharesWith: { edit: 'message', delete: 'message' },
   unknown: limits.unknownEvent,
   disconnectAfterRefusals: limits.disconnectAfterRefusals,
+  onDisconnect,
 });
 
 type Ack = (response: unknown) => void;
@@ -155,6 +161,8 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
     closing = true;
     socketBudgetDisconnects.inc();
     logger.warn({ ...context, refusedIn10s: budget.refusedRecently, reason }, DISCONNECT_LOG);
+    // Before the close: the flooder's next handshake may arrive within the same millisecond.
+    options.onDisconnect?.(context.userId);
     socket.disconnect(true);
   };
 

@@ -1,9 +1,14 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
-import { verifySession, type Session, type SessionKeys } from '../core/sessions/sessions.ts';
+import {
+  verifySession,
+  verifySessionToken,
+  type Session,
+  type SessionKeys,
+} from '../core/sessions/sessions.ts';
 import type { Database } from '../core/db/database.ts';
-import { AppError, toPublicError } from '../core/errors.ts';
+import { AppError, rateLimited, toPublicError } from '../core/errors.ts';
 import { requestToken, SESSION_COOKIE } from '../core/http/session.ts';
 import type { AppContext } from '../core/http/types.ts';
 import type { Logger } from '../core/logger.ts';
@@ -61,9 +66,17 @@ export function originRefused(
   return via === 'cookie' && origin !== undefined && !allowed.has(origin);
 }
 
-/** An Error whose message and data a client reads from `connect_error`. */
-export function connectError(err: AppError): Error & { data: { code: string; message: string } } {
-  return Object.assign(new Error(err.code), { data: { code: err.code, message: err.message } });
+/**
+ * An Error whose message and data a client reads from `connect_error`: the message is the
+ * code, the data `{code, message, retryAfterMs?}` (as in an ack's error).
+ */
+export function connectError(err: AppError): Error & {
+  data: { code: string; message: string; retryAfterMs?: number };
+} {
+  const { retryAfterMs } = err.details;
+  return Object.assign(new Error(err.code), {
+    data: { code: err.code, message: err.message, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) },
+  });
 }
 
 /** Why a handshake was refused, as logged (never the token). */
@@ -72,6 +85,7 @@ export type RefusalReason =
   | 'no_credentials'
   | 'invalid_token'
   | 'too_many_connections'
+  | 'reconnect_cooldown'
   | 'unavailable'
   | 'internal';
 
@@ -88,25 +102,39 @@ export class HandshakeRefused extends Error {
     readonly error: AppError,
     /** What went wrong underneath (for the log only). */
     readonly detail?: string,
+    /** Who was refused, when the token said so (a cool-down refusal). */
+    readonly userId?: string,
   ) {
     super(reason);
   }
 }
 
-/** The session behind a handshake, or a HandshakeRefused saying why not. */
+/**
+ * The session behind a handshake, or a HandshakeRefused saying why not. `cooldownMs` is
+ * asked with the user the verified token names, before the session is looked up: a user in
+ * a reconnect cool-down (handshake-cooldown.ts) costs no database work.
+ */
 export async function authenticateHandshake(
   keys: SessionKeys,
   db: Database,
   allowedOrigins: ReadonlySet<string>,
   req: HandshakeRequest,
+  cooldownMs?: (userId: string) => Promise<number>,
 ): Promise<{ session: Session; via: HandshakeVia }> {
   const { token, via } = handshakeCredential(req.auth, req.headers);
   if (originRefused(allowedOrigins, via, req.headers.origin)) {
     throw new HandshakeRefused('origin_not_allowed', new AppError('forbidden', 'Origin not allowed'));
   }
   try {
+    if (cooldownMs) {
+      const { userId } = await verifySessionToken(keys, token);
+      const retryAfterMs = await cooldownMs(userId);
+      if (retryAfterMs > 0)
+        throw new HandshakeRefused('reconnect_cooldown', rateLimited(retryAfterMs), undefined, userId);
+    }
     return { session: await verifySession(keys, db, token), via };
   } catch (err) {
+    if (err instanceof HandshakeRefused) throw err;
     const pub = toPublicError(err);
     const reason: RefusalReason =
       pub.code === 'unauthorized'
@@ -124,21 +152,31 @@ export async function authenticateHandshake(
   }
 }
 
-/** Logs a refusal with its reason: expected ones (a stale token) at info, the others at warn. */
+/**
+ * Logs a refusal with its reason: expected ones (a stale token, a cool-down) at info, the
+ * others at warn; `repeat` (a cool-down's refusals after its first): at debug.
+ */
 export function logRefusal(
   logger: Logger,
   refusal: HandshakeRefused,
   req: HandshakeRequest,
   via?: HandshakeVia,
+  repeat = false,
 ): void {
   const fields = {
     reason: refusal.reason,
+    ...(refusal.userId ? { userId: refusal.userId } : {}),
     via: via ?? handshakeCredential(req.auth, req.headers).via,
     origin: req.headers.origin,
     address: req.address,
     ...(refusal.detail ? { detail: refusal.detail } : {}),
   };
-  if (refusal.reason === 'invalid_token' || refusal.reason === 'no_credentials')
+  if (repeat) logger.debug(fields, 'handshake refused');
+  else if (
+    refusal.reason === 'invalid_token' ||
+    refusal.reason === 'no_credentials' ||
+    refusal.reason === 'reconnect_cooldown'
+  )
     logger.info(fields, 'handshake refused');
   else logger.warn(fields, 'handshake refused');
 }

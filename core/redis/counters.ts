@@ -35,6 +35,8 @@ export interface CounterStore {
   release(keys: string[]): Promise<void>;
   /** The current window of a key without counting (count 0 when none). */
   peek(key: string): Promise<WindowCount>;
+  /** Sets a key that lives `ms` (count 1, read with `peek`), or longer if it already does. */
+  hold(key: string, ms: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -98,6 +100,12 @@ export class MemoryCounterStore implements CounterStore {
     return { count: w.count, resetMs: w.resetAt - now };
   }
 
+  async hold(key: string, ms: number): Promise<void> {
+    const resetAt = this.now() + ms;
+    const w = this.windows.get(key);
+    if (!w || w.resetAt < resetAt) this.windows.set(key, { count: Math.max(1, w?.count ?? 0), resetAt });
+  }
+
   private sweep(): void {
     const now = this.now();
     for (const [key, w] of this.windows) if (w.resetAt <= now) this.windows.delete(key);
@@ -153,12 +161,20 @@ for _, key in ipairs(KEYS) do
 end
 return 0`;
 
+// The key lives at least ARGV[1] ms from now: a longer life it already has is kept.
+const HOLD_SCRIPT = `
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], 1, 'PX', ARGV[1])
+end
+return 0`;
+
 // The Lua scripts defined below, as ioredis types custom commands (module augmentation).
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     parleyHit(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
     parleyReserve(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
     parleyRelease(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
+    parleyHold(numKeys: number, ...args: (string | number)[]): Result<number, Context>;
   }
 }
 
@@ -167,6 +183,7 @@ export class RedisCounterStore implements CounterStore {
     redis.defineCommand('parleyHit', { lua: HIT_SCRIPT });
     redis.defineCommand('parleyReserve', { lua: RESERVE_SCRIPT });
     redis.defineCommand('parleyRelease', { lua: RELEASE_SCRIPT });
+    redis.defineCommand('parleyHold', { lua: HOLD_SCRIPT });
   }
 
   async reserve(rules: LimitedHit[]): Promise<RateCheck> {
@@ -204,6 +221,10 @@ export class RedisCounterStore implements CounterStore {
     return { count: n, resetMs: n > 0 && ttl > 0 ? ttl : 0 };
   }
 
+  async hold(key: string, ms: number): Promise<void> {
+    await this.redis.parleyHold(1, key, Math.max(1, Math.ceil(ms)));
+  }
+
   async close(): Promise<void> {
     // The Redis connection is owned and closed by whoever created it.
   }
@@ -239,6 +260,10 @@ export class FallbackCounterStore implements CounterStore {
 
   peek(key: string): Promise<WindowCount> {
     return this.either((store) => store.peek(key));
+  }
+
+  hold(key: string, ms: number): Promise<void> {
+    return this.either((store) => store.hold(key, ms));
   }
 
   /** The primary's answer; while it fails, the fallback's. */

@@ -52,13 +52,21 @@ export async function verifySession(
   /** Where REST requests take the revocation from (revocations.ts); without it, the database. */
   cache?: RevocationCache,
 ): Promise<Session> {
-  if (!token || token.length > 4096) throw unauthorized();
-  const session = verifiedTokens.get(keys.jwtSecret, token) ?? (await verifyToken(keys, token));
+  const session = await verifySessionToken(keys, token);
   const revoked = cache
     ? await cache.isRevoked(session.jti, session.exp * 1000, (id) => isRevoked(db, id))
     : await isRevoked(db, session.jti);
   if (revoked) throw unauthorized();
   return session;
+}
+
+/**
+ * The session a token claims, its signature, expiry and claims checked but not whether it
+ * was revoked (no I/O): who is asking, before anything is spent on them (handshake cool-down).
+ */
+export async function verifySessionToken(keys: SessionKeys, token: string | undefined): Promise<Session> {
+  if (!token || token.length > 4096) throw unauthorized();
+  return verifiedTokens.get(keys.jwtSecret, token) ?? (await verifyToken(keys, token));
 }
 
 /** Signature (HS256 only), expiry and claims, remembered once they pass (verified-tokens.ts). */

@@ -27,6 +27,9 @@ const OBSERVE_EVERY_MS = 60;
  * it was: ~70 samples).
  */
 const OBSERVERS = 3;
+const FLOOD_KINDS = ['typing', 'join', 'message', 'leave', 'read', 'unknown'];
+/** The observers' users: every seeded user but the flooders. */
+const observerUsers = () => seeded.users.slice(0, OBSERVERS + 1).filter((_, i) => i !== 1);
 
 let db: ScratchDatabase;
 let redis: PrivateRedis;
@@ -36,8 +39,9 @@ let server: ServerProcess;
 beforeAll(async () => {
   db = await scratchDatabase('abuse');
   redis = await privateRedis();
-  // users[1] floods; the others observe.
-  seeded = await seed(db.url(), OBSERVERS + 1, 1, 'abuse');
+  // users[1] floods (and, under the defaults, one user per event kind after OBSERVERS + 1:
+  // each comes back into a reconnect cool-down of its own); users[0] and [2..OBSERVERS] observe.
+  seeded = await seed(db.url(), OBSERVERS + 1 + FLOOD_KINDS.length, 1, 'abuse');
   server = await serverProcess({
     name: 'abuse',
     env: {
@@ -159,6 +163,8 @@ function flood(url: string, token: string, roomId: string, kind: string, ms: num
     disconnect: string | null;
     disconnects: number;
     connections: number;
+    refusedHandshakes: Record<string, number>;
+    maxRetryAfterMs: number;
   }>((resolve, reject) =>
     child.once('exit', () => {
       onStart();
@@ -189,15 +195,13 @@ describe('socket floods', () => {
   it('keeps the observer near its quiet latency while one socket floods each event kind', async () => {
     const flooderUser = seeded.users[1]!;
     const roomId = seeded.roomIds[0]!;
-    const observers = await Promise.all(
-      seeded.users.filter((u) => u !== flooderUser).map((u) => connect(u.token)),
-    );
+    const observers = await Promise.all(observerUsers().map((u) => connect(u.token)));
     for (const o of observers) await o.timeout(10_000).emitWithAck('join', { roomId });
     await observeAll(observers, roomId, 1_000); // warm-up: connections, JIT
     const figures: Record<string, unknown> = { loadAverageBefore: loadavg()[0]!.toFixed(1) };
     const problems: string[] = [];
     const quietAll: number[] = [];
-    for (const kind of ['typing', 'join', 'message', 'leave', 'read', 'unknown']) {
+    for (const kind of FLOOD_KINDS) {
       // Quiet right before each flood: the machine's load drifts (other suites share it).
       await loopDelay(server.url);
       const quietLatencies = (await observeAll(observers, roomId, QUIET_MS)).latencies;
@@ -249,7 +253,8 @@ describe('socket floods', () => {
 
   it('under the default settings, keeps the observers within 2x while a flooder that reconnects at once floods each event kind', async () => {
     // What users run: the budget refuses, and a connection that keeps sending far over it is
-    // cut (RATE_LIMIT_DISCONNECT_AFTER_REFUSALS); the attacker comes straight back each time.
+    // cut (RATE_LIMIT_DISCONNECT_AFTER_REFUSALS); the attacker comes straight back each time
+    // and is refused by the reconnect cool-down (RATE_LIMIT_RECONNECT_COOLDOWN_SECONDS).
     const defaults = await serverProcess({
       name: 'abuse-defaults-reconnecting',
       env: {
@@ -261,21 +266,22 @@ describe('socket floods', () => {
       expectedTrouble: /kept sending far over its event budget/,
     });
     try {
-      const flooderUser = seeded.users[1]!;
       const roomId = seeded.roomIds[0]!;
-      const observers = await Promise.all(
-        seeded.users.filter((u) => u !== flooderUser).map((u) => connect(u.token, defaults.url)),
-      );
+      const observers = await Promise.all(observerUsers().map((u) => connect(u.token, defaults.url)));
       for (const o of observers) await o.timeout(10_000).emitWithAck('join', { roomId });
       await observeAll(observers, roomId, 1_000);
       const figures: Record<string, unknown> = { loadAverageBefore: loadavg()[0]!.toFixed(1) };
       const problems: string[] = [];
-      for (const kind of ['typing', 'join', 'message', 'leave', 'read', 'unknown']) {
+      for (const [k, kind] of FLOOD_KINDS.entries()) {
+        const flooderUser = seeded.users[OBSERVERS + 1 + k]!;
         const quiet = summary((await observeAll(observers, roomId, QUIET_MS)).latencies);
         const flooding = flood(defaults.url, flooderUser.token, roomId, kind, FLOOD_MS, true);
         await flooding.started;
+        const cpuBefore = serverCpuMs(defaults.pid);
         const during = await observeAll(observers, roomId, FLOOD_MS - 500);
         const result = await flooding.done;
+        // Everything the server did meanwhile (the observers' sends too): what the returns cost.
+        const cpuMs = serverCpuMs(defaults.pid) - cpuBefore;
         const s = summary(during.latencies);
         const ratio = { p50: +(s.p50 / quiet.p50).toFixed(2), p99: +(s.p99 / quiet.p99).toFixed(2) };
         figures[kind] = {
@@ -286,11 +292,19 @@ describe('socket floods', () => {
           flooderAcks: result.acks,
           connectionsCut: result.disconnects,
           connections: result.connections,
+          refusedHandshakes: result.refusedHandshakes,
+          maxRetryAfterMs: result.maxRetryAfterMs,
           observerErrors: during.errors,
+          serverCpuMs: cpuMs,
         };
         if (during.errors > 0) problems.push(`${kind}: observer got ${during.errors} error acks`);
-        // Not vacuous: the flooder really came back and was cut again and again.
-        if (result.disconnects < 3) problems.push(`${kind}: only ${result.disconnects} connections cut`);
+        // Not vacuous: the flooder was cut, came back at once (every 50 ms when refused) and
+        // was refused by the reconnect cool-down (10 s by default: the rest of this flood).
+        const refused = result.refusedHandshakes.rate_limited ?? 0;
+        if (result.disconnects !== 1) problems.push(`${kind}: ${result.disconnects} connections cut, not 1`);
+        if (refused < 20) problems.push(`${kind}: only ${refused} handshakes refused`);
+        if (result.maxRetryAfterMs < 1 || result.maxRetryAfterMs > 10_000)
+          problems.push(`${kind}: retryAfterMs ${result.maxRetryAfterMs}`);
         if (s.p50 > 3 * quiet.p50 + 25) problems.push(`${kind}: p50 ${s.p50} ms vs quiet ${quiet.p50} ms`);
         if (s.p99 > Math.max(2_000, 4 * quiet.p99))
           problems.push(`${kind}: p99 ${s.p99} ms vs quiet ${quiet.p99} ms`);

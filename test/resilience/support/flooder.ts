@@ -5,8 +5,10 @@ import { io, type Socket } from 'socket.io-client';
  * sending `batch` events of one kind every `everyMs` for `durationMs`, each with an ack.
  * With `reconnect`, a socket the server cuts is replaced at once by a new one, which floods
  * again, until the duration is over (an attacker who comes back, not one who gives up).
- * Prints one JSON line: what it sent, the acks by result, the first disconnect's reason and
- * how many connections the server cut.
+ * A refused handshake (a reconnect cool-down, too many sockets) is retried 50 ms later,
+ * whatever `retryAfterMs` says. Prints one JSON line: what it sent, the acks by result, the
+ * first disconnect's reason, how many connections the server cut, and the handshakes it
+ * refused (by code, with the largest `retryAfterMs` seen).
  *
  *   node --import tsx flooder.ts <url> <token> <roomId> <kind> <durationMs> [batch] [everyMs] [reconnect]
  */
@@ -30,6 +32,8 @@ let sent = 0;
 let disconnect: string | undefined;
 let disconnects = 0;
 let connections = 0;
+const refusedHandshakes = new Map<string, number>();
+let maxRetryAfterMs = 0;
 let announced = false;
 const started = Date.now();
 const over = () => Date.now() - started > durationMs;
@@ -70,9 +74,13 @@ function open(): Socket {
     disconnects++;
     if (reconnect && !over()) open();
   });
-  socket.on('connect_error', (err) => {
-    // Refused while coming back (too many sockets, a handshake limit): try again shortly.
-    if (reconnect && connections > 1 && !over()) {
+  socket.on('connect_error', (err: Error & { data?: { retryAfterMs?: unknown } }) => {
+    // Refused while coming back (a cool-down, too many sockets): try again shortly.
+    if (reconnect && connections > 1) {
+      refusedHandshakes.set(err.message, (refusedHandshakes.get(err.message) ?? 0) + 1);
+      const retry = err.data?.retryAfterMs;
+      if (typeof retry === 'number') maxRetryAfterMs = Math.max(maxRetryAfterMs, retry);
+      if (over()) return finish();
       setTimeout(open, 50);
       return;
     }
@@ -89,7 +97,16 @@ function finish() {
   if (finished) return;
   finished = true;
   process.stdout.write(
-    `${JSON.stringify({ kind, sent, acks: Object.fromEntries(acks), disconnect: disconnect ?? null, disconnects, connections })}\n`,
+    `${JSON.stringify({
+      kind,
+      sent,
+      acks: Object.fromEntries(acks),
+      disconnect: disconnect ?? null,
+      disconnects,
+      connections,
+      refusedHandshakes: Object.fromEntries(refusedHandshakes),
+      maxRetryAfterMs,
+    })}\n`,
   );
   current?.close();
   process.exit(0);
