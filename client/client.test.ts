@@ -235,6 +235,30 @@ describe('Connection', () => {
     conn.close();
   });
 
+  it('retries a handshake the server refused as rate_limited once the refusal passes', async () => {
+    // One socket per user: the second is refused `rate_limited` (too many connections), which
+    // Socket.IO itself never retries.
+    const strict = await startWorld({ MAX_SOCKETS_PER_USER: '1' });
+    try {
+      const alice = await nativeClient(strict.url, 'alice');
+      const first = await connectedSocket(alice, sockets);
+      const refused: string[] = [];
+      const conn = new Connection(alice.connect({ transports: ['websocket'], reconnectionDelay: 50 }), {
+        onUnauthorized: () => undefined,
+      });
+      sockets.push(conn.socket);
+      conn.socket.on('connect_error', (err) => refused.push(err.message));
+      await waitUntil('refused', () => refused.length > 0, 10_000);
+      expect(refused[0]).toBe('rate_limited');
+      expect(conn.state).toBe('connecting');
+      first.disconnect(); // the slot frees up: the next attempt gets in
+      await waitUntil('connected after the refusal', () => conn.state === 'connected', 10_000);
+      conn.close();
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('goes offline when the network signal says so, without waiting for the ping timeout, and back when it returns', async () => {
     const alice = await native('alice');
     let online = true;
