@@ -68,6 +68,7 @@ async function explainParleyHistory(url: string, roomId: string, beforeSeq: numb
           statements.push({ query: sql, params: params ?? [] });
           return (await pool.query(sql, params)).rows as T[];
         },
+        transaction: () => Promise.reject(new Error('not used here')),
         ping: async () => undefined,
         close: async () => undefined,
       },

@@ -45,6 +45,7 @@ async function explainSearch(url: string, user: string, q: string): Promise<Plan
         prisma,
         kind: 'postgres',
         query: async <T>(sql: string, params?: unknown[]) => (await pool.query(sql, params)).rows as T[],
+        transaction: () => Promise.reject(new Error('not used here')),
         ping: async () => undefined,
         close: async () => undefined,
       },

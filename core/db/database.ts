@@ -3,13 +3,27 @@ import { join } from 'node:path';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import type { Config } from '../config.ts';
+import { isDatabaseUnavailable } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { PrismaClient } from './generated/client.ts';
+import { Prisma, PrismaClient } from './generated/client.ts';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { migrate, type SqlSession } from './migrate.ts';
 
-export { PrismaClient };
-export { Prisma } from './generated/client.ts';
+export { Prisma, PrismaClient };
+
+/**
+ * A session inside a raw transaction (Database.transaction): statements with `$1…`
+ * placeholders, values as the driver gives them (see Database.query). A Database itself is
+ * one too (each statement on its own pooled connection), so a helper taking an SqlTx
+ * serves both.
+ */
+export interface SqlTx {
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+}
+
+/** Runs a `Prisma.sql` template (its `$n` text and its values) on a raw session. */
+export const runSql = <T = Record<string, unknown>>(session: SqlTx, statement: Prisma.Sql): Promise<T[]> =>
+  session.query<T>(statement.text, statement.values);
 
 /** The one database handle of a process: Prisma over real Postgres or embedded PGlite. */
 export interface Database {
@@ -30,6 +44,15 @@ export interface Database {
    * long-lived anyway: pinning its few connections costs the proxy nothing it would reuse.)
    */
   query<T = Record<string, unknown>>(sql: string, params?: unknown[], opts?: QueryOptions): Promise<T[]>;
+  /**
+   * `fn` in one transaction on one connection, without Prisma (whose interactive transaction
+   * costs more CPU than a room's group commit's statements): BEGIN, fn, COMMIT; ROLLBACK and
+   * rethrow if fn throws. Getting a connection waits at most the pool's connect timeout and
+   * fails as `unavailable` (isDatabaseUnavailable), as a busy pool should; each statement is
+   * bounded by the statement and query timeouts. A connection that broke (or whose query
+   * timed out, still running) is discarded by the pool, not reused; the server rolls back.
+   */
+  transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -104,6 +127,7 @@ async function openPostgres(config: DbConfig): Promise<Database> {
             : { text: sql, values: params },
         )
       ).rows as T[],
+    transaction: (fn) => pgTransaction(pool, fn),
     ping: async () => {
       const client = await pool.connect();
       try {
@@ -117,6 +141,35 @@ async function openPostgres(config: DbConfig): Promise<Database> {
       await pool.end();
     },
   };
+}
+
+async function pgTransaction<T>(pool: pg.Pool, fn: (tx: SqlTx) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  // Set when the connection cannot be trusted: release(err) makes the pool close it.
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const result = await fn({
+      query: async <R>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as R[],
+    });
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    if (isDatabaseUnavailable(err)) {
+      // A dead connection, or a query that timed out client-side and may still be running
+      // (a ROLLBACK would queue behind it): closing the connection rolls the transaction back.
+      broken = err instanceof Error ? err : new Error(String(err));
+    } else {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackErr) {
+        broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
+      }
+    }
+    throw err;
+  } finally {
+    client.release(broken);
+  }
 }
 
 async function openPGlite(config: DbConfig): Promise<Database> {
@@ -154,6 +207,11 @@ async function openPGliteIn(dir: string | undefined, lock: DataDirLock | undefin
     prisma,
     kind: 'pglite',
     query: async <T>(sql: string, params?: unknown[]) => (await lite.query<T>(sql, params)).rows,
+    // PGlite runs one transaction at a time; other statements wait for it.
+    transaction: (fn) =>
+      lite.transaction((t) =>
+        fn({ query: async <T>(sql: string, params?: unknown[]) => (await t.query<T>(sql, params)).rows }),
+      ),
     ping: async () => void (await lite.query('SELECT 1')),
     close: async () => {
       await prisma.$disconnect();

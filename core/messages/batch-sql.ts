@@ -1,4 +1,4 @@
-import { Prisma } from '../db/database.ts';
+import { Prisma, runSql, type SqlTx } from '../db/database.ts';
 import type { ChangeWrites } from './changes.ts';
 import type { StoredMessage } from './rows.ts';
 import type { Draft } from './messages.ts';
@@ -16,19 +16,20 @@ export interface AttachmentRow {
 
 /** Completed attachments of this room named by the sends, not used by any message and not discarded, locked. */
 export async function usableAttachments(
-  tx: Prisma.TransactionClient,
+  tx: SqlTx,
   roomId: string,
   sends: Draft[],
 ): Promise<Map<string, AttachmentRow>> {
   const wanted = sends.map((d) => d.attachmentId).filter((a): a is string => a !== null);
   if (wanted.length === 0) return new Map();
-  const rows = await tx.$queryRaw<
-    AttachmentRow[]
-  >(Prisma.sql`SELECT a.id, a.user_id, a.key, a.mime, a.bytes, a.filename
+  const rows = await runSql<AttachmentRow>(
+    tx,
+    Prisma.sql`SELECT a.id, a.user_id, a.key, a.mime, a.bytes, a.filename
        FROM attachments a
       WHERE a.id = ANY(${wanted}::text[]) AND a.room_id = ${roomId} AND a.completed_at IS NOT NULL AND a.discarded_at IS NULL
         AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.attachment_id = a.id)
-      FOR UPDATE`);
+      FOR UPDATE`,
+  );
   return new Map(rows.map((r) => [r.id, r]));
 }
 
@@ -38,7 +39,7 @@ export async function usableAttachments(
  * disjoint rows (a reaction is either removed or upserted), so their order does not matter.
  */
 export async function writeBatch(
-  tx: Prisma.TransactionClient,
+  tx: SqlTx,
   roomId: string,
   inserts: (StoredMessage & { replyToId: string | null })[],
   changes: ChangeWrites,
@@ -77,7 +78,9 @@ export async function writeBatch(
     version: changes.addedReactions.map((r) => r.version),
     emojiSince: changes.addedReactions.map((r) => r.emojiSince),
   };
-  await tx.$executeRaw(Prisma.sql`
+  await runSql(
+    tx,
+    Prisma.sql`
     WITH inserted AS (
        INSERT INTO messages (id, room_id, seq, user_id, name, text, ts, client_msg_id, attachment_id, version, reply_to_id)
        SELECT id, ${roomId}, seq, user_id, name, text, ts, client_msg_id, attachment_id, version, reply_to_id
@@ -111,5 +114,6 @@ export async function writeBatch(
        UPDATE attachments SET discarded_at = now() WHERE id = ANY(${discarded.map((a) => a.id)}::text[])
        RETURNING 1
      )
-     UPDATE rooms SET last_seq = ${last.seq}, last_ts = ${BigInt(last.ts)}, last_version = ${last.version} WHERE id = ${roomId}`);
+     UPDATE rooms SET last_seq = ${last.seq}, last_ts = ${BigInt(last.ts)}, last_version = ${last.version} WHERE id = ${roomId}`,
+  );
 }

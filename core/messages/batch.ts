@@ -1,4 +1,4 @@
-import { Prisma, type Database } from '../db/database.ts';
+import { Prisma, runSql, type Database } from '../db/database.ts';
 import { AppError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { applyChange, changeWrites, snapshotReactions, type Change, type ChangeState } from './changes.ts';
@@ -23,6 +23,7 @@ export interface BatchResult {
   discarded: { id: string; key: string }[];
 }
 
+// Values as the drivers give them (pg: int8 as string; PGlite: int8 as number, bigint past 2^53).
 interface RoomLock {
   last_seq: number;
   last_ts: bigint | number | string;
@@ -45,10 +46,6 @@ interface ParentRow {
   deleted: boolean;
 }
 
-// Prisma's defaults (2 s to get a connection, 5 s to finish) turn a busy pool into `internal`
-// errors; the statement timeout (DATABASE_STATEMENT_TIMEOUT_MS) still bounds each query.
-const TRANSACTION_LIMITS = { maxWait: 10_000, timeout: 30_000 };
-
 const dedupeKey = (userId: string, clientMsgId: string) => `${userId}\u0000${clientMsgId}`;
 const forbidden = () => ({
   ok: false as const,
@@ -70,8 +67,12 @@ export async function commitBatch(
   now: () => number = Date.now,
 ): Promise<BatchResult> {
   if (ops.length === 0) return { results: [], updated: [], discarded: [] };
-  return db.prisma.$transaction(async (tx) => {
-    const locked = await tx.$queryRaw<RoomLock[]>(
+  // A raw transaction (not Prisma's interactive one, which costs more CPU than these few
+  // statements): a busy pool waits the connect timeout and then fails as `unavailable`, and
+  // the statement timeout (DATABASE_STATEMENT_TIMEOUT_MS) bounds each statement.
+  return db.transaction(async (tx) => {
+    const locked = await runSql<RoomLock>(
+      tx,
       Prisma.sql`SELECT last_seq, last_ts, last_version, owner_id FROM rooms WHERE id = ${roomId} FOR UPDATE`,
     );
     const room = locked[0];
@@ -86,9 +87,9 @@ export async function commitBatch(
     const parentIds = [
       ...new Set(sends.map((d) => d.replyToId).filter((id): id is string => typeof id === 'string')),
     ];
-    const [state] = await tx.$queryRaw<
-      { members: string; existing: string; parents: string }[]
-    >(Prisma.sql`SELECT
+    const [state] = await runSql<{ members: string; existing: string; parents: string }>(
+      tx,
+      Prisma.sql`SELECT
          (SELECT coalesce(json_agg(rm.user_id), '[]'::json)::text
             FROM room_members rm
            WHERE rm.room_id = ${roomId} AND rm.user_id = ANY(${userIds}::text[])) AS members,
@@ -102,7 +103,8 @@ export async function commitBatch(
                    'id', m.id, 'seq', m.seq, 'user_id', m.user_id, 'name', m.name,
                    'text', left(m.text, 200), 'deleted', m.deleted_at IS NOT NULL)), '[]'::json)::text
             FROM messages m
-           WHERE m.room_id = ${roomId} AND m.id = ANY(${parentIds}::text[])) AS parents`);
+           WHERE m.room_id = ${roomId} AND m.id = ANY(${parentIds}::text[])) AS parents`,
+    );
     const members = new Set(JSON.parse(state!.members) as string[]);
     const existingRows = JSON.parse(state!.existing) as ExistingRow[];
     const existing = new Map<string, string | StoredMessage>(
@@ -240,5 +242,5 @@ export async function commitBatch(
       updated,
       discarded: changeState.discarded,
     };
-  }, TRANSACTION_LIMITS);
+  });
 }

@@ -1,4 +1,4 @@
-import { Prisma } from '../db/database.ts';
+import { Prisma, runSql, type SqlTx } from '../db/database.ts';
 import type { MessageRow } from './rows.ts';
 
 /**
@@ -35,14 +35,11 @@ const big = (v: string | null) => (v === null ? null : BigInt(v));
  * (Prisma's include takes a query per relation, and in a transaction runs them concurrently
  * on its one connection). With `roomId`, only that room's.
  */
-export async function readMessageRows(
-  client: Pick<Prisma.TransactionClient, '$queryRaw'>,
-  ids: string[],
-  roomId?: string,
-): Promise<MessageRow[]> {
+export async function readMessageRows(client: SqlTx, ids: string[], roomId?: string): Promise<MessageRow[]> {
   if (ids.length === 0) return [];
   const inRoom = roomId === undefined ? Prisma.sql`TRUE` : Prisma.sql`m.room_id = ${roomId}`;
-  const [result] = await client.$queryRaw<{ rows: string }[]>(
+  const [result] = await runSql<{ rows: string }>(
+    client,
     Prisma.sql`SELECT coalesce(json_agg(${MESSAGE_ROW_JSON}), '[]'::json)::text AS rows
                  FROM messages m
                 WHERE ${inRoom} AND m.id = ANY(${ids}::text[])`,

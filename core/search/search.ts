@@ -67,7 +67,7 @@ export async function searchMessages(
   const via = recent?.exact ? 'window' : 'index';
   const ids = recent?.exact ? recent.ids : await allMatches(db, scope);
 
-  const rows = await readMessageRows(db.prisma, ids);
+  const rows = await readMessageRows(db, ids);
   const byId = new Map(rows.map((r) => [r.id, fromRow(r)]));
   const found = ids.map((id) => byId.get(id)).filter((m) => m !== undefined);
   const page = found.slice(0, query.limit);
