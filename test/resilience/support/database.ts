@@ -26,6 +26,10 @@ export async function scratchDatabase(label: string): Promise<ScratchDatabase> {
     return u.toString();
   };
   const pool = new pg.Pool({ connectionString: url(), max: 2 });
+  // The tests stop and cut Postgres, and drop() terminates what is still connected: a client
+  // hearing that (idle, or still closing after pool.end()) must not be an uncaught 'error'.
+  pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return {
     name,
     url,
