@@ -345,16 +345,20 @@ describe('per-connection event budget', () => {
     await flooder.joined(room);
     const joinedDecoded = decoded();
     const gone = flooder.disconnected();
+    const started = performance.now();
     // One synchronous loop: the frames reach the server in one or a few reads.
     for (let i = 0; i < 1_000; i++)
       flooder.raw.emit('typing', { roomId: room.id, typing: true }, () => undefined);
     expect(await gone).toBe('io server disconnect');
+    const seconds = (performance.now() - started) / 1_000;
     expect(await metric(/^parley_socket_budget_disconnects_total (\d+)/m)).toBe(disconnectsBefore + 1);
     // Closed at the 51st refusal (or sooner, by the burst rule), as engine.io handed it over.
     const refused = (await metric(/^parley_rate_limited_total\{event="typing"\} (\d+)/m)) - refusalsBefore;
     expect(refused).toBeLessThanOrEqual(51);
     // Socket.IO decoded the allowed events only: not the refused ones, not the rest of the read.
-    expect(decoded() - joinedDecoded).toBeLessThanOrEqual(2);
+    // Allowed: 2 a second (this world's typing limit), and the budget refills while the reads
+    // are paused, so a slow machine may see a refill or two before the cut.
+    expect(decoded() - joinedDecoded).toBeLessThanOrEqual(2 * (1 + Math.ceil(seconds)));
   });
 });
 
