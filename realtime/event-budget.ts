@@ -350,20 +350,13 @@ export function burstDisconnectLimit(options: BudgetOptions): number {
 }
 
 type Pausable = { pause(): void; resume(): void };
-
-const isPausable = (v: unknown): v is Pausable =>
-  typeof v === 'object' &&
-  v !== null &&
-  typeof (v as Partial<Pausable>).pause === 'function' &&
-  typeof (v as Partial<Pausable>).resume === 'function';
-
 type Corkable = { cork(): void; uncork(): void };
 
-const isCorkable = (v: unknown): v is Corkable =>
+/** Whether `v` (a library's private field, so unchecked by types) has these methods. */
+const hasMethods = <T>(v: unknown, ...names: (keyof T & string)[]): v is T =>
   typeof v === 'object' &&
   v !== null &&
-  typeof (v as Partial<Corkable>).cork === 'function' &&
-  typeof (v as Partial<Corkable>).uncork === 'function';
+  names.every((n) => typeof (v as Record<string, unknown>)[n] === 'function');
 
 /**
  * Sends what engine.io flushes at once (the refusals of one read, up to ~1 000: they wait in
@@ -378,7 +371,7 @@ function coalesceWrites(conn: ParleySocket['conn']): void {
     // The TCP socket under ws's WebSocket, both private: read without a type.
     const ws: unknown = Reflect.get(conn.transport, 'socket');
     const tcp: unknown = typeof ws === 'object' && ws !== null ? Reflect.get(ws, '_socket') : undefined;
-    if (!isCorkable(tcp)) return;
+    if (!hasMethods<Corkable>(tcp, 'cork', 'uncork')) return;
     held = tcp;
     tcp.cork();
     // Should the transport throw before engine.io emits `drain`, nothing stays held.
@@ -411,7 +404,7 @@ function pauseReading(socket: ParleySocket, ms: number): void {
   const transport = socket.conn.transport;
   // engine.io keeps the websocket transport's underlying socket private: read it without a type.
   const ws: unknown = transport.name === 'websocket' ? Reflect.get(transport, 'socket') : undefined;
-  if (!isPausable(ws)) return;
+  if (!hasMethods<Pausable>(ws, 'pause', 'resume')) return;
   ws.pause();
   const timer = setTimeout(() => ws.resume(), ms);
   timer.unref();

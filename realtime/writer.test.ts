@@ -1,10 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Prisma, type Database } from '../core/db/database.ts';
+import type { Database } from '../core/db/database.ts';
 import type { Draft } from '../core/messages/messages.ts';
 import { addMember, createRoom } from '../core/rooms/rooms.ts';
 import type { Message } from '../core/schemas.ts';
 import type { Services } from '../core/services.ts';
 import { registerUser } from '../core/users/users.ts';
+import { holdRoomLock } from '../test/room-lock.ts';
 import { sharedServices, silentLogger, uniqueName, usesPostgres } from '../test/support.ts';
 import { MessageWriter } from './writer.ts';
 
@@ -291,23 +292,13 @@ describe('MessageWriter (group commit)', () => {
       const held = await createRoom(services.db, alice.id, 'held');
       const free = await createRoom(services.db, alice.id, 'free');
       const { writer, batches } = writerWithLog();
-      let release!: () => void;
-      const releasing = new Promise<void>((resolve) => (release = resolve));
-      let locked!: () => void;
-      const isLocked = new Promise<void>((resolve) => (locked = resolve));
-      const holder = services.db.prisma.$transaction(async (tx) => {
-        await tx.$queryRaw(Prisma.sql`SELECT 1 FROM rooms WHERE id = ${held.id} FOR UPDATE`);
-        locked();
-        await releasing;
-      });
-      await isLocked;
+      const lock = await holdRoomLock(services.db, held.id);
       const first = writer.submit(held.id, draft('first', 'h1'));
       const second = writer.submit(held.id, draft('second'));
       // The free room commits while the held one waits.
       expect(await writer.submit(free.id, draft('free'))).toMatchObject({ ok: true, message: { seq: 1 } });
       const third = writer.submit(held.id, draft('third'));
-      release();
-      await holder;
+      await lock.release();
       expect(await first).toMatchObject({ ok: true, message: { seq: 1 } });
       expect(await second).toMatchObject({ ok: true, message: { seq: 2 } });
       expect(await third).toMatchObject({ ok: true, message: { seq: 3 } });

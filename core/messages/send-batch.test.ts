@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Prisma } from '../db/database.ts';
 import { addMember, createRoom, leaveRoom } from '../rooms/rooms.ts';
 import type { Services } from '../services.ts';
 import { registerUser } from '../users/users.ts';
+import { holdRoomLock } from '../../test/room-lock.ts';
 import { sharedServices, uniqueName, usesPostgres } from '../../test/support.ts';
 import { commitBatch } from './batch.ts';
 import { readHistory } from './messages.ts';
@@ -283,16 +283,7 @@ describe('commitSends (one statement for plain sends to many rooms)', () => {
     async () => {
       const busy = await createRoom(services.db, alice.id, 'held');
       const free = await createRoom(services.db, alice.id, 'free');
-      let release!: () => void;
-      const held = new Promise<void>((resolve) => (release = resolve));
-      let locked!: () => void;
-      const isLocked = new Promise<void>((resolve) => (locked = resolve));
-      const holder = services.db.prisma.$transaction(async (tx) => {
-        await tx.$queryRaw(Prisma.sql`SELECT 1 FROM rooms WHERE id = ${busy.id} FOR UPDATE`);
-        locked();
-        await held;
-      });
-      await isLocked;
+      const lock = await holdRoomLock(services.db, busy.id);
       try {
         const results = await commitSends(services.db, [
           send(busy.id, alice, 'waits'),
@@ -303,8 +294,7 @@ describe('commitSends (one statement for plain sends to many rooms)', () => {
         expect(results[2]).toBe('retry');
         expect(results[1]).toMatchObject({ ok: true, message: { seq: 1 } });
       } finally {
-        release();
-        await holder;
+        await lock.release();
       }
       expect(await roomRow(busy.id)).toMatchObject({ last_seq: 0, last_version: 0 });
     },
