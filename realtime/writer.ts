@@ -179,11 +179,13 @@ export class MessageWriter {
   }
 
   private async runRoom(roomId: string, batch: Pending[]): Promise<void> {
+    // A contended room goes straight to its transaction (an optimistic write would find it taken).
+    const optimistic = !this.contended.has(roomId);
     const left = (this.contended.get(roomId) ?? 1) - 1;
     if (left > 0) this.contended.set(roomId, left);
     else this.contended.delete(roomId);
     try {
-      await this.commit(roomId, batch);
+      await this.commit(roomId, batch, optimistic);
     } finally {
       this.running -= 1;
       this.finished([roomId]);
@@ -201,13 +203,17 @@ export class MessageWriter {
       for (const [roomId, sends] of retry) {
         const room = this.rooms.get(roomId)!;
         room.queue.unshift(...sends);
-        this.contended.delete(roomId);
-        this.contended.set(roomId, CONTENDED_COMMITS);
-        // Bounded: rooms that stop sending while contended must not accumulate.
-        if (this.contended.size > MAX_CONTENDED) this.contended.delete(this.contended.keys().next().value!);
+        this.markContended(roomId);
       }
       this.finished([...new Set(batch.map((p) => p.roomId))]);
     }
+  }
+
+  private markContended(roomId: string): void {
+    this.contended.delete(roomId);
+    this.contended.set(roomId, CONTENDED_COMMITS);
+    // Bounded: rooms that stop sending while contended must not accumulate.
+    if (this.contended.size > MAX_CONTENDED) this.contended.delete(this.contended.keys().next().value!);
   }
 
   /** The rooms' commits are done (broadcasts out): each is idle, or ready with what queued. */
@@ -316,7 +322,7 @@ export class MessageWriter {
     }
   }
 
-  private async commit(roomId: string, batch: Pending[]): Promise<void> {
+  private async commit(roomId: string, batch: Pending[], optimistic: boolean): Promise<void> {
     const started = performance.now();
     let committed;
     try {
@@ -325,7 +331,9 @@ export class MessageWriter {
         roomId,
         batch.map((p) => p.op),
         this.opts.now,
+        { optimistic },
       );
+      if (committed.retried) this.markContended(roomId);
     } catch (err) {
       if (batch.length > 1 && !isDatabaseUnavailable(err)) {
         // One bad send must not fail its neighbours: retry them one by one to isolate it.
@@ -333,7 +341,7 @@ export class MessageWriter {
           { err, roomId, size: batch.length },
           'batch commit failed; retrying sends singly',
         );
-        for (const p of batch) await this.commit(roomId, [p]);
+        for (const p of batch) await this.commit(roomId, [p], optimistic);
         return;
       }
       for (const p of batch) p.reject(err);

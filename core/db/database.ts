@@ -18,12 +18,18 @@ export { Prisma, PrismaClient };
  * serves both.
  */
 export interface SqlTx {
-  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[], opts?: QueryOptions): Promise<T[]>;
 }
 
-/** Runs a `Prisma.sql` template (its `$n` text and its values) on a raw session. */
-export const runSql = <T = Record<string, unknown>>(session: SqlTx, statement: Prisma.Sql): Promise<T[]> =>
-  session.query<T>(statement.text, statement.values);
+/**
+ * Runs a `Prisma.sql` template (its `$n` text and its values) on a raw session; with `name`,
+ * prepared by that name (see Database.query): only for a template whose text never varies.
+ */
+export const runSql = <T = Record<string, unknown>>(
+  session: SqlTx,
+  statement: Prisma.Sql,
+  opts?: QueryOptions,
+): Promise<T[]> => session.query<T>(statement.text, statement.values, opts);
 
 /** The one database handle of a process: Prisma over real Postgres or embedded PGlite. */
 export interface Database {
@@ -59,7 +65,7 @@ export interface Database {
 }
 
 /** `name`: a prepared statement's name; the same name must always carry the same SQL. */
-interface QueryOptions {
+export interface QueryOptions {
   name?: string;
 }
 
@@ -116,18 +122,16 @@ async function openPostgres(config: DbConfig): Promise<Database> {
   pool.on('connect', (client) => client.on('error', () => undefined));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   const prepareByName = config.database.preparedStatements ?? true;
+  const statement = (sql: string, params?: unknown[], opts?: QueryOptions) =>
+    prepareByName && opts?.name
+      ? { name: opts.name, text: sql, values: params }
+      : { text: sql, values: params };
   return {
     prisma,
     kind: 'postgres',
     query: async <T>(sql: string, params?: unknown[], opts?: QueryOptions) =>
-      (
-        await pool.query(
-          prepareByName && opts?.name
-            ? { name: opts.name, text: sql, values: params }
-            : { text: sql, values: params },
-        )
-      ).rows as T[],
-    transaction: (fn) => pgTransaction(pool, fn),
+      (await pool.query(statement(sql, params, opts))).rows as T[],
+    transaction: (fn) => pgTransaction(pool, statement, fn),
     ping: async () => {
       const client = await pool.connect();
       try {
@@ -143,14 +147,19 @@ async function openPostgres(config: DbConfig): Promise<Database> {
   };
 }
 
-async function pgTransaction<T>(pool: pg.Pool, fn: (tx: SqlTx) => Promise<T>): Promise<T> {
+async function pgTransaction<T>(
+  pool: pg.Pool,
+  statement: (sql: string, params?: unknown[], opts?: QueryOptions) => pg.QueryConfig,
+  fn: (tx: SqlTx) => Promise<T>,
+): Promise<T> {
   const client = await pool.connect();
   // Set when the connection cannot be trusted: release(err) makes the pool close it.
   let broken: Error | undefined;
   try {
     await client.query('BEGIN');
     const result = await fn({
-      query: async <R>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as R[],
+      query: async <R>(sql: string, params?: unknown[], opts?: QueryOptions) =>
+        (await client.query(statement(sql, params, opts))).rows as R[],
     });
     await client.query('COMMIT');
     return result;

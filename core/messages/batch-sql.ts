@@ -33,19 +33,47 @@ export async function usableAttachments(
   return new Map(rows.map((r) => [r.id, r]));
 }
 
+/** What a batch writes: its new messages, its changes, and the room's new high-water marks. */
+export interface BatchWrite {
+  inserts: (StoredMessage & { replyToId: string | null })[];
+  changes: ChangeWrites;
+  discarded: { id: string }[];
+  last: { seq: number; ts: number; version: number };
+}
+
+/**
+ * The state an optimistic batch was decided on (read without a lock): its write applies only
+ * if, under the room's lock, nothing it relied on has changed since.
+ */
+export interface WriteGuard {
+  /** The room's `last_version` as read: every write to its messages raises it. */
+  version: number;
+  /** The room's owner as read (may delete any message). */
+  ownerId: string | null;
+  /** The batch's users that were members as read. */
+  members: string[];
+}
+
 /**
  * New messages, changed messages, reactions added and removed, discarded attachments and
  * the room's new high-water marks: one statement, one round trip. The sub-statements touch
  * disjoint rows (a reaction is either removed or upserted), so their order does not matter.
+ *
+ * With `guard`, outside a transaction: the statement locks the room first (FOR UPDATE SKIP
+ * LOCKED: it never waits behind another transaction) and writes only if the room's locked
+ * row still has the version and owner read, and every member relied on still has a
+ * membership (locked FOR KEY SHARE after the room, as removals happen under the room's lock:
+ * a removal committed since is not found). Then nothing of the room changed since the read,
+ * and the rows the batch was decided on are the latest. Returns whether it wrote: false
+ * means nothing was written (the room is locked by someone else, changed, or gone).
  */
 export async function writeBatch(
-  tx: SqlTx,
+  session: SqlTx,
   roomId: string,
-  inserts: (StoredMessage & { replyToId: string | null })[],
-  changes: ChangeWrites,
-  discarded: { id: string }[],
-  last: { seq: number; ts: number; version: number },
-): Promise<void> {
+  write: BatchWrite,
+  guard?: WriteGuard,
+): Promise<boolean> {
+  const { inserts, changes, discarded, last } = write;
   const add = {
     id: inserts.map((m) => m.id),
     seq: inserts.map((m) => m.seq),
@@ -78,16 +106,30 @@ export async function writeBatch(
     version: changes.addedReactions.map((r) => r.version),
     emojiSince: changes.addedReactions.map((r) => r.emojiSince),
   };
-  await runSql(
-    tx,
+  const guarded = guard
+    ? Prisma.sql`locked AS MATERIALIZED (
+         SELECT r.id, r.last_version, r.owner_id FROM rooms r WHERE r.id = ${roomId} FOR UPDATE SKIP LOCKED
+       ), kept AS MATERIALIZED (
+         SELECT rm.user_id FROM room_members rm
+          WHERE rm.room_id IN (SELECT l.id FROM locked l) AND rm.user_id = ANY(${guard.members}::text[])
+            FOR KEY SHARE OF rm
+       ), guard AS MATERIALIZED (
+         SELECT 1 FROM locked l
+          WHERE l.last_version = ${guard.version}::int AND l.owner_id IS NOT DISTINCT FROM ${guard.ownerId}::text
+            AND (SELECT count(*) FROM kept) = ${guard.members.length}::int
+       )`
+    : Prisma.sql`guard AS (SELECT 1)`;
+  const rows = await runSql(
+    session,
     Prisma.sql`
-    WITH inserted AS (
+    WITH ${guarded}, inserted AS (
        INSERT INTO messages (id, room_id, seq, user_id, name, text, ts, client_msg_id, attachment_id, version, reply_to_id)
        SELECT id, ${roomId}, seq, user_id, name, text, ts, client_msg_id, attachment_id, version, reply_to_id
          FROM unnest(${add.id}::text[], ${add.seq}::int[], ${add.userId}::text[], ${add.name}::text[],
                      ${add.text}::text[], ${add.ts}::bigint[], ${add.clientMsgId}::text[],
                      ${add.attachmentId}::text[], ${add.version}::int[], ${add.replyToId}::text[])
            AS t(id, seq, user_id, name, text, ts, client_msg_id, attachment_id, version, reply_to_id)
+        WHERE EXISTS (SELECT 1 FROM guard)
        RETURNING 1
      ), changed AS (
        UPDATE messages m
@@ -96,24 +138,32 @@ export async function writeBatch(
          FROM unnest(${set.id}::text[], ${set.text}::text[], ${set.version}::int[], ${set.editedAt}::bigint[],
                      ${set.deletedAt}::bigint[], ${set.attachmentId}::text[])
            AS c(id, text, version, edited_at, deleted_at, attachment_id)
-        WHERE m.id = c.id AND m.room_id = ${roomId}
+        WHERE m.id = c.id AND m.room_id = ${roomId} AND EXISTS (SELECT 1 FROM guard)
        RETURNING 1
      ), unreacted AS (
        DELETE FROM reactions r
         USING unnest(${unreact.messageId}::text[], ${unreact.userId}::text[], ${unreact.emoji}::text[])
            AS d(message_id, user_id, emoji)
         WHERE r.message_id = d.message_id AND r.user_id = d.user_id AND r.emoji = d.emoji
+          AND EXISTS (SELECT 1 FROM guard)
        RETURNING 1
      ), reacted AS (
        INSERT INTO reactions (message_id, user_id, emoji, version, emoji_since)
        SELECT * FROM unnest(${react.messageId}::text[], ${react.userId}::text[], ${react.emoji}::text[],
                             ${react.version}::int[], ${react.emojiSince}::int[])
+        WHERE EXISTS (SELECT 1 FROM guard)
        ON CONFLICT (message_id, user_id, emoji) DO UPDATE SET version = EXCLUDED.version, emoji_since = EXCLUDED.emoji_since
        RETURNING 1
      ), discarded AS (
-       UPDATE attachments SET discarded_at = now() WHERE id = ANY(${discarded.map((a) => a.id)}::text[])
+       UPDATE attachments SET discarded_at = now()
+        WHERE id = ANY(${discarded.map((a) => a.id)}::text[]) AND EXISTS (SELECT 1 FROM guard)
        RETURNING 1
      )
-     UPDATE rooms SET last_seq = ${last.seq}, last_ts = ${BigInt(last.ts)}, last_version = ${last.version} WHERE id = ${roomId}`,
+     UPDATE rooms SET last_seq = ${last.seq}, last_ts = ${BigInt(last.ts)}, last_version = ${last.version}
+      WHERE id = ${roomId} AND EXISTS (SELECT 1 FROM guard)
+     RETURNING 1`,
+    // Prepared once per connection (two texts: with and without the guard).
+    { name: guard ? 'parley_batch_write_guarded' : 'parley_batch_write' },
   );
+  return rows.length === 1;
 }
