@@ -1,7 +1,8 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { presenceKey } from '../core/redis/presence.ts';
 import { openServices, type Services } from '../core/services.ts';
 import { CuttableProxy } from '../test/realtime-proxy.ts';
+import { holdRoomLock } from '../test/room-lock.ts';
 import { startWorld, type ChatClient, type TestWorld } from '../test/realtime-support.ts';
 import {
   sharedServices,
@@ -33,6 +34,8 @@ function behindProxy(url: string, variable: 'REDIS_URL' | 'DATABASE_URL') {
   return {
     proxy,
     open,
+    /** The server's services (opened by `start`). */
+    services: () => services!,
     async start(env: Record<string, string>): Promise<TestWorld> {
       await proxy.up();
       const through = new URL(url);
@@ -150,5 +153,119 @@ describe.runIf(usesPostgres)('Postgres goes away and comes back', () => {
     const edited = await a.changed('edit', room, before.id, { text: 'changed' });
     expect(edited).toMatchObject({ text: 'changed', version: 4 });
     expect((await a.changed('react', room, before.id, { emoji: '👍', on: true })).version).toBe(5);
+  }, 60_000);
+});
+
+describe.runIf(usesPostgres)('Postgres goes away in the middle of a change', () => {
+  const { proxy, open, services, start } = behindProxy(
+    testMode.databaseUrl ?? 'postgres://127.0.0.1:5432/postgres',
+    'DATABASE_URL',
+  );
+
+  /** Whether another session can take the room's lock at once (nobody holds it). */
+  const roomFree = async (roomId: string) =>
+    (await sharedServices()).db
+      .transaction(
+        async (tx) => void (await tx.query('SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE NOWAIT', [roomId])),
+      )
+      .then(
+        () => true,
+        () => false,
+      );
+
+  const version = async (messageId: string) =>
+    (await (await sharedServices()).db.prisma.message.findUniqueOrThrow({ where: { id: messageId } }))
+      .version;
+
+  it("an edit and a reaction cut off mid-commit (the optimistic write, or inside the room's transaction) answer unavailable, leave the room unlocked, and apply once afterwards", async () => {
+    const world = await start({ DATABASE_CONNECT_TIMEOUT_MS: '1000', MIGRATE_ON_START: 'false' });
+    const db = services().db;
+    const alice = await world.user();
+    const room = await world.room(alice);
+    const a = await alice.connect({}, world.url);
+    open.push(a);
+    await a.joined(room);
+    const target = await a.sent(room, 'to change');
+    const recover = async () => {
+      await proxy.up();
+      await waitUntil('ready', async () => (await fetch(`${world.url}/readyz`)).status === 200, 10_000);
+    };
+
+    // 1. The optimistic write (one statement, no transaction) loses its connection as it is sent.
+    const query = db.query.bind(db);
+    const cutAtWrite = vi.spyOn(db, 'query').mockImplementation(async (sql, params, opts) => {
+      if (opts?.name === 'parley_batch_write_guarded') await proxy.cut();
+      return query(sql, params, opts);
+    });
+    try {
+      for (const [event, extra] of [
+        ['edit', { text: 'cut at the write' }],
+        ['react', { emoji: '👍', on: true }],
+      ] as const) {
+        expect(await a.change(event, room, target.id, extra)).toMatchObject({
+          ok: false,
+          error: { code: 'unavailable' },
+        });
+        await recover();
+      }
+      expect(
+        cutAtWrite.mock.calls.filter(([, , o]) => o?.name === 'parley_batch_write_guarded'),
+      ).toHaveLength(2);
+    } finally {
+      cutAtWrite.mockRestore();
+    }
+    expect(await roomFree(room.id)).toBe(true);
+    expect(await version(target.id)).toBe(target.version);
+
+    // 2. Another session holds the room, so the change goes through the room's transaction,
+    // whose connection dies right after it took the room's lock.
+    const transaction = db.transaction.bind(db);
+    let lockAsked!: () => void;
+    let cutsInside = 0;
+    const cutInside = vi.spyOn(db, 'transaction').mockImplementation((fn) =>
+      transaction((tx) => {
+        let statements = 0;
+        return fn({
+          query: async (sql, params, opts) => {
+            statements += 1;
+            if (statements === 1) lockAsked();
+            const rows = await tx.query(sql, params, opts);
+            if (statements === 1) {
+              cutsInside += 1;
+              await proxy.cut(); // BEGIN and the room's lock are done
+            }
+            return rows;
+          },
+        } as typeof tx);
+      }),
+    );
+    try {
+      for (const [event, extra] of [
+        ['edit', { text: 'cut inside the transaction' }],
+        ['react', { emoji: '🎉', on: true }],
+      ] as const) {
+        const holder = await holdRoomLock(await sharedServices().then((s) => s.db), room.id);
+        const asked = new Promise<void>((resolve) => (lockAsked = resolve));
+        const ack = a.change(event, room, target.id, extra);
+        await asked;
+        await holder.release();
+        expect(await ack).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+        await recover();
+        // The server rolled the dead session's transaction back: the room is not left locked.
+        await waitUntil('room lock released', () => roomFree(room.id), 5_000);
+      }
+    } finally {
+      cutInside.mockRestore();
+    }
+    expect(cutsInside).toBe(2); // both went through the room's transaction
+    expect(await version(target.id)).toBe(target.version);
+
+    // Nothing of the refused changes was stored; now they apply once, in order, gap-free.
+    const edited = await a.changed('edit', room, target.id, { text: 'after the outage' });
+    expect(edited).toMatchObject({ text: 'after the outage', version: target.version + 1 });
+    const reacted = await a.changed('react', room, target.id, { emoji: '👍', on: true });
+    expect(reacted.version).toBe(target.version + 2);
+    expect(reacted.reactions).toEqual([{ emoji: '👍', count: 1, userIds: [alice.id] }]);
+    expect((await a.sent(room, 'still writable')).seq).toBe(target.seq + 1);
   }, 60_000);
 });

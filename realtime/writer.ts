@@ -72,8 +72,9 @@ const isPlain = (op: Operation): op is Operation & { kind: 'send' } => op.kind =
 /**
  * Group commit across rooms. Plain sends (no attachment, no reply) of every idle room go into
  * one statement (core/messages/send-batch.ts), one round trip for up to `maxSends` of them;
- * a room whose next operation is anything else commits through its own transaction
- * (core/messages/batch.ts), with the sends behind it. The first send to an idle writer
+ * a room whose next operation is anything else commits on its own (core/messages/batch.ts:
+ * one read and one guarded write, or the room's transaction when contended), with the sends
+ * behind it. The first send to an idle writer
  * commits at once (no timer, no added latency at low load); whatever arrives while commits
  * run waits and goes into the next one. A room has at most one commit in flight, and its
  * batch is broadcast before its next commit starts: seq stays in commit order, and

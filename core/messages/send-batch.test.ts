@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { addMember, createRoom, leaveRoom } from '../rooms/rooms.ts';
 import type { Services } from '../services.ts';
 import { registerUser } from '../users/users.ts';
@@ -302,3 +302,67 @@ describe('commitSends (one statement for plain sends to many rooms)', () => {
 });
 
 const editedAtOf = (r: SendResult | undefined) => (r && r !== 'retry' && r.ok ? r.message.editedAt : null);
+
+describe("commitBatch's optimistic path (read, decide, one guarded write)", () => {
+  it('a change decided on a stale read is not written: the room held, written or a member removed since goes through the transaction', async () => {
+    const room = await createRoom(services.db, alice.id, 'optimistic');
+    await addMember(services.db, room.id, alice.id, bob.username);
+    const [first] = await commitSends(services.db, [send(room.id, alice, 'target'), send(room.id, bob, 'b')]);
+    const target = first && first !== 'retry' && first.ok ? first.message : undefined;
+    expect(target?.version).toBe(1);
+    const messageId = target!.id;
+
+    // Uncontended: the optimistic path.
+    const plain = await commitBatch(services.db, room.id, [
+      { kind: 'edit', userId: alice.id, messageId, text: 'e1' },
+    ]);
+    expect(plain.retried).toBeUndefined();
+    expect(plain.updated.map((m) => m.version)).toEqual([3]);
+
+    // Between the read and the write, something else happens to the room.
+    const query = services.db.query.bind(services.db);
+    const meanwhile = (act: () => Promise<unknown>) => {
+      let done = false;
+      return vi.spyOn(services.db, 'query').mockImplementation(async (sql, params, opts) => {
+        if (opts?.name === 'parley_batch_write_guarded' && !done) {
+          done = true;
+          await act();
+        }
+        return query(sql, params, opts);
+      });
+    };
+    // A send took version 4: the reaction, decided when the room was at 3, takes 5.
+    let spy = meanwhile(() => commitSends(services.db, [send(room.id, bob, 'meanwhile')]));
+    const reacted = await commitBatch(services.db, room.id, [
+      { kind: 'react', userId: alice.id, messageId, emoji: '👍', on: true },
+    ]).finally(() => spy.mockRestore());
+    expect(reacted).toMatchObject({ retried: true, updated: [{ version: 5 }] });
+    expect((await roomRow(room.id)).last_version).toBe(5);
+
+    // Bob was a member when read and left before the write (which bumps no version): refused.
+    const bobs = await commitSends(services.db, [send(room.id, bob, 'bob writes')]);
+    const bob0 = bobs[0];
+    const bobsId = bob0 && bob0 !== 'retry' && bob0.ok ? bob0.message.id : '';
+    spy = meanwhile(() => leaveRoom(services.db, room.id, bob.id));
+    const refused = await commitBatch(services.db, room.id, [
+      { kind: 'edit', userId: bob.id, messageId: bobsId, text: 'after leaving' },
+    ]).finally(() => spy.mockRestore());
+    expect(refused).toMatchObject({ retried: true, results: [{ ok: false, error: { code: 'forbidden' } }] });
+    expect((await roomRow(room.id)).last_version).toBe(6);
+    const [row] = await services.db.query<{ text: string }>('SELECT text FROM messages WHERE id = $1', [
+      bobsId,
+    ]);
+    expect(row!.text).toBe('bob writes');
+
+    // Held by another session: the write skips it, the transaction waits for it. (PGlite runs
+    // one transaction at a time: there the read itself waits.)
+    if (!usesPostgres) return;
+    const holder = await holdRoomLock(services.db, room.id);
+    const held = commitBatch(services.db, room.id, [
+      { kind: 'edit', userId: alice.id, messageId, text: 'e2' },
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await holder.release();
+    expect(await held).toMatchObject({ retried: true, updated: [{ text: 'e2', version: 7 }] });
+  });
+});

@@ -8,8 +8,9 @@ import { fromRow, type StoredMessage } from './rows.ts';
 /**
  * The hot path of the group commit: plain sends (no attachment, no reply) to MANY rooms in ONE
  * statement, one round trip, without an interactive transaction. Everything else (changes,
- * attachments, replies) goes through the room's own transaction (batch.ts), which enforces the
- * same rules; this statement keeps every one of them for the sends it takes.
+ * attachments, replies) goes through the room's own commit (batch.ts: a read and a guarded
+ * write, or its transaction), which enforces the same rules; this statement keeps every one of
+ * them for the sends it takes.
  */
 
 /** A send the cross-room statement can take: no attachment, no reply. */
