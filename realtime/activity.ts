@@ -63,6 +63,9 @@ function localRecipients(io: ParleyServer, roomId: string, members: ReadonlySet<
   const rooms = nsp.adapter.rooms;
   const joined = rooms.get(roomChannel(roomId));
   const out: string[] = [];
+  // Every local socket has joined the room (the busy room's usual case): nobody to tell,
+  // without walking 100-1,000 sockets per message to find that out.
+  if (joined && joined.size >= nsp.sockets.size) return out;
   if (nsp.sockets.size <= members.size) {
     for (const [id, socket] of nsp.sockets as Map<string, ParleySocket>) {
       if (!joined?.has(id) && members.has(socket.data.session.userId)) out.push(id);
