@@ -19,8 +19,9 @@ const REFUSAL_WINDOW_MS = 10_000;
  * After this many refusals in a row, the connection's reading is paused (from the end of
  * that turn of the event loop) until its budget refills (at most a second): a flood then
  * waits in the kernel's buffers and the flooder's TCP window instead of costing this process
- * a parse and an ack per event. Nothing is dropped: the held events are read, and answered,
- * when reading resumes. (What was already read when the pause starts, up to one 64 KiB read,
+ * a parse and an ack per event. Nothing is dropped on a live connection: the held events are
+ * read, and answered, when reading resumes (a connection cut for its flood is not resumed:
+ * what it queued is read and dropped, discardInput). (What was already read when the pause starts, up to one 64 KiB read,
  * ~700 small events, is still answered, REFUSALS_PER_TURN per turn of the event loop:
  * docs/reliability.md §9.)
  */
