@@ -360,7 +360,46 @@ describe('per-connection event budget', () => {
     // are paused, so a slow machine may see a refill or two before the cut.
     expect(decoded() - joinedDecoded).toBeLessThanOrEqual(2 * (1 + Math.ceil(seconds)));
   });
+
+  it('parses nothing more of a connection once it is cut: what the flooder queued behind the cut is read and dropped', async () => {
+    const alice = await world.user();
+    const room = await world.room(alice);
+    const parsed = parsedAfterCutOf(alice.id);
+    const flooder = await alice.connect();
+    await flooder.joined(room);
+    const gone = flooder.disconnected();
+    // One synchronous loop: ~400 KB in the kernel's buffers, far more than the read that cuts.
+    for (let i = 0; i < 5_000; i++)
+      flooder.raw.emit('typing', { roomId: room.id, typing: true }, () => undefined);
+    // The disconnect packet still reaches the client.
+    expect(await gone).toBe('io server disconnect');
+    await waitUntil('server side closed', () => parsed().closed, 10_000, 10);
+    // Without the discard, ws parsed every frame up to the client's close frame (thousands).
+    expect(parsed().frames).toBeLessThanOrEqual(1);
+  });
 });
+
+/**
+ * Frames the server's websocket parsed (its 'message' events) for the user's sockets after
+ * the Socket.IO socket was disconnected, and whether the websocket has closed since.
+ */
+function parsedAfterCutOf(userId: string): () => { frames: number; closed: boolean } {
+  let frames = 0;
+  let closed = false;
+  world.server.realtime.io.on('connection', (socket) => {
+    if (socket.data.session.userId !== userId) return;
+    let cut = false;
+    socket.on('disconnect', () => (cut = true));
+    const ws = Reflect.get(socket.conn.transport, 'socket') as {
+      on(e: 'message' | 'close', l: () => void): void;
+    };
+    ws.on('message', () => {
+      if (cut) frames++;
+    });
+    ws.on('close', () => (closed = true));
+  });
+  return () => ({ frames, closed });
+}
 
 /** How many events Socket.IO decoded and dispatched for the user's sockets (onAny sees each). */
 function decodedEventsOf(userId: string): () => number {

@@ -19,8 +19,9 @@ const REFUSAL_WINDOW_MS = 10_000;
  * After this many refusals in a row, the connection's reading is paused (from the end of
  * that turn of the event loop) until its budget refills (at most a second): a flood then
  * waits in the kernel's buffers and the flooder's TCP window instead of costing this process
- * a parse and an ack per event. Nothing is dropped: the held events are read, and answered,
- * when reading resumes. (What was already read when the pause starts, up to one 64 KiB read,
+ * a parse and an ack per event. Nothing is dropped on a live connection: the held events are
+ * read, and answered, when reading resumes (a connection cut for its flood is not resumed:
+ * what it queued is read and dropped, discardInput). (What was already read when the pause starts, up to one 64 KiB read,
  * ~700 small events, is still answered, REFUSALS_PER_TURN per turn of the event loop:
  * docs/reliability.md §9.)
  */
@@ -153,6 +154,7 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
   let refusedInARow = 0;
   let closing = false;
   let pauseQueued = false;
+  let cancelResume: (() => void) | undefined;
   // Events the engine.io-level check allowed that the middleware has not seen yet: it lets
   // them through without spending twice (Socket.IO dispatches them in order).
   let prepaid = 0;
@@ -164,6 +166,9 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
     // Before the close: the flooder's next handshake may arrive within the same millisecond.
     options.onDisconnect?.(context.userId);
     socket.disconnect(true);
+    // A pause's timer must not reopen the tap on what the flooder queued meanwhile.
+    cancelResume?.();
+    discardInput(socket);
   };
 
   const kindOf = (name: string): string =>
@@ -199,7 +204,7 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
         pauseQueued = true;
         setImmediate(() => {
           pauseQueued = false;
-          if (!closing) pauseReading(socket, ms);
+          if (!closing) cancelResume = pauseReading(socket, ms);
         });
       }
     }
@@ -399,16 +404,64 @@ function deferNextMessage(socket: ParleySocket): (() => void) | undefined {
   return () => Reflect.set(receiver, '_allowSynchronousEvents', true);
 }
 
-/** Stops reading from a websocket connection for `ms` (long polling has no such lever). */
-function pauseReading(socket: ParleySocket, ms: number): void {
+/**
+ * Stops reading from a websocket connection for `ms` (long polling has no such lever);
+ * returns what cancels the resume.
+ */
+function pauseReading(socket: ParleySocket, ms: number): (() => void) | undefined {
   const transport = socket.conn.transport;
   // engine.io keeps the websocket transport's underlying socket private: read it without a type.
   const ws: unknown = transport.name === 'websocket' ? Reflect.get(transport, 'socket') : undefined;
-  if (!hasMethods<Pausable>(ws, 'pause', 'resume')) return;
+  if (!hasMethods<Pausable>(ws, 'pause', 'resume')) return undefined;
   ws.pause();
   const timer = setTimeout(() => ws.resume(), ms);
   timer.unref();
+  return () => clearTimeout(timer);
 }
+
+type Flowing = {
+  resume(): void;
+  on(event: 'data', listener: () => void): void;
+  listeners(event: 'data'): ((...args: unknown[]) => void)[];
+  removeListener(event: 'data', listener: (...args: unknown[]) => void): void;
+};
+
+/**
+ * After a connection is cut for its flood, what it sent meanwhile is read and dropped, not
+ * parsed. Its close handshake would otherwise have ws unmask, validate and hand over every
+ * frame queued ahead of the client's close frame (a second of flood, ~1 MB in the kernel's
+ * buffers and the flooder's, read in 64 KiB chunks each costing 5-40 ms on one turn), and a
+ * paused socket that closes has its buffer parsed in one chunk (ws's socketOnClose): one
+ * stall of 40-150 ms for everyone per cut (docs/reliability.md §9). This is what ws does itself
+ * after a protocol error (receiverOnError): the TCP socket's data stops going to the
+ * receiver and the socket is left flowing (and what the receiver holds is dropped). What Socket.IO and ws write (the `41` disconnect
+ * packet, then the close frame) still goes out; the connection ends when the client closes
+ * its side, or at ws's close timeout.
+ */
+function discardInput(socket: ParleySocket): void {
+  const transport = socket.conn.transport;
+  const ws: unknown = transport.name === 'websocket' ? Reflect.get(transport, 'socket') : undefined;
+  const tcp: unknown = typeof ws === 'object' && ws !== null ? Reflect.get(ws, '_socket') : undefined;
+  if (!hasMethods<Flowing>(tcp, 'resume', 'on', 'listeners', 'removeListener')) return;
+  // After the upgrade, ws's own listener is the TCP socket's only 'data' listener.
+  for (const l of tcp.listeners('data')) tcp.removeListener('data', l);
+  tcp.on('data', dropData);
+  tcp.resume();
+  // And the rest of the read being parsed now (up to 64 KiB, ~800 frames, after the one that
+  // made the cut): with nothing buffered, ws's receiver stops at its next frame header.
+  const receiver: unknown = Reflect.get(ws as object, '_receiver');
+  if (
+    typeof receiver === 'object' &&
+    receiver !== null &&
+    Array.isArray(Reflect.get(receiver, '_buffers')) &&
+    typeof Reflect.get(receiver, '_bufferedBytes') === 'number'
+  ) {
+    Reflect.set(receiver, '_buffers', []);
+    Reflect.set(receiver, '_bufferedBytes', 0);
+  }
+}
+
+const dropData = (): void => undefined;
 
 /**
  * The `rateLimited` answer without building an `AppError` for it: an Error captures a stack
