@@ -31,6 +31,8 @@ export async function roomForJoins(
                    WHERE rm.room_id = r.id AND rm.user_id = ANY($2::text[])) AS members
        FROM rooms r WHERE r.id = $1::text`,
     [roomId, userIds],
+    // Every join runs it: prepared once per connection, not parsed and planned each time.
+    { name: 'parley-room-for-joins' },
   );
   if (!row) return { room: null, members: new Set() };
   const { members, createdAtMs, ...room } = row;
