@@ -58,8 +58,10 @@ export type Spend =
 
 /** One connection's budget: fixed windows per event kind and rule. */
 export class EventBudget {
-  private readonly windows = new Map<string, { count: number; resetAt: number }[]>();
-  private refusals = { count: 0, resetAt: 0 };
+  /** Created on the first event: most connections stay idle (a map is ~150 bytes each). */
+  private windows: Map<string, { count: number; resetAt: number }[]> | undefined = undefined;
+  private refusalCount = 0;
+  private refusalsResetAt = 0;
   private readonly now: () => number;
 
   constructor(private readonly options: BudgetOptions) {
@@ -73,8 +75,9 @@ export class EventBudget {
     // Names without rules of their own share one budget, however many names a client invents.
     const key = own ? kind : '';
     const now = this.now();
-    let state = this.windows.get(key);
-    if (!state) this.windows.set(key, (state = rules.map(() => ({ count: 0, resetAt: 0 }))));
+    const windows = (this.windows ??= new Map());
+    let state = windows.get(key);
+    if (!state) windows.set(key, (state = rules.map(() => ({ count: 0, resetAt: 0 }))));
     let retryAfterMs = 0;
     rules.forEach((rule, i) => {
       const w = state[i]!;
@@ -89,15 +92,18 @@ export class EventBudget {
       for (const w of state) w.count += 1;
       return { allowed: true };
     }
-    if (this.refusals.resetAt <= now) this.refusals = { count: 0, resetAt: now + REFUSAL_WINDOW_MS };
-    this.refusals.count += 1;
+    if (this.refusalsResetAt <= now) {
+      this.refusalCount = 0;
+      this.refusalsResetAt = now + REFUSAL_WINDOW_MS;
+    }
+    this.refusalCount += 1;
     const limit = this.options.disconnectAfterRefusals;
-    return { allowed: false, retryAfterMs, overwhelmed: limit > 0 && this.refusals.count > limit };
+    return { allowed: false, retryAfterMs, overwhelmed: limit > 0 && this.refusalCount > limit };
   }
 
   /** Refusals in the current window (for logs). */
   get refusedRecently(): number {
-    return this.refusals.resetAt > this.now() ? this.refusals.count : 0;
+    return this.refusalsResetAt > this.now() ? this.refusalCount : 0;
   }
 }
 
@@ -147,125 +153,111 @@ const SERVER_EVENTS = new Set([
  * namespace, unusual spacing) go through Socket.IO and spend in its middleware, as before.
  */
 export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger: Logger): EventBudget {
-  const budget = new EventBudget(options);
-  const context = { socketId: socket.id, userId: socket.data.session.userId };
-  let lastLogAt = -Infinity;
-  let refusedSinceLog = 0;
-  let refusedInARow = 0;
-  let closing = false;
-  let pauseQueued = false;
-  let cancelResume: (() => void) | undefined;
-  // Events the engine.io-level check allowed that the middleware has not seen yet: it lets
-  // them through without spending twice (Socket.IO dispatches them in order).
-  let prepaid = 0;
-
-  const disconnect = (reason: string) => {
-    closing = true;
-    socketBudgetDisconnects.inc();
-    logger.warn({ ...context, refusedIn10s: budget.refusedRecently, reason }, DISCONNECT_LOG);
-    // Before the close: the flooder's next handshake may arrive within the same millisecond.
-    options.onDisconnect?.(context.userId);
-    socket.disconnect(true);
-    // A pause's timer must not reopen the tap on what the flooder queued meanwhile.
-    cancelResume?.();
-    discardInput(socket);
-  };
-
-  const kindOf = (name: string): string =>
-    // Known = some handler listens to it; no list to keep in step with handlers.ts. The
-    // server's own event names (Socket.IO listens to 'error' itself) are never a client's.
-    // (Any string may be asked: listeners() is empty for a name nobody listens to.)
-    // Metric labels never carry a client-chosen name.
-    !SERVER_EVENTS.has(name) && socket.listeners(name as ClientEventName).length > 0 ? name : 'unknown';
-
-  /** Counts, logs (sampled), pauses and disconnects for one refused event; `answer` acks it. */
-  const refused = (kind: string, spent: Refused, answer: () => void) => {
-    rateLimitRefusals.inc({ event: kind });
-    socketEvents.inc({ event: kind, result: 'rate_limited' });
-    answer();
-    refusedSinceLog += 1;
-    const now = Date.now();
-    if (now - lastLogAt >= REFUSAL_WINDOW_MS) {
-      logger.info(
-        { ...context, event: kind, refused: refusedSinceLog },
-        'socket events refused: over budget',
-      );
-      lastLogAt = now;
-      refusedSinceLog = 0;
-    }
-    if (++refusedInARow >= PAUSE_AFTER_REFUSALS) {
-      refusedInARow = 0;
-      const ms = Math.min(spent.retryAfterMs, MAX_PAUSE_MS);
-      // At the end of this turn, not at once: what this turn's reads brought is answered first
-      // (cheaply), so a flood far over its budget reaches the disconnect without waiting out
-      // a pause first (paused at once, a reconnecting flooder was cut 1-2 times per 5 s
-      // instead of 5).
-      if (!pauseQueued) {
-        pauseQueued = true;
-        setImmediate(() => {
-          pauseQueued = false;
-          if (!closing) cancelResume = pauseReading(socket, ms);
-        });
-      }
-    }
-    if (spent.overwhelmed) disconnect('refusals');
-  };
-
-  // A turn of the event loop that brings more than `burstLimit` events is a flood that the
-  // refusal count would close anyway, so it is closed at once and the rest of what was read
-  // (up to ~1 000 small events in one 64 KiB read) is never looked at.
-  const burstLimit = burstDisconnectLimit(options);
-  let inThisTurn = 0;
+  const guard = new SocketGuard(socket, options, logger);
   const conn = socket.conn;
-  coalesceWrites(conn);
-  let refusedSinceYield = 0;
-  let resumeSynchronous: (() => void) | undefined;
-  beforeDecoding(conn, (data) => {
-    resumeSynchronous?.();
-    resumeSynchronous = undefined;
-    if (closing) return false;
+  // Anonymous listeners sharing this one scope: per socket, each named function or arrow
+  // costs a closure plus (under esbuild's keepNames, which tsx and the bundles use) a
+  // 256-byte property store for its name; the guard's logic lives on its prototype.
+  const decoders = conn.listeners('data') as ((data: unknown) => void)[];
+  for (const d of decoders) conn.removeListener('data', d);
+  conn.on('data', (data: unknown) => {
+    if (guard.admit(data)) for (const d of decoders) d.call(conn, data);
+  });
+  conn.on('flush', (buffer: unknown[]) => guard.cork(buffer));
+  conn.on('drain', () => guard.uncork());
+  socket.use((packet, next) => guard.screen(packet, next));
+  return guard.budget;
+}
+
+/**
+ * One connection's guard: its budget, refusal counters and the levers on its transport. The
+ * budget is checked as engine.io hands a message over (`admit`, before Socket.IO's decoder,
+ * whose listeners it replaced), and again in Socket.IO's middleware (`screen`) for packets
+ * the header reader does not cover.
+ */
+class SocketGuard {
+  readonly budget: EventBudget;
+  private lastLogAt = -Infinity;
+  private refusedSinceLog = 0;
+  private refusedInARow = 0;
+  private closing = false;
+  private pauseQueued = false;
+  private cancelResume: (() => void) | undefined = undefined;
+  /**
+   * Events the engine.io-level check allowed that the middleware has not seen yet: it lets
+   * them through without spending twice (Socket.IO dispatches them in order).
+   */
+  private prepaid = 0;
+  private inThisTurn = 0;
+  private refusedSinceYield = 0;
+  private resumeSynchronous: (() => void) | undefined = undefined;
+  /** The TCP socket corked for the flush in progress. */
+  private held: Corkable | undefined = undefined;
+  /**
+   * A turn of the event loop that brings more than this many events is a flood that the
+   * refusal count would close anyway, so it is closed at once and the rest of what was read
+   * (up to ~1 000 small events in one 64 KiB read) is never looked at.
+   */
+  private readonly burstLimit: number;
+
+  constructor(
+    private readonly socket: ParleySocket,
+    private readonly options: BudgetOptions,
+    private readonly logger: Logger,
+  ) {
+    this.budget = new EventBudget(options);
+    this.burstLimit = burstDisconnectLimit(options);
+  }
+
+  /** Whether a message engine.io hands over goes on to Socket.IO's decoder. */
+  admit(data: unknown): boolean {
+    this.resumeSynchronous?.();
+    this.resumeSynchronous = undefined;
+    if (this.closing) return false;
     // Left from its namespace but not closed: Socket.IO drops what comes.
-    if (!socket.connected) return true;
-    if (burstLimit > 0) {
-      if (++inThisTurn === 1) setImmediate(() => (inThisTurn = 0));
-      if (inThisTurn > burstLimit) {
-        disconnect('burst');
+    if (!this.socket.connected) return true;
+    if (this.burstLimit > 0) {
+      if (++this.inThisTurn === 1) setImmediate(() => (this.inThisTurn = 0));
+      if (this.inThisTurn > this.burstLimit) {
+        this.disconnect('burst');
         return false;
       }
     }
     const header = typeof data === 'string' ? eventHeader(data) : undefined;
     if (!header) return true;
-    const kind = kindOf(header.name);
-    const spent = budget.spend(kind);
+    const kind = this.kindOf(header.name);
+    const spent = this.budget.spend(kind);
     if (spent.allowed) {
-      refusedInARow = 0;
-      prepaid += 1;
+      this.refusedInARow = 0;
+      this.prepaid += 1;
       return true;
     }
-    refused(kind, spent, () => {
+    const conn = this.socket.conn;
+    this.refused(kind, spent, () => {
       if (header.ackId === undefined || conn.readyState !== 'open') return;
       conn.write(`3${header.ackId}${REFUSAL_HEAD}${Math.max(1, Math.ceil(spent.retryAfterMs))}}}]`);
     });
-    if (++refusedSinceYield >= REFUSALS_PER_TURN && !closing) {
-      refusedSinceYield = 0;
-      resumeSynchronous = deferNextMessage(socket);
+    if (++this.refusedSinceYield >= REFUSALS_PER_TURN && !this.closing) {
+      this.refusedSinceYield = 0;
+      this.resumeSynchronous = deferNextMessage(this.socket);
     }
     return false;
-  });
+  }
 
-  socket.use((packet, next) => {
+  /** Socket.IO middleware: spends for packets `admit` did not, answers unknown events. */
+  screen(packet: unknown[], next: (err?: Error) => void): void {
     const name = typeof packet[0] === 'string' ? packet[0] : '';
-    const kind = kindOf(name);
+    const kind = this.kindOf(name);
     const last: unknown = packet[packet.length - 1];
     const ack = typeof last === 'function' ? (last as Ack) : undefined;
-    if (prepaid > 0) prepaid -= 1;
+    if (this.prepaid > 0) this.prepaid -= 1;
     else {
-      const spent = budget.spend(kind);
+      const spent = this.budget.spend(kind);
       if (!spent.allowed) {
-        if (!closing) refused(kind, spent, () => answerRefusal(ack, spent.retryAfterMs));
+        if (!this.closing) this.refused(kind, spent, () => answerRefusal(ack, spent.retryAfterMs));
         return;
       }
-      refusedInARow = 0;
+      this.refusedInARow = 0;
     }
     if (kind === 'unknown') {
       socketEvents.inc({ event: 'unknown', result: 'invalid_request' });
@@ -273,23 +265,99 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
       return;
     }
     next();
-  });
-  return budget;
+  }
+
+  /**
+   * Sends what engine.io flushes at once (the refusals of one read, up to ~1 000: they wait
+   * in its buffer while the first is written) in one system call, not one per packet: the
+   * TCP socket is corked from engine.io's `flush` to the `drain` it emits right after
+   * handing the packets to the transport.
+   */
+  cork(buffer: unknown[]): void {
+    const conn = this.socket.conn;
+    if (this.held || buffer.length < 2 || conn.transport.name !== 'websocket') return;
+    // The TCP socket under ws's WebSocket, both private: read without a type.
+    const ws: unknown = Reflect.get(conn.transport, 'socket');
+    const tcp: unknown = typeof ws === 'object' && ws !== null ? Reflect.get(ws, '_socket') : undefined;
+    if (!hasMethods<Corkable>(tcp, 'cork', 'uncork')) return;
+    this.held = tcp;
+    tcp.cork();
+    // Should the transport throw before engine.io emits `drain`, nothing stays held.
+    setImmediate(() => this.uncork());
+  }
+
+  uncork(): void {
+    this.held?.uncork();
+    this.held = undefined;
+  }
+
+  private disconnect(reason: string): void {
+    this.closing = true;
+    socketBudgetDisconnects.inc();
+    const { socket } = this;
+    const userId = socket.data.session.userId;
+    this.logger.warn(
+      { socketId: socket.id, userId, refusedIn10s: this.budget.refusedRecently, reason },
+      DISCONNECT_LOG,
+    );
+    // Before the close: the flooder's next handshake may arrive within the same millisecond.
+    this.options.onDisconnect?.(userId);
+    socket.disconnect(true);
+    // A pause's timer must not reopen the tap on what the flooder queued meanwhile.
+    this.cancelResume?.();
+    discardInput(socket);
+  }
+
+  private kindOf(name: string): string {
+    // Known = some handler listens to it; no list to keep in step with handlers.ts. The
+    // server's own event names (Socket.IO listens to 'error' itself) are never a client's.
+    // (Any string may be asked: listeners() is empty for a name nobody listens to.)
+    // Metric labels never carry a client-chosen name.
+    return !SERVER_EVENTS.has(name) && this.socket.listeners(name as ClientEventName).length > 0
+      ? name
+      : 'unknown';
+  }
+
+  /** Counts, logs (sampled), pauses and disconnects for one refused event; `answer` acks it. */
+  private refused(kind: string, spent: Refused, answer: () => void): void {
+    rateLimitRefusals.inc({ event: kind });
+    socketEvents.inc({ event: kind, result: 'rate_limited' });
+    answer();
+    this.refusedSinceLog += 1;
+    const now = Date.now();
+    if (now - this.lastLogAt >= REFUSAL_WINDOW_MS) {
+      this.logger.info(
+        {
+          socketId: this.socket.id,
+          userId: this.socket.data.session.userId,
+          event: kind,
+          refused: this.refusedSinceLog,
+        },
+        'socket events refused: over budget',
+      );
+      this.lastLogAt = now;
+      this.refusedSinceLog = 0;
+    }
+    if (++this.refusedInARow >= PAUSE_AFTER_REFUSALS) {
+      this.refusedInARow = 0;
+      const ms = Math.min(spent.retryAfterMs, MAX_PAUSE_MS);
+      // At the end of this turn, not at once: what this turn's reads brought is answered first
+      // (cheaply), so a flood far over its budget reaches the disconnect without waiting out
+      // a pause first (paused at once, a reconnecting flooder was cut 1-2 times per 5 s
+      // instead of 5).
+      if (!this.pauseQueued) {
+        this.pauseQueued = true;
+        setImmediate(() => {
+          this.pauseQueued = false;
+          if (!this.closing) this.cancelResume = pauseReading(this.socket, ms);
+        });
+      }
+    }
+    if (spent.overwhelmed) this.disconnect('refusals');
+  }
 }
 
 type Refused = Extract<Spend, { allowed: false }>;
-
-/**
- * Hands each of an engine.io connection's messages to `check` before Socket.IO's decoder
- * (the listeners it added when the connection arrived) sees it; false: the decoder never does.
- */
-function beforeDecoding(conn: ParleySocket['conn'], check: (data: unknown) => boolean): void {
-  const decoders = conn.listeners('data') as ((data: unknown) => void)[];
-  for (const d of decoders) conn.removeListener('data', d);
-  conn.on('data', (data: unknown) => {
-    if (check(data)) for (const d of decoders) d.call(conn, data);
-  });
-}
 
 /**
  * The ack id and event name of a Socket.IO event packet on the main namespace, read from its
@@ -362,32 +430,6 @@ const hasMethods = <T>(v: unknown, ...names: (keyof T & string)[]): v is T =>
   typeof v === 'object' &&
   v !== null &&
   names.every((n) => typeof (v as Record<string, unknown>)[n] === 'function');
-
-/**
- * Sends what engine.io flushes at once (the refusals of one read, up to ~1 000: they wait in
- * its buffer while the first is written) in one system call, not one per packet: the TCP
- * socket is corked from engine.io's `flush` to the `drain` it emits right after handing the
- * packets to the transport.
- */
-function coalesceWrites(conn: ParleySocket['conn']): void {
-  let held: Corkable | undefined;
-  conn.on('flush', (buffer: unknown[]) => {
-    if (held || buffer.length < 2 || conn.transport.name !== 'websocket') return;
-    // The TCP socket under ws's WebSocket, both private: read without a type.
-    const ws: unknown = Reflect.get(conn.transport, 'socket');
-    const tcp: unknown = typeof ws === 'object' && ws !== null ? Reflect.get(ws, '_socket') : undefined;
-    if (!hasMethods<Corkable>(tcp, 'cork', 'uncork')) return;
-    held = tcp;
-    tcp.cork();
-    // Should the transport throw before engine.io emits `drain`, nothing stays held.
-    setImmediate(release);
-  });
-  const release = () => {
-    held?.uncork();
-    held = undefined;
-  };
-  conn.on('drain', release);
-}
 
 /**
  * Has the websocket hand over its next message in a turn of the event loop of its own (ws
