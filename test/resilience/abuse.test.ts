@@ -27,7 +27,21 @@ const OBSERVE_EVERY_MS = 60;
  * it was: ~70 samples).
  */
 const OBSERVERS = 3;
-const FLOOD_KINDS = ['typing', 'join', 'message', 'leave', 'read', 'unknown'];
+const DEFAULT_FLOOD_ORDER = ['typing', 'join', 'message', 'leave', 'read', 'unknown'];
+/**
+ * `ABUSE_FLOOD_ORDER=join,typing,...` floods in another order (the same six kinds): the first
+ * flood of a server is the first use of the refusal and cut paths, so whether a kind's tail
+ * is its own or its position's is checked by moving it (docs/reliability.md §9).
+ */
+const FLOOD_KINDS = floodOrder(process.env.ABUSE_FLOOD_ORDER);
+
+function floodOrder(value: string | undefined): string[] {
+  if (!value) return DEFAULT_FLOOD_ORDER;
+  const kinds = value.split(',').map((k) => k.trim());
+  const same = [...kinds].sort().join() === [...DEFAULT_FLOOD_ORDER].sort().join();
+  if (!same) throw new Error(`ABUSE_FLOOD_ORDER must order exactly ${DEFAULT_FLOOD_ORDER.join(', ')}`);
+  return kinds;
+}
 /** The observers' users: every seeded user but the flooders. */
 const observerUsers = () => seeded.users.slice(0, OBSERVERS + 1).filter((_, i) => i !== 1);
 
