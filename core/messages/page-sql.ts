@@ -9,8 +9,8 @@ import type { StoredMessage } from './rows.ts';
  * (room_id, seq), (room_id, ts, seq) or (room_id, version), never a sort or an OFFSET; a
  * non-member's page is not read at all (the membership is an InitPlan evaluated once, before
  * the scan). The rows are plain columns: Node builds the JSON faster than Postgres's
- * json_build_object/row_to_json does (measured: /work/notes/perf-reads.md), and the work then
- * lands on the app's instances instead of the one database.
+ * json_build_object/row_to_json does (measured: docs/performance.md, third pass), and the
+ * work then lands on the app's instances instead of the one database.
  */
 
 export type PageQuery = Omit<HistoryQuery, 'roomId'> & {
@@ -125,9 +125,10 @@ export interface PageRead {
  * written into the SQL as a constant. With a `$n` LIMIT Postgres's generic plan assumes a
  * tenth of the room's rows is read (and every one's relation sub-selects run), so the plan
  * cache never chose it and re-planned the statement on every execution: ~0.8 ms of planning
- * for ~0.3 ms of execution (EXPLAIN ANALYZE, perf-reads.md). A constant makes the generic plan
- * as cheap as a custom one, and it is used from the sixth execution on. Buckets rather than
- * every limit keep the prepared statements few; the rows beyond `limit + 1` are dropped.
+ * for ~0.3 ms of execution (EXPLAIN ANALYZE: docs/performance.md, fourth pass). A constant
+ * makes the generic plan as cheap as a custom one, and it is used from the sixth execution
+ * on. Buckets rather than every limit keep the prepared statements few; the rows beyond
+ * `limit + 1` are dropped.
  */
 function scanLimit(limit: number): number {
   for (const bucket of [11, 26, 51, 101]) if (limit + 1 <= bucket) return bucket;
