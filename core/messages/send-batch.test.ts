@@ -4,6 +4,7 @@ import type { Services } from '../services.ts';
 import { registerUser } from '../users/users.ts';
 import { holdRoomLock } from '../../test/room-lock.ts';
 import { sharedServices, uniqueName, usesPostgres } from '../../test/support.ts';
+import { waitUntil } from '../../test/wait.ts';
 import { commitBatch } from './batch.ts';
 import { readHistory } from './messages.ts';
 import { commitSends, type PlainSend, type SendResult } from './send-batch.ts';
@@ -361,7 +362,12 @@ describe("commitBatch's optimistic path (read, decide, one guarded write)", () =
     const held = commitBatch(services.db, room.id, [
       { kind: 'edit', userId: alice.id, messageId, text: 'e2' },
     ]);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The guarded write skipped the held room and its transaction now waits for the lock.
+    await waitUntil(
+      'the commit queued behind the held lock',
+      async () => (await holder.blocked()) === 1,
+      10_000,
+    );
     await holder.release();
     expect(await held).toMatchObject({ retried: true, updated: [{ text: 'e2', version: 7 }] });
   });
