@@ -302,6 +302,54 @@ describe('commitSends (one statement for plain sends to many rooms)', () => {
   );
 });
 
+describe('commitSends with one send (its own statement text, the light-load case)', () => {
+  const refused = { ok: false, error: expect.objectContaining({ code: 'forbidden' }) };
+
+  it('follows the same rules: a new message, a duplicate of a stored one, non-members and missing rooms refused', async () => {
+    const room = await createRoom(services.db, alice.id, 'alone');
+    const [first] = await commitSends(services.db, [send(room.id, alice, 'one', 'k1')], () => 1_000);
+    expect(first).toMatchObject({ ok: true, duplicate: false, message: { seq: 1, version: 1, text: 'one' } });
+    const [again] = await commitSends(services.db, [send(room.id, alice, 'one again', 'k1')]);
+    expect(again).toMatchObject({ ok: true, duplicate: true, message: { seq: 1, text: 'one' } });
+    expect(await commitSends(services.db, [send(room.id, bob, 'not a member')])).toEqual([refused]);
+    expect(await commitSends(services.db, [send('no-such-room', alice, 'nowhere')])).toEqual([refused]);
+    // ts never goes back, whatever the clock says; the seq goes on from the room.
+    const [next] = await commitSends(services.db, [send(room.id, alice, 'two')], () => 500);
+    expect(next).toMatchObject({ ok: true, message: { seq: 2, version: 2 } });
+    expect(next !== 'retry' && next!.ok && next!.message.ts).toBe(1_000);
+    expect(await storedSeqs(room.id)).toEqual([1, 2]);
+    expect(await roomRow(room.id)).toMatchObject({ last_seq: 2, last_version: 2, last_ts: '1000' });
+  });
+
+  // Needs a second connection holding the lock: embedded Postgres has one connection.
+  it.runIf(usesPostgres)('does not wait for its room held by another transaction: retry', async () => {
+    const room = await createRoom(services.db, alice.id, 'alone-held');
+    const lock = await holdRoomLock(services.db, room.id);
+    try {
+      expect(await commitSends(services.db, [send(room.id, alice, 'waits')])).toEqual(['retry']);
+    } finally {
+      await lock.release();
+    }
+    expect(await roomRow(room.id)).toMatchObject({ last_seq: 0, last_version: 0 });
+  });
+
+  // The reason for the second text: with array parameters Postgres planned the statement
+  // afresh at every execution (~0.6 ms, more than running it); docs/performance.md.
+  it.runIf(usesPostgres)('is planned once per connection, not at every send (a generic plan)', async () => {
+    const room = await createRoom(services.db, alice.id, 'alone-plan');
+    // One connection throughout, so its prepared statement is the one looked at.
+    const plans = await services.db.transaction(async (tx) => {
+      for (let i = 0; i < 8; i++) await commitSends(tx, [send(room.id, alice, `p${i}`)]);
+      const [row] = await tx.query<{ generic: number; custom: number }>(
+        `SELECT generic_plans::int AS generic, custom_plans::int AS custom
+           FROM pg_prepared_statements WHERE name = 'parley_commit_send'`,
+      );
+      return row;
+    });
+    expect(plans?.generic).toBeGreaterThan(0);
+  });
+});
+
 const editedAtOf = (r: SendResult | undefined) => (r && r !== 'retry' && r.ok ? r.message.editedAt : null);
 
 describe("commitBatch's optimistic path (read, decide, one guarded write)", () => {
