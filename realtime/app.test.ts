@@ -273,6 +273,24 @@ describe('message', () => {
     expect(history.body.messages).toEqual([ack.message]);
   });
 
+  it("writes the sender's ack before the broadcast of its message (delivery.md §7)", async () => {
+    const { room, a } = await aliceAndBobJoined();
+    // Recorded as each packet is decoded (a callback, not a promise: no microtask between).
+    const order: string[] = [];
+    a.raw.on('message', (m: { seq: number }) => order.push(`message ${m.seq}`));
+    const N = 8;
+    for (let i = 0; i < N; i++) {
+      a.raw.emit('message', { roomId: room.id, text: `m${i}` }, (ack: { message?: { seq: number } }) =>
+        order.push(`ack ${ack.message?.seq ?? 'refused'}`),
+      );
+    }
+    await waitUntil('every ack and message', () => order.length === 2 * N, 10_000);
+    for (let seq = 1; seq <= N; seq++) {
+      expect(order.indexOf(`ack ${seq}`), order.join(', ')).toBeGreaterThanOrEqual(0);
+      expect(order.indexOf(`ack ${seq}`), order.join(', ')).toBeLessThan(order.indexOf(`message ${seq}`));
+    }
+  });
+
   it('refuses sends to a room not joined (not_joined) or not a member of (forbidden), storing nothing', async () => {
     const alice = await world.user();
     const eve = await world.user();
