@@ -73,8 +73,8 @@ const isPlain = (op: Operation): op is Operation & { kind: 'send' } => op.kind =
  * outcome's resolution to its ack's write the handlers continue in microtasks only (handlers.ts
  * and lifecycle-handlers.ts await nothing else after the writer), so the senders' acks are
  * written before what follows, the broadcast, which then goes out in the same turn of the
- * event loop. (A setImmediate here also waited behind the rest of the turn's I/O: 0.2 ms of
- * the light-load p50, docs/performance.md.)
+ * event loop. (A setImmediate here also waited behind the rest of the turn's I/O callbacks:
+ * in a stage trace at light load, 0.03 ms at p50 and 0.18 ms at p90, against 0.01 and 0.02.)
  */
 const afterAcks = () => new Promise<void>((resolve) => process.nextTick(resolve));
 
