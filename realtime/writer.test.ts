@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '../core/db/database.ts';
+import type { Database, QueryOptions } from '../core/db/database.ts';
 import type { Draft } from '../core/messages/messages.ts';
 import { addMember, createRoom } from '../core/rooms/rooms.ts';
 import type { Message } from '../core/schemas.ts';
@@ -78,6 +78,35 @@ describe('MessageWriter (group commit)', () => {
     expect(batches.flatMap((b) => b.messages.map((m) => m.seq))).toEqual(
       Array.from({ length: N }, (_, i) => i + 1),
     );
+  });
+
+  it("starts a room's next statement before the previous batch's broadcast, which still goes out first", async () => {
+    const room = await createRoom(services.db, alice.id, 'overlap');
+    const events: string[] = [];
+    let second: Promise<unknown> | undefined;
+    const db: Database = {
+      ...services.db,
+      query: <T>(sql: string, params?: unknown[], opts?: QueryOptions) => {
+        if (opts?.name?.startsWith('parley_commit_send')) events.push('statement');
+        const result = services.db.query<T>(sql, params, opts);
+        // While the first statement runs, a second send arrives: it waits for that commit.
+        second ??= writer.submit(room.id, draft('two'));
+        return result;
+      },
+    };
+    const writer: MessageWriter = new MessageWriter({
+      db,
+      logger: silentLogger,
+      sign: async () => 'https://signed.example/object',
+      now: Date.now,
+      onCommitted: (_, messages) => events.push(`broadcast ${messages.map((m) => m.seq).join(',')}`),
+    });
+    expect(await writer.submit(room.id, draft('one'))).toMatchObject({ ok: true, message: { seq: 1 } });
+    expect(await second).toMatchObject({ ok: true, message: { seq: 2 } });
+    await writer.idle();
+    // The second statement was sent before the first batch's broadcast (the database works
+    // while the broadcast is written), and the broadcasts are still in seq order.
+    expect(events).toEqual(['statement', 'statement', 'broadcast 1', 'broadcast 2']);
   });
 
   it('does not broadcast a duplicate, and answers it with the original', async () => {

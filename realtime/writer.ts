@@ -86,8 +86,11 @@ const afterAcks = () => new Promise<void>((resolve) => process.nextTick(resolve)
  * behind it. The first send to an idle writer
  * commits at once (no timer, no added latency at low load); whatever arrives while commits
  * run waits and goes into the next one. A room has at most one commit in flight, and its
- * batch is broadcast before its next commit starts: seq stays in commit order, and
- * broadcasts go out in seq order, after the senders' acks.
+ * batch is broadcast before the outcome of its next commit is handled (a cross-room
+ * statement's rooms may start their next commit just before its synchronous broadcast; a
+ * room's own commit, whose changes are broadcast after an await, is broadcast before its
+ * next commit starts): seq stays in commit order, and broadcasts go out in seq order, after
+ * the senders' acks.
  */
 export class MessageWriter {
   private readonly rooms = new Map<string, RoomQueue>();
@@ -204,8 +207,9 @@ export class MessageWriter {
 
   private async runSends(batch: PendingSend[]): Promise<void> {
     const retry = new Map<string, PendingSend[]>();
+    const released = new Set<string>();
     try {
-      await this.commitSends(batch, retry);
+      await this.commitSends(batch, retry, released);
     } finally {
       this.running -= 1;
       this.statements -= 1;
@@ -215,7 +219,7 @@ export class MessageWriter {
         room.queue.unshift(...sends);
         this.markContended(roomId);
       }
-      this.finished([...new Set(batch.map((p) => p.roomId))]);
+      this.finished([...new Set(batch.map((p) => p.roomId))].filter((r) => !released.has(r)));
     }
   }
 
@@ -248,7 +252,12 @@ export class MessageWriter {
    * in order). On failure the batch is split in halves and retried, so one bad send does not
    * fail its neighbours; the halves run one after the other, so each room's order holds.
    */
-  private async commitSends(batch: PendingSend[], retry: Map<string, PendingSend[]>): Promise<void> {
+  private async commitSends(
+    batch: PendingSend[],
+    retry: Map<string, PendingSend[]>,
+    /** Set on the first call only (not on a split's halves): the rooms released early go in it. */
+    released?: Set<string>,
+  ): Promise<void> {
     const deferred = batch.filter((p) => retry.has(p.roomId));
     for (const p of deferred) retry.get(p.roomId)!.push(p);
     const sends = deferred.length > 0 ? batch.filter((p) => !retry.has(p.roomId)) : batch;
@@ -308,8 +317,19 @@ export class MessageWriter {
     });
     await Promise.all(signing);
     // Let the senders' acks go out first (persist → ack → broadcast), then broadcast each
-    // room's batch (in seq order) before that room's next commit starts.
+    // room's batch (in seq order).
     await afterAcks();
+    if (released) {
+      // The rooms this statement took may start their next commit now, before this batch's
+      // broadcast: the broadcast below is synchronous, so it is out before the outcome of any
+      // later commit of these rooms can be handled (broadcasts stay in seq order), and the
+      // database runs the next statement meanwhile (at light load the broadcast to a room of
+      // 40 is ~1 ms; a send that came while this batch was committing no longer waits for it).
+      // Not after a split: the rest of the batch, the other half, is still to commit.
+      const done = [...new Set(sends.map((p) => p.roomId))].filter((r) => !retry.has(r));
+      for (const roomId of done) released.add(roomId);
+      this.finished(done);
+    }
     for (const [roomId, messages] of fresh) {
       try {
         this.opts.onCommitted(roomId, messages);
