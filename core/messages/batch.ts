@@ -110,8 +110,8 @@ async function readState(session: SqlTx, roomId: string, ops: Operation[]): Prom
              AND m.id IN (SELECT unnest((SELECT ${changeIds}::text[])) UNION ALL SELECT e.id FROM existing e)) AS rows`,
     // Prepared once per connection: planning it costs about as much as running it. Each array
     // is read through a scalar subquery, `(SELECT $n::text[])`, so that no plan sees its length:
-    // a custom plan that did always looked cheaper than the generic one (which assumes ~10-100
-    // elements), and Postgres then planned afresh at every execution. The changed rows are
+    // a custom plan that did always looked cheaper than the generic one (which assumes about
+    // 10 elements an array), and Postgres then planned afresh at every execution. The changed rows are
     // found by id (`IN (… UNION ALL …)`): `m.id = ANY(…) OR m.id IN (…)` read the whole room.
     { name: 'parley_batch_state' },
   );

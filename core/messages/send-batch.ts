@@ -136,9 +136,10 @@ const BATCH_STATEMENT = statement(
  * One send (the usual case at light load), the same statement with one value per column.
  * Why a second text: Postgres plans a prepared statement afresh at each execution (a
  * "custom plan", ~0.6 ms for this one, more than running it) for as long as its generic plan
- * looks costlier, and with array parameters it always does (it assumes 100 ops and 10 rooms
- * for a plan that serves one). With scalars the generic plan costs what a custom one does, so
- * after its fifth execution the server keeps it: 2.4 → 1.6 ms a send, quiet (docs/performance.md).
+ * looks costlier, and with array parameters it always does (it cannot see their lengths and
+ * assumes several elements each, for a plan that serves one). With scalars the generic plan
+ * costs what a custom one does, so after its fifth execution the server keeps it: 2.4 → 1.6 ms
+ * a send, serially at light load (docs/performance.md).
  */
 const SINGLE_STATEMENT = statement(
   `SELECT 1 AS ord, $1::text AS room_id, $2::text AS user_id, $3::text AS name, $4::text AS text,
