@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Database } from '../core/db/database.ts';
 import { registry } from '../core/metrics.ts';
 import { startWorld, type TestWorld } from '../test/realtime-support.ts';
@@ -207,6 +207,37 @@ describe('per-connection event budget', () => {
     expect(refused.every((x) => !x.ok && x.error.code === 'rate_limited')).toBe(true);
     expect(queries() - before).toBe(0);
     a.close();
+  });
+
+  it('makes no query for the events of a socket cut while they waited for the rate limit', async () => {
+    const alice = await world.user();
+    const room = await world.room(alice);
+    const a = await alice.connect();
+    await a.joined(room);
+    const counters = world.services.counters;
+    const hit = counters.hit.bind(counters);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let waiting = 0;
+    const held = vi.spyOn(counters, 'hit').mockImplementation(async (hits) => {
+      waiting++;
+      await gate;
+      return hit(hits);
+    });
+    try {
+      for (let i = 0; i < 2; i++) a.raw.emit('typing', { roomId: room.id, typing: true }, () => undefined);
+      await waitUntil('both typing events at the rate limit', () => waiting === 2, 5_000);
+      const sockets = () => world.server.realtime.io.of('/').sockets.size;
+      const open = sockets();
+      a.close();
+      await waitUntil('the server saw the disconnect', () => sockets() === open - 1, 5_000);
+      const before = queries();
+      release();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(queries() - before).toBe(0);
+    } finally {
+      held.mockRestore();
+    }
   });
 
   it('answers an unknown event sent with an ack with invalid_request (and limits those too)', async () => {

@@ -98,6 +98,9 @@ export function createHandlers(deps: HandlerDeps): (socket: ParleySocket) => voi
   const authorize = async (socket: ParleySocket, roomId: string, checkMembership: boolean): Promise<void> => {
     const { userId } = socket.data.session;
     if (!socket.data.joined.has(roomId)) {
+      // Cut while this event waited for its rate-limit round trip (a flooder's last allowed
+      // events): the socket has left every room and its ack goes nowhere, so no query.
+      if (socket.disconnected) throw new AppError('not_joined', 'Join the room first');
       throw (await isMember(db, roomId, userId))
         ? new AppError('not_joined', 'Join the room first')
         : new AppError('forbidden', 'Not a member of this room');
