@@ -240,6 +240,37 @@ describe('per-connection event budget', () => {
     }
   });
 
+  it("corks a connection's flushes from its first refusal on, so a read's refusals leave in a few writes; others pay nothing", async () => {
+    const alice = await world.user();
+    const room = await world.room(alice);
+    const a = await alice.connect();
+    await a.joined(room);
+    const server = [...world.server.realtime.io.of('/').sockets.values()].find(
+      (s) => s.data.session.userId === alice.id,
+    )!;
+    expect(await a.typing(room, true)).toEqual({ ok: true });
+    // Within its budget: no listener on its flushes (each broadcast to it is one flush).
+    expect(server.conn.listenerCount('flush')).toBe(0);
+    const tcp = Reflect.get(Reflect.get(server.conn.transport, 'socket') as object, '_socket') as {
+      _write(...args: unknown[]): unknown;
+      _writev(...args: unknown[]): unknown;
+    };
+    const write = vi.spyOn(tcp, '_write');
+    const writev = vi.spyOn(tcp, '_writev');
+    try {
+      // One go: one read on the server, 28 of them refused (2 typing a second here).
+      const answers = await Promise.all(Array.from({ length: 30 }, () => a.typing(room, true)));
+      expect(answers.filter((r) => !r.ok).length).toBeGreaterThanOrEqual(28);
+      // Uncorked, each refusal's ack was a system call of its own.
+      expect(write.mock.calls.length + writev.mock.calls.length).toBeLessThanOrEqual(6);
+    } finally {
+      write.mockRestore();
+      writev.mockRestore();
+    }
+    expect(server.conn.listenerCount('flush')).toBe(1);
+    a.close();
+  });
+
   it('answers an unknown event sent with an ack with invalid_request (and limits those too)', async () => {
     const alice = await world.user();
     const a = await alice.connect();
