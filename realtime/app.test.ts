@@ -39,17 +39,17 @@ afterAll(async () => {
  * it (the one-statement path of join-reads.ts), so a test can tell which path answered.
  */
 const withWarmMemberCache = async (roomId: string, run: (fastJoins: () => number) => Promise<void>) => {
-  const get = vi.spyOn(RoomMembers.prototype, 'get');
+  const cached = vi.spyOn(RoomMembers.prototype, 'cached');
   const entered = vi.spyOn(JoinReads.prototype, 'entered');
   try {
     const probe = await connect(await world.user());
     await probe.join(roomId); // forbidden, but the join path asks the cache for the room
-    const cache = get.mock.contexts.at(-1) as RoomMembers;
+    const cache = cached.mock.contexts.at(-1) as RoomMembers;
     await cache.get(roomId);
     entered.mockClear();
     await run(() => entered.mock.calls.filter(([r]) => r === roomId).length);
   } finally {
-    get.mockRestore();
+    cached.mockRestore();
     entered.mockRestore();
   }
 };
@@ -272,6 +272,22 @@ describe('join', () => {
 });
 
 describe('join let in by the member cache', () => {
+  it("a member's first join loads the cache, so the next one takes the one-statement path", async () => {
+    const alice = await world.user();
+    const room = await world.room(alice);
+    const entered = vi.spyOn(JoinReads.prototype, 'entered');
+    try {
+      const a1 = await connect(alice);
+      await a1.joined(room);
+      expect(entered.mock.calls.filter(([r]) => r === room.id)).toHaveLength(0);
+      const a2 = await connect(alice);
+      expect((await a2.joined(room)).room.id).toBe(room.id);
+      expect(entered.mock.calls.filter(([r]) => r === room.id)).toHaveLength(1);
+    } finally {
+      entered.mockRestore();
+    }
+  });
+
   it('answers exactly as the database path does, pages and catch-up included', async () => {
     const alice = await world.user();
     const bob = await world.user();

@@ -176,9 +176,15 @@ export function createHandlers(deps: HandlerDeps): (socket: ParleySocket) => voi
     } else {
       // Not cached (or not a member by it): the database decides before the socket enters.
       // Membership and the page are read in batches per room (join-reads.ts): a join storm
-      // costs a few statements, not a few per joiner. The cache is loaded for the next joins.
-      deps.members.get(roomId).catch(() => undefined);
+      // costs a few statements, not a few per joiner.
       room = await joins.room(roomId, session.userId);
+      // A member: the room's members are loaded into the cache for the next joins (once per
+      // room; non-members load nothing), beside the page and within this join, so no load
+      // outlives the join that caused it.
+      const warm = deps.members.get(roomId).then(
+        () => undefined,
+        () => undefined,
+      );
       // Gone while its membership was read: its clean-up has run, so joining now would leave a
       // dead socket in the room (the adapter does not check).
       if (socket.disconnected) throw unavailable();
@@ -188,7 +194,7 @@ export function createHandlers(deps: HandlerDeps): (socket: ParleySocket) => voi
       socket.data.joined.add(roomId);
       readEarly();
       // Presence (Redis) and the page (Postgres) at once: both only need the socket in the room.
-      [users, page] = await Promise.all([presence.entered(socket, roomId), joins.page(roomId, query)]);
+      [users, page] = await Promise.all([presence.entered(socket, roomId), joins.page(roomId, query), warm]);
       if (socket.disconnected) {
         // Gone while presence and the page were read: undo what its clean-up could not see.
         await socketLeaves(io, socket, roomId, presence);
