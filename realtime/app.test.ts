@@ -1,9 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startWorld, type ChatClient, type TestUser, type TestWorld } from '../test/realtime-support.ts';
 import { usesRedis } from '../test/support.ts';
 import { issueToken, revokeSession, verifySession } from '../core/sessions/sessions.ts';
 import { leaveRoom as leaveRoomInDb } from '../core/rooms/rooms.ts';
 import { waitUntil } from '../test/wait.ts';
+import { JoinReads } from './join-reads.ts';
+import { RoomMembers } from './room-members.ts';
 
 let world: TestWorld;
 const open: ChatClient[] = [];
@@ -31,6 +33,26 @@ afterAll(async () => {
   for (const c of open) c.close();
   await world?.close();
 });
+
+/**
+ * Loads the room's members into the instance's member cache and counts the joins let in by
+ * it (the one-statement path of join-reads.ts), so a test can tell which path answered.
+ */
+const withWarmMemberCache = async (roomId: string, run: (fastJoins: () => number) => Promise<void>) => {
+  const cached = vi.spyOn(RoomMembers.prototype, 'cached');
+  const entered = vi.spyOn(JoinReads.prototype, 'entered');
+  try {
+    const probe = await connect(await world.user());
+    await probe.join(roomId); // forbidden, but the join path asks the cache for the room
+    const cache = cached.mock.contexts.at(-1) as RoomMembers;
+    await cache.get(roomId);
+    entered.mockClear();
+    await run(() => entered.mock.calls.filter(([r]) => r === roomId).length);
+  } finally {
+    cached.mockRestore();
+    entered.mockRestore();
+  }
+};
 
 const connect = async (user: TestUser, opts: Parameters<TestUser['connect']>[0] = {}) => {
   const c = await user.connect(opts);
@@ -246,6 +268,88 @@ describe('join', () => {
         5_000,
       );
     }
+  });
+});
+
+describe('join let in by the member cache', () => {
+  it("a member's first join loads the cache, so the next one takes the one-statement path", async () => {
+    const alice = await world.user();
+    const room = await world.room(alice);
+    const entered = vi.spyOn(JoinReads.prototype, 'entered');
+    try {
+      const a1 = await connect(alice);
+      await a1.joined(room);
+      expect(entered.mock.calls.filter(([r]) => r === room.id)).toHaveLength(0);
+      const a2 = await connect(alice);
+      expect((await a2.joined(room)).room.id).toBe(room.id);
+      expect(entered.mock.calls.filter(([r]) => r === room.id)).toHaveLength(1);
+    } finally {
+      entered.mockRestore();
+    }
+  });
+
+  it('answers exactly as the database path does, pages and catch-up included', async () => {
+    const alice = await world.user();
+    const bob = await world.user();
+    const room = await world.room(alice, bob);
+    const a = await connect(alice);
+    const first = await a.joined(room);
+    for (let i = 1; i <= 60; i++) expect((await a.send(room, `m${i}`)).ok).toBe(true);
+    const edited = await a.changed('edit', room, (await a.sent(room, 'to edit')).id, { text: 'edited' });
+    const b = await connect(bob);
+    // The database path: the cache has nothing for the room.
+    const cold = vi.spyOn(RoomMembers.prototype, 'cached').mockReturnValue(undefined);
+    const entered = vi.spyOn(JoinReads.prototype, 'entered');
+    let viaDatabase;
+    try {
+      viaDatabase = await b.joined(room, 5, first.room.lastVersion);
+      expect(entered).not.toHaveBeenCalled();
+    } finally {
+      cold.mockRestore();
+      entered.mockRestore();
+    }
+    await withWarmMemberCache(room.id, async (fastJoins) => {
+      const viaCache = await b.joined(room, 5, first.room.lastVersion);
+      expect(fastJoins()).toBe(1);
+      expect(viaCache).toEqual(viaDatabase);
+      const newest = await b.joined(room);
+      expect(fastJoins()).toBe(2);
+      expect(newest.messages.map((m) => m.seq)).toEqual(range(12, 61));
+      expect(newest.messages.at(-1)).toMatchObject({ id: edited.id, text: 'edited' });
+      expect(newest.room).toMatchObject({ id: room.id, lastSeq: 61, lastVersion: edited.version });
+      expect(newest.users.map((u) => u.id).sort()).toEqual([alice.id, bob.id].sort());
+      // In the room: live messages arrive.
+      const live = await a.sent(room, 'live');
+      await waitUntil('the live message', () => b.seen.get(room.id)?.has(live.seq) === true, 5_000);
+    });
+  });
+
+  it('refuses a member the database no longer knows (the cache behind a removal), and leaves it out of the room', async () => {
+    const alice = await world.user();
+    const bob = await world.user();
+    const room = await world.room(alice, bob);
+    const a = await connect(alice);
+    const b = await connect(bob);
+    await a.joined(room);
+    await b.joined(room);
+    await withWarmMemberCache(room.id, async (fastJoins) => {
+      // Straight to the database, as if the bus event had not arrived yet: the cache still
+      // says member.
+      await leaveRoomInDb(world.server.services.db, room.id, bob.id);
+      const b2 = await connect(bob);
+      expect(await b2.join(room)).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+      expect(fastJoins()).toBe(1);
+      const after = await a.sent(room, 'after the removal');
+      // The old socket is still in the room (the heartbeat sweep removes it, tested below): once it
+      // has the message, a socket in the room would have it too.
+      await waitUntil(
+        'the message on the old socket',
+        () => b.seen.get(room.id)?.has(after.seq) === true,
+        5_000,
+      );
+      expect(b2.seen.get(room.id)?.has(after.seq) ?? false).toBe(false);
+      expect((await b2.send(room, 'still here?')).ok).toBe(false);
+    });
   });
 });
 

@@ -138,6 +138,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps): Real
         presence.stop();
         // Offline announcements of the users whose last socket was here, if the database answers soon.
         await online.idle(2_000);
+        online.abandon();
         // Every accepted send and read is in memory now: written before the database closes
         // (the caller closes it after this), announced while Socket.IO is still open.
         await markers.close();

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Database } from '../core/db/database.ts';
 import { registry } from '../core/metrics.ts';
 import { startWorld, type TestWorld } from '../test/realtime-support.ts';
@@ -72,26 +72,43 @@ describe('EventBudget', () => {
 });
 
 /** A database handle that counts the queries made through it. */
-async function countingDatabase(): Promise<{ db: Database; queries: () => number }> {
+async function countingDatabase(): Promise<{
+  db: Database;
+  queries: () => number;
+  membershipLookups: (roomId: string) => number;
+}> {
   const base = (await sharedServices()).db;
   let n = 0;
+  // Other files' rooms reach this server too (the shared Redis): a test that must see no
+  // query of its own counts the look-ups of its own room.
+  const lookups = new Map<string, number>();
   const prisma = base.prisma.$extends({
     query: {
-      async $allOperations({ args, query }) {
+      async $allOperations({ model, operation, args, query }) {
         n++;
+        const roomId = (args as { where?: { roomId_userId?: { roomId?: unknown } } }).where?.roomId_userId
+          ?.roomId;
+        if (model === 'RoomMember' && operation === 'findUnique' && typeof roomId === 'string')
+          lookups.set(roomId, (lookups.get(roomId) ?? 0) + 1);
         return query(args);
       },
     },
   }) as unknown as Database['prisma'];
-  return { db: { ...base, prisma, ping: () => base.ping(), close: async () => undefined }, queries: () => n };
+  return {
+    db: { ...base, prisma, ping: () => base.ping(), close: async () => undefined },
+    queries: () => n,
+    membershipLookups: (roomId) => lookups.get(roomId) ?? 0,
+  };
 }
 
 let world: TestWorld;
 let queries: () => number;
+let membershipLookups: (roomId: string) => number;
 
 beforeAll(async () => {
   const counting = await countingDatabase();
   queries = counting.queries;
+  membershipLookups = counting.membershipLookups;
   world = await startWorld(
     {
       RATE_LIMIT_JOIN_PER_SECOND: '3',
@@ -206,6 +223,67 @@ describe('per-connection event budget', () => {
     ]);
     expect(refused.every((x) => !x.ok && x.error.code === 'rate_limited')).toBe(true);
     expect(queries() - before).toBe(0);
+    a.close();
+  });
+
+  it('makes no query for the events of a socket cut while they waited for the rate limit', async () => {
+    const alice = await world.user();
+    const room = await world.room(alice);
+    const a = await alice.connect();
+    await a.joined(room);
+    const counters = world.services.counters;
+    const hit = counters.hit.bind(counters);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let waiting = 0;
+    const held = vi.spyOn(counters, 'hit').mockImplementation(async (hits) => {
+      waiting++;
+      await gate;
+      return hit(hits);
+    });
+    try {
+      for (let i = 0; i < 2; i++) a.raw.emit('typing', { roomId: room.id, typing: true }, () => undefined);
+      await waitUntil('both typing events at the rate limit', () => waiting === 2, 5_000);
+      const sockets = () => world.server.realtime.io.of('/').sockets.size;
+      const open = sockets();
+      a.close();
+      await waitUntil('the server saw the disconnect', () => sockets() === open - 1, 5_000);
+      release();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(membershipLookups(room.id)).toBe(0);
+    } finally {
+      held.mockRestore();
+    }
+  });
+
+  it("corks a connection's flushes from its first refusal on, so a read's refusals leave in a few writes; others pay nothing", async () => {
+    const alice = await world.user();
+    const room = await world.room(alice);
+    const a = await alice.connect();
+    await a.joined(room);
+    const server = [...world.server.realtime.io.of('/').sockets.values()].find(
+      (s) => s.data.session.userId === alice.id,
+    )!;
+    expect(await a.typing(room, true)).toEqual({ ok: true });
+    // Within its budget: no listener on its flushes (each broadcast to it is one flush).
+    expect(server.conn.listenerCount('flush')).toBe(0);
+    const tcp = Reflect.get(Reflect.get(server.conn.transport, 'socket') as object, '_socket') as {
+      _write(...args: unknown[]): unknown;
+      _writev(...args: unknown[]): unknown;
+    };
+    const write = vi.spyOn(tcp, '_write');
+    const writev = vi.spyOn(tcp, '_writev');
+    try {
+      // One go: one read on the server, 28 of them refused (2 typing a second here).
+      const answers = await Promise.all(Array.from({ length: 30 }, () => a.typing(room, true)));
+      expect(answers.filter((r) => !r.ok).length).toBeGreaterThanOrEqual(28);
+      // Uncorked, each refusal's ack was a system call of its own.
+      expect(write.mock.calls.length + writev.mock.calls.length).toBeLessThanOrEqual(6);
+    } finally {
+      write.mockRestore();
+      writev.mockRestore();
+    }
+    expect(server.conn.listenerCount('flush')).toBe(1);
     a.close();
   });
 

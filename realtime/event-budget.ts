@@ -163,8 +163,6 @@ export function guardEvents(socket: ParleySocket, options: BudgetOptions, logger
   conn.on('data', (data: unknown) => {
     if (guard.admit(data)) for (const d of decoders) d.call(conn, data);
   });
-  conn.on('flush', (buffer: unknown[]) => guard.cork(buffer));
-  conn.on('drain', () => guard.uncork());
   socket.use((packet, next) => guard.screen(packet, next));
   return guard.budget;
 }
@@ -193,6 +191,8 @@ class SocketGuard {
   private resumeSynchronous: (() => void) | undefined = undefined;
   /** The TCP socket corked for the flush in progress. */
   private held: Corkable | undefined = undefined;
+  /** Whether flushes are corked (from the connection's first refusal on). */
+  private corking = false;
   /**
    * A turn of the event loop that brings more than this many events is a flood that the
    * refusal count would close anyway, so it is closed at once and the rest of what was read
@@ -268,6 +268,19 @@ class SocketGuard {
   }
 
   /**
+   * From a connection's first refusal on, its flushes are corked (below). Not before: every
+   * flush of every socket (each broadcast to each recipient) would pay for two listeners
+   * that only ever matter to a connection whose refusals queue up.
+   */
+  private corkFlushes(): void {
+    if (this.corking) return;
+    this.corking = true;
+    const conn = this.socket.conn;
+    conn.on('flush', (buffer: unknown[]) => this.cork(buffer));
+    conn.on('drain', () => this.uncork());
+  }
+
+  /**
    * Sends what engine.io flushes at once (the refusals of one read, up to ~1 000: they wait
    * in its buffer while the first is written) in one system call, not one per packet: the
    * TCP socket is corked from engine.io's `flush` to the `drain` it emits right after
@@ -320,6 +333,7 @@ class SocketGuard {
 
   /** Counts, logs (sampled), pauses and disconnects for one refused event; `answer` acks it. */
   private refused(kind: string, spent: Refused, answer: () => void): void {
+    this.corkFlushes();
     rateLimitRefusals.inc({ event: kind });
     socketEvents.inc({ event: kind, result: 'rate_limited' });
     answer();

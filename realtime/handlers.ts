@@ -15,11 +15,18 @@ import type { Logger } from '../core/logger.ts';
 import { readJoinChanges, type AttachmentUrlSigner } from '../core/messages/messages.ts';
 import { messageAck, rateLimitRefusals, socketEvents } from '../core/metrics.ts';
 import { isMember } from '../core/rooms/rooms.ts';
-import { JoinPayload, LeavePayload, MessagePayload, TypingPayload } from '../core/schemas.ts';
+import {
+  JoinPayload,
+  LeavePayload,
+  MessagePayload,
+  TypingPayload,
+  type PresentUser,
+  type Room,
+} from '../core/schemas.ts';
 import { registerChangeHandlers } from './lifecycle-handlers.ts';
 import { registerReadHandlers } from './read-handlers.ts';
 import type { ReadMarkers } from './read-markers.ts';
-import { joinReadsOf } from './join-reads.ts';
+import { joinReadsOf, type JoinPage } from './join-reads.ts';
 import type { RoomMembers } from './room-members.ts';
 import type { RoomPresence } from './room-presence.ts';
 import { roomChannel, type ParleyServer, type ParleySocket } from './types.ts';
@@ -98,6 +105,9 @@ export function createHandlers(deps: HandlerDeps): (socket: ParleySocket) => voi
   const authorize = async (socket: ParleySocket, roomId: string, checkMembership: boolean): Promise<void> => {
     const { userId } = socket.data.session;
     if (!socket.data.joined.has(roomId)) {
+      // Cut while this event waited for its rate-limit round trip (a flooder's last allowed
+      // events): the socket has left every room and its ack goes nowhere, so no query.
+      if (socket.disconnected) throw new AppError('not_joined', 'Join the room first');
       throw (await isMember(db, roomId, userId))
         ? new AppError('not_joined', 'Join the room first')
         : new AppError('forbidden', 'Not a member of this room');
@@ -131,42 +141,77 @@ export function createHandlers(deps: HandlerDeps): (socket: ParleySocket) => voi
   listen('join', JoinPayload, async ({ roomId, sinceSeq, sinceVersion }, socket): Promise<JoinResult> => {
     const session = socket.data.session;
     if (!deps.accepting()) throw unavailable();
-    // Membership and the page are read in batches per room (join-reads.ts): a join storm
-    // costs a few statements, not a few per joiner.
-    const room = await joins.room(roomId, session.userId);
-    // Gone while its membership was read: its clean-up has run, so joining now would leave a
-    // dead socket in the room (the adapter does not check).
-    if (socket.disconnected) throw unavailable();
-    // In the room before history is read: a message committed meanwhile arrives live (perhaps
-    // also in the page; clients dedupe by seq), never in neither.
-    await socket.join(roomChannel(roomId));
-    socket.data.joined.add(roomId);
+    const query =
+      sinceSeq !== undefined ? { afterSeq: sinceSeq, limit: CATCH_UP_PAGE } : { limit: JOIN_PAGE };
+    let room: Room;
+    let users: PresentUser[];
+    let page: JoinPage;
+    let early: ReturnType<typeof readJoinChanges> | undefined;
     const catchUpAfter = (firstSeqOfPage: number | undefined) =>
       readJoinChanges(db, roomId, firstSeqOfPage, { sinceSeq, sinceVersion, limit: CATCH_UP_PAGE }, sign);
-    // With sinceSeq the changes do not depend on the page: read beside it. (Handled here so a
-    // join abandoned below leaves no unhandled rejection; awaiting it still throws.)
-    const early = sinceSeq !== undefined ? catchUpAfter(undefined) : undefined;
-    early?.catch(() => undefined);
-    // Presence (Redis) and the page (Postgres) at once: both only need the socket in the room.
-    const [users, page] = await Promise.all([
-      presence.entered(socket, roomId),
-      joins.page(
-        roomId,
-        sinceSeq !== undefined ? { afterSeq: sinceSeq, limit: CATCH_UP_PAGE } : { limit: JOIN_PAGE },
-      ),
-    ]);
-    if (socket.disconnected) {
-      // Gone while presence and the page were read: undo what its clean-up could not see.
-      await socketLeaves(io, socket, roomId, presence);
-      throw unavailable();
+    // With sinceSeq the changes do not depend on the page: read beside it, once in the room.
+    // (Caught here so a join abandoned below leaves no unhandled rejection; awaiting it still
+    // throws.)
+    const readEarly = () => {
+      early = sinceSeq !== undefined ? catchUpAfter(undefined) : undefined;
+      early?.catch(() => undefined);
+    };
+    if (deps.members.cached(roomId)?.has(session.userId)) {
+      // A member by the member cache (the bus keeps it true; typing trusts it too): into the
+      // room at once, then the room, the membership and the page in one statement beside
+      // presence (join-reads.ts), one round trip where the other path takes two. The
+      // database has the last word: a member it no longer knows (the cache was behind a
+      // removal) is taken out again and refused, and a removal committed after the
+      // statement's snapshot reaches this socket through the bus, as it is already joined.
+      await socket.join(roomChannel(roomId));
+      socket.data.joined.add(roomId);
+      readEarly();
+      const [present, entered] = await Promise.all([
+        presence.entered(socket, roomId),
+        joins.entered(roomId, session.userId, query),
+      ]);
+      if (!entered || socket.disconnected) {
+        await socketLeaves(io, socket, roomId, presence);
+        throw entered ? unavailable() : new AppError('forbidden', 'Not a member of this room');
+      }
+      ({ room, page } = entered);
+      users = present;
+    } else {
+      // Not cached (or not a member by it): the database decides before the socket enters.
+      // Membership and the page are read in batches per room (join-reads.ts): a join storm
+      // costs a few statements, not a few per joiner.
+      room = await joins.room(roomId, session.userId);
+      // A member: the room's members are loaded into the cache for the next joins (once per
+      // room; non-members load nothing), beside the page and within this join, so no load
+      // outlives the join that caused it.
+      const warm = deps.members.get(roomId).then(
+        () => undefined,
+        () => undefined,
+      );
+      // Gone while its membership was read: its clean-up has run, so joining now would leave a
+      // dead socket in the room (the adapter does not check).
+      if (socket.disconnected) throw unavailable();
+      // In the room before history is read: a message committed meanwhile arrives live (perhaps
+      // also in the page; clients dedupe by seq), never in neither.
+      await socket.join(roomChannel(roomId));
+      socket.data.joined.add(roomId);
+      readEarly();
+      // Presence (Redis) and the page (Postgres) at once: both only need the socket in the room.
+      [users, page] = await Promise.all([presence.entered(socket, roomId), joins.page(roomId, query), warm]);
+      if (socket.disconnected) {
+        // Gone while presence and the page were read: undo what its clean-up could not see.
+        await socketLeaves(io, socket, roomId, presence);
+        throw unavailable();
+      }
     }
     const { messages } = page;
     const lastSeq = Math.max(room.lastSeq, messages.at(-1)?.seq ?? 0);
     deps.markers.sawLastSeq(roomId, lastSeq);
     const { messages: changes, hasMore: hasMoreChanges } = await (early ?? catchUpAfter(messages[0]?.seq));
-    // lastVersion as read before the socket entered the room: every change after it is in this
-    // answer or arrives live, so it is a safe sinceVersion for the next catch-up (a higher
-    // version seen in the pages is not: a change between the two reads may be in neither page).
+    // lastVersion as read once the socket was in the room (the page's statement) or just before
+    // (the room's): every change after it commits after the socket entered, so it is in this
+    // answer or arrives live, and it is a safe sinceVersion for the next catch-up (a higher
+    // version seen in the pages is not: a change between two reads may be in neither page).
     return {
       room: { ...room, lastSeq },
       users,

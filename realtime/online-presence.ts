@@ -28,6 +28,8 @@ export class OnlinePresence {
   private degraded = false;
   /** Announcements per user, in order: an arrival's `true` never overtakes the `false` after it. */
   private readonly announcing = new Map<string, Promise<void>>();
+  /** Shut down: what is still queued is dropped (abandon). */
+  private abandoned = false;
   /** Room-mates of the users being announced, for everyone asking at about the same time. */
   private readonly mates: KeyedBatcher<string, string[]>;
 
@@ -106,14 +108,28 @@ export class OnlinePresence {
     clearTimeout(timer);
   }
 
+  /**
+   * Shutdown, once `idle` has waited what it may: the announcements still queued are dropped
+   * with one log line, not one warning each when the database closes under them (a graceful
+   * stop with a thousand departures wrote a thousand lines).
+   */
+  abandon(): void {
+    if (this.abandoned) return;
+    this.abandoned = true;
+    if (this.announcing.size > 0)
+      this.logger.warn({ users: this.announcing.size }, 'user_online announcements dropped at shutdown');
+  }
+
   private announce(userId: string, online: boolean): Promise<void> {
     const previous = this.announcing.get(userId) ?? Promise.resolve();
     const next = previous.then(async () => {
+      if (this.abandoned) return;
       try {
         const lane = String(userId.charCodeAt(userId.length - 1) % MATES_LANES);
         const mates = await this.mates.submit(lane, userId);
         if (mates.length > 0) this.io.to(mates.map(userChannel)).emit('user_online', { userId, online });
       } catch (err) {
+        if (this.abandoned) return;
         this.logger.warn({ err: { message: (err as Error).message }, userId }, 'user_online not announced');
       }
     });

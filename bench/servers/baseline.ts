@@ -1,12 +1,14 @@
 import { createServer } from 'node:http';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
-import { Server } from 'socket.io';
+import { Server, type Socket } from 'socket.io';
+import { uuidv7 } from 'uuidv7';
 
 /**
  * The bare Socket.IO baseline: the same socket.io version and the same events as Parley,
  * with a plain broadcast and nothing else: no auth, validation, rate limit or persistence.
- * It sends the same message shape, so both servers put the same bytes on the wire. With
+ * It sends the same message shape (the contract's, with a uuidv7 id), so both servers put the
+ * same bytes on the wire, and the read receipts the contract makes a send cost (below). With
  * BASELINE_REDIS_URL it uses the Redis adapter, as Parley does when it has Redis.
  */
 
@@ -26,7 +28,22 @@ if (redisUrl) {
 
 type Ack = (response: unknown) => void;
 const seqs = new Map<string, number>();
-let nextId = 0;
+
+/**
+ * Sending moves the sender's read marker (the contract). Parley coalesces markers and
+ * announces each moved one once per flush (READ_MARKER_FLUSH_MS, 1 s): the member's own
+ * `read_state` and a `read` receipt to the room. The baseline does the same deliveries,
+ * from memory (one tab per user in the bench: the sender's socket is all its sockets).
+ */
+const READ_FLUSH_MS = 1_000;
+const movedMarkers = new Map<string, { roomId: string; userId: string; seq: number; socket: Socket }>();
+setInterval(() => {
+  for (const { roomId, userId, seq, socket } of movedMarkers.values()) {
+    socket.emit('read_state', { roomId, lastReadSeq: seq, unread: 0 });
+    io.to(roomId).emit('read', { roomId, userId, lastReadSeq: seq });
+  }
+  movedMarkers.clear();
+}, READ_FLUSH_MS).unref();
 
 io.on('connection', (socket) => {
   const auth = socket.handshake.auth as { userId?: string; name?: string };
@@ -45,7 +62,7 @@ io.on('connection', (socket) => {
     const seq = (seqs.get(payload.roomId) ?? 0) + 1;
     seqs.set(payload.roomId, seq);
     const message = {
-      id: `b${++nextId}`,
+      id: uuidv7(),
       roomId: payload.roomId,
       seq,
       userId,
@@ -54,8 +71,14 @@ io.on('connection', (socket) => {
       ts: Date.now(),
       clientMsgId: payload.clientMsgId ?? null,
       attachment: null,
+      version: seq, // a room of sends only: every change is a send
+      editedAt: null,
+      deletedAt: null,
+      replyTo: null,
+      reactions: [],
     };
     io.to(payload.roomId).emit('message', message);
+    movedMarkers.set(`${payload.roomId}\u0000${userId}`, { roomId: payload.roomId, userId, seq, socket });
     ack?.({ ok: true, message });
   });
 });

@@ -47,7 +47,7 @@ const MESSAGE_COLUMNS = `
 /** Values for `$1…`, in order of use. */
 class Params {
   readonly values: unknown[] = [];
-  add(value: unknown, type: 'text' | 'int' | 'bigint'): string {
+  add(value: unknown, type: 'text' | 'text[]' | 'int' | 'bigint'): string {
     this.values.push(value);
     return `$${this.values.length}::${type}`;
   }
@@ -57,7 +57,7 @@ class Params {
    * two cost the same and the plan cache keeps the generic one (see scanLimit). The index
    * still takes it as its condition.
    */
-  opaque(value: unknown, type: 'text' | 'int' | 'bigint'): string {
+  opaque(value: unknown, type: 'text' | 'text[]' | 'int' | 'bigint'): string {
     return `(SELECT ${this.add(value, type)})`;
   }
 }
@@ -135,36 +135,76 @@ function scanLimit(limit: number): number {
   return limit + 1;
 }
 
+/**
+ * What a page's statement reads beside the page, in one row ahead of it: the reader's
+ * membership (history), the room and which of its joiners are not members (join), or
+ * nothing.
+ */
+type Head = { memberId: string } | { joiners: string[] } | undefined;
+
+/**
+ * The room in a join's statement, as one JSON value on one row of the page (`first`), so the
+ * driver parses it once, not on each of the 51 rows.
+ */
+const ROOM_HEAD = (nonMembers: string) => `json_build_object(
+    'id', r.id, 'name', r.name, 'createdAtMs', (extract(epoch FROM r.created_at) * 1000)::float8,
+    'lastSeq', r.last_seq, 'lastVersion', r.last_version, 'kind', r.kind, 'ownerId', r.owner_id,
+    'nonMembers', ${nonMembers})`;
+
 /** The page's statement, its values and its prepared statement's name. */
 function pageStatement(
   roomId: string,
   query: PageQuery,
-  memberId?: string,
+  head: Head,
 ): { sql: string; values: unknown[]; name: string; before: Before; reversed: boolean } {
   const p = new Params();
   const room = p.add(roomId, 'text');
   const { variant, where, order, reversed, before } = keyset(query, p);
   const member =
-    memberId === undefined
+    head === undefined || 'joiners' in head
       ? 'TRUE'
-      : `EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = ${room} AND rm.user_id = ${p.add(memberId, 'text')})`;
+      : `EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = ${room} AND rm.user_id = ${p.add(head.memberId, 'text')})`;
+  // A join's head: the room (no row at all when there is no such room) and those of the
+  // joiners who are not members, normally none (the member cache let them in: join-reads.ts),
+  // so the array repeated on every row is empty. The page does not wait for membership here:
+  // it goes to the members only. The array's sub-select names the room by its parameter, not
+  // by r.id, so it is an InitPlan run once rather than a SubPlan run per row (the head is
+  // pulled up into the join), and its joiners are opaque, as the page's values are, so the
+  // plan cache keeps the generic plan (EXPLAIN ANALYZE: planned each time otherwise). One
+  // index probe per joiner (the lateral LIMIT 1): NOT EXISTS let the generic plan hash the
+  // whole membership of the room.
+  const join = head !== undefined && 'joiners' in head;
+  const from = join
+    ? `(SELECT TRUE AS member, ${ROOM_HEAD(`ARRAY(SELECT u FROM unnest(${p.opaque(head.joiners, 'text[]')}) u
+                 LEFT JOIN LATERAL (SELECT TRUE AS found FROM room_members rm
+                                     WHERE rm.room_id = ${room} AND rm.user_id = u LIMIT 1) rm ON TRUE
+                WHERE rm.found IS NULL)`)} AS head
+          FROM rooms r WHERE r.id = ${room}) mem`
+    : `(SELECT ${member} AS member) mem`;
   const rows = scanLimit(query.limit);
-  // Always one row at least (the membership), so an empty page and a non-member differ. Rows
-  // come in no promised order: readPage sorts them (51 of them, in memory).
-  const sql = `
-    SELECT mem.member, ${MESSAGE_COLUMNS}
-      FROM (SELECT ${member} AS member) mem
-      LEFT JOIN LATERAL (
+  const scan = `
         SELECT m.id, m.room_id, m.seq, m.user_id, m.name, m.text, m.ts, m.client_msg_id,
                m.attachment_id, m.version, m.edited_at, m.deleted_at, m.reply_to_id
           FROM messages m
          WHERE m.room_id = (SELECT ${room}) AND ${where} AND ${member}
          ORDER BY ${order}
-         LIMIT ${rows}
+         LIMIT ${rows}`;
+  // Always one row at least (the membership, or the room), so an empty page and a non-member
+  // differ. Rows come in no promised order: readPage sorts them (51 of them, in memory).
+  const sql = join
+    ? `
+    SELECT mem.member, CASE WHEN m.first IS NOT FALSE THEN mem.head END AS head, ${MESSAGE_COLUMNS}
+      FROM ${from}
+      LEFT JOIN LATERAL (SELECT s.*, row_number() OVER () = 1 AS first FROM (${scan}) s) m ON TRUE`
+    : `
+    SELECT mem.member, ${MESSAGE_COLUMNS}
+      FROM ${from}
+      LEFT JOIN LATERAL (${scan}
       ) m ON TRUE`;
-  // Its text depends only on the variant, memberId's presence and the limit's bucket: at most
-  // 6 × 2 × 4 prepared statements a connection, each planned once.
-  const name = `parley-page-${variant}${memberId === undefined ? '' : '-member'}-${rows}`;
+  // Its text depends only on the variant, the head's kind and the limit's bucket: at most
+  // 6 × 3 × 4 prepared statements a connection, each planned once.
+  const kind = head === undefined ? '' : 'joiners' in head ? '-join' : '-member';
+  const name = `parley-page-${variant}${kind}-${rows}`;
   return { sql, values: p.values, name, before, reversed };
 }
 
@@ -176,19 +216,8 @@ type Row = { member: boolean } & (
   | { id: null }
 );
 
-/**
- * The page of `query`, and whether `memberId` (when given) is a member of the room; without
- * `memberId` the page is read unconditionally (the caller has checked membership already,
- * e.g. join).
- */
-export async function readPage(
-  db: Database,
-  roomId: string,
-  query: PageQuery,
-  memberId?: string,
-): Promise<PageRead> {
-  const { sql, values, name, before, reversed } = pageStatement(roomId, query, memberId);
-  const rows = await db.query<Row>(sql, values, { name });
+/** The page of a statement's rows (at least one: the head's). */
+function pageOf(rows: Row[], query: PageQuery, before: Before, reversed: boolean): PageRead {
   const member = rows[0]!.member;
   const messages: StoredMessage[] = [];
   let toSign = 0;
@@ -218,4 +247,60 @@ export async function readPage(
   for (const dropped of messages.splice(query.limit)) if (dropped.attachment) toSign--;
   if (reversed) messages.reverse();
   return { member, hasMore, messages, toSign };
+}
+
+/**
+ * The page of `query`, and whether `memberId` (when given) is a member of the room; without
+ * `memberId` the page is read unconditionally (the caller has checked membership already).
+ */
+export async function readPage(
+  db: Database,
+  roomId: string,
+  query: PageQuery,
+  memberId?: string,
+): Promise<PageRead> {
+  const { sql, values, name, before, reversed } = pageStatement(
+    roomId,
+    query,
+    memberId === undefined ? undefined : { memberId },
+  );
+  return pageOf(await db.query<Row>(sql, values, { name }), query, before, reversed);
+}
+
+/** A room's row as a join reads it beside the page. */
+export interface JoinRoomRow {
+  id: string;
+  name: string;
+  createdAtMs: number;
+  lastSeq: number;
+  lastVersion: number;
+  kind: string;
+  ownerId: string | null;
+}
+
+type HeadRow = Row & { head: (JoinRoomRow & { nonMembers: string[] }) | null };
+
+/**
+ * A join's reads in one statement, for joiners already in the room's channel: the room, which
+ * of `joiners` are not (or no longer) members, and the page, read unconditionally (the
+ * caller answers it to the members only). `room` is null when there is no such room. One
+ * round trip where the join used two (the room, then the page).
+ */
+export async function readJoinPage(
+  db: Database,
+  roomId: string,
+  query: PageQuery,
+  joiners: string[],
+): Promise<{ room: JoinRoomRow | null; nonMembers: Set<string>; page: PageRead }> {
+  const { sql, values, name, before, reversed } = pageStatement(roomId, query, { joiners });
+  const rows = await db.query<HeadRow>(sql, values, { name });
+  const head = rows.find((r) => r.head !== null)?.head;
+  if (!head)
+    return {
+      room: null,
+      nonMembers: new Set(joiners),
+      page: { member: false, hasMore: false, messages: [], toSign: 0 },
+    };
+  const { nonMembers, ...room } = head;
+  return { room, nonMembers: new Set(nonMembers), page: pageOf(rows, query, before, reversed) };
 }
