@@ -1,5 +1,6 @@
 import type { Database } from '../db/database.ts';
 import type { HistoryQuery, ReactionSummary, ReplyExcerpt } from '../schemas.ts';
+import type { JoinRoomRow } from '../rooms/room-for-joins.ts';
 import type { StoredMessage } from './rows.ts';
 
 /**
@@ -265,17 +266,6 @@ export async function readPage(
     memberId === undefined ? undefined : { memberId },
   );
   return pageOf(await db.query<Row>(sql, values, { name }), query, before, reversed);
-}
-
-/** A room's row as a join reads it beside the page. */
-export interface JoinRoomRow {
-  id: string;
-  name: string;
-  createdAtMs: number;
-  lastSeq: number;
-  lastVersion: number;
-  kind: string;
-  ownerId: string | null;
 }
 
 type HeadRow = Row & { head: (JoinRoomRow & { nonMembers: string[] }) | null };

@@ -2,7 +2,8 @@ import type { Database } from '../db/database.ts';
 import type { Room } from '../schemas.ts';
 import { toWireRoom } from './rooms.ts';
 
-interface Row {
+/** A room's row as a join reads it (here, and beside the page: readJoinPage). */
+export interface JoinRoomRow {
   id: string;
   name: string;
   createdAtMs: number;
@@ -10,8 +11,9 @@ interface Row {
   lastVersion: number;
   kind: string;
   ownerId: string | null;
-  members: string[];
 }
+
+type Row = JoinRoomRow & { members: string[] };
 
 /**
  * A room and which of `userIds` are its members, for a batch of joins (a join storm): one
