@@ -248,8 +248,12 @@ describe('per-connection event budget', () => {
       const open = sockets();
       a.close();
       await waitUntil('the server saw the disconnect', () => sockets() === open - 1, 5_000);
+      const answered = () =>
+        metric(/^parley_socket_events_total\{event="typing",result="not_joined"\} (\d+)/m);
+      const before = await answered();
       release();
-      await new Promise((r) => setTimeout(r, 100));
+      // Both handlers finished (answered not_joined, to nobody), with or without a query.
+      await waitUntil('both events answered', async () => (await answered()) === before + 2, 5_000);
       expect(membershipLookups(room.id)).toBe(0);
     } finally {
       held.mockRestore();
