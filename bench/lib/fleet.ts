@@ -115,11 +115,14 @@ export class Fleet {
     };
   }
 
-  /** Sends from `senders`; a rate is split over the loaders in proportion to their senders. */
+  /**
+   * Sends from `senders`; a rate is split over the loaders in proportion to their senders,
+   * and their schedules are offset evenly within a send interval (see `RunArgs.phase`).
+   */
   async run(senders: Sender[], args: FleetRunArgs): Promise<RunResult> {
     const parts = [...this.byPart(senders)];
     const results = await Promise.all(
-      parts.map(([part, ss]) =>
+      parts.map(([part, ss], i) =>
         part.loader.rpc.call<RunResult>(
           'run',
           {
@@ -127,7 +130,7 @@ export class Fleet {
             group: this.group,
             senders: ss,
             ...(args.ratePerSecond !== undefined
-              ? { ratePerSecond: (args.ratePerSecond * ss.length) / senders.length }
+              ? { ratePerSecond: (args.ratePerSecond * ss.length) / senders.length, phase: i / parts.length }
               : {}),
           } satisfies RunArgs,
           args.durationMs + args.drainMs + 60_000,
@@ -190,7 +193,8 @@ export async function measureWindow(
   const { bench, server } = fleet;
   await Promise.all(bench.loaders.map((l) => l.rpc.call('startCounting')));
   const loaders0 = await Promise.all(bench.loaders.map((l) => l.rpc.call<ProcessStats>('stats')));
-  const profile = bench.cpuProfileDir !== undefined && server === bench.parley;
+  // Both servers, so that a profile of Parley can be read against the reference's.
+  const profile = bench.cpuProfileDir !== undefined;
   if (profile) await server.child.rpc.call('profileStart');
   const s0 = await server.stats();
   const run = await fleet.run(senders, args);
@@ -198,8 +202,8 @@ export async function measureWindow(
   await settle(bench, expected);
   const s1 = await server.stats();
   if (profile) {
-    const file = join(bench.cpuProfileDir!, `${args.idPrefix}.cpuprofile`);
-    bench.log(`CPU profile of Parley: ${await server.child.rpc.call<string>('profileStop', { file })}`);
+    const file = join(bench.cpuProfileDir!, `${server.name}-${args.idPrefix}.cpuprofile`);
+    bench.log(`CPU profile of ${server.name}: ${await server.child.rpc.call<string>('profileStop', { file })}`);
   }
   const loaders1 = await Promise.all(bench.loaders.map((l) => l.rpc.call<ProcessStats>('stats')));
   const counts = await Promise.all(bench.loaders.map((l) => l.rpc.call<Counts>('stopCounting')));

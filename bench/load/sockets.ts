@@ -32,6 +32,13 @@ export interface RunArgs {
   mode: 'rate' | 'closed';
   /** rate mode: messages a second from this process, spread over its senders. */
   ratePerSecond?: number;
+  /**
+   * rate mode: where in its send interval this process starts, as a fraction of it (0 ≤ phase
+   * < 1). Loaders of one window are offset evenly, so that together they send at the
+   * window's rate, one message every 1/rate seconds, rather than all at once every
+   * loaders/rate seconds.
+   */
+  phase?: number;
   /** closed mode: messages in flight per sender. */
   window?: number;
   durationMs: number;
@@ -223,9 +230,10 @@ async function run(args: RunArgs): Promise<RunResult> {
     for (let k = 0; k < args.senders.length; k++) for (let w = 0; w < (args.window ?? 1); w++) send(k);
   } else {
     const rate = args.ratePerSecond ?? 10;
+    const phase = args.phase ?? 0;
     let next = 0;
     ticker = setInterval(() => {
-      const due = Math.floor(((now() - started) * rate) / 1000);
+      const due = Math.floor(((now() - started) * rate) / 1000 + phase);
       while (result.sent < due) send(next++ % args.senders.length);
     }, 2);
   }
