@@ -17,6 +17,8 @@ export interface JoinOutcome {
   errors: Record<string, number>;
   latencyMs: number[];
   messagesReturned: number;
+  /** One ack's length as JSON (the largest of the loaders' first acks). */
+  ackChars: number;
 }
 
 export type Sender = { index: number; roomId: string };
@@ -112,6 +114,7 @@ export class Fleet {
       errors,
       latencyMs: results.flatMap((r) => r.latencyMs),
       messagesReturned: results.reduce((a, r) => a + r.messagesReturned, 0),
+      ackChars: Math.max(0, ...results.map((r) => r.ackChars)),
     };
   }
 
@@ -203,7 +206,9 @@ export async function measureWindow(
   const s1 = await server.stats();
   if (profile) {
     const file = join(bench.cpuProfileDir!, `${server.name}-${args.idPrefix}.cpuprofile`);
-    bench.log(`CPU profile of ${server.name}: ${await server.child.rpc.call<string>('profileStop', { file })}`);
+    bench.log(
+      `CPU profile of ${server.name}: ${await server.child.rpc.call<string>('profileStop', { file })}`,
+    );
   }
   const loaders1 = await Promise.all(bench.loaders.map((l) => l.rpc.call<ProcessStats>('stats')));
   const counts = await Promise.all(bench.loaders.map((l) => l.rpc.call<Counts>('stopCounting')));

@@ -154,6 +154,8 @@ async function join(args: JoinArgs) {
   const errors: Record<string, number> = {};
   let ok = 0;
   let messages = 0;
+  /** The size of one ack as JSON (the first): both servers are to answer the same bytes. */
+  let ackChars = 0;
   await pool(args.joins, args.concurrency, async (j) => {
     const socket = socketOf(args.group, j.index);
     const t0 = now();
@@ -168,11 +170,12 @@ async function join(args: JoinArgs) {
     if (ack.ok) {
       ok++;
       messages += ack.messages?.length ?? 0;
+      if (ackChars === 0) ackChars = JSON.stringify(ack).length;
     } else {
       errors[ack.error?.code ?? 'unknown'] = (errors[ack.error?.code ?? 'unknown'] ?? 0) + 1;
     }
   });
-  return { ok, failed: args.joins.length - ok, errors, latencyMs, messagesReturned: messages };
+  return { ok, failed: args.joins.length - ok, errors, latencyMs, messagesReturned: messages, ackChars };
 }
 
 function makeText(chars: number): (sentAt: number) => string {

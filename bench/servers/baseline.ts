@@ -45,14 +45,76 @@ setInterval(() => {
   movedMarkers.clear();
 }, READ_FLUSH_MS).unref();
 
+/**
+ * A join answers what Parley's does, from memory: the room, its present users (here: the
+ * distinct users of the room's sockets) and the newest page of 50 messages in the contract's
+ * shape, with the text the bench seeds its histories with, so that the reference pays for
+ * the same bytes on the wire, encoded and decoded, and only the reads are left out (the raw
+ * keyset page the bench adds to it).
+ */
+const JOIN_PAGE = 50;
+const STARTED = new Date().toISOString();
+const pages = new Map<string, object[]>();
+function joinPage(roomId: string): object[] {
+  let page = pages.get(roomId);
+  if (!page) {
+    page = Array.from({ length: JOIN_PAGE }, (_, i) => {
+      const seq = 151 + i;
+      return {
+        id: `${roomId}:${seq}`, // as the bench seeds them (bench/lib/db.ts)
+        roomId,
+        seq,
+        userId: 'bu1',
+        name: 'bench_1',
+        text: `history message ${seq}: the quick brown fox jumps over the lazy dog`,
+        ts: Date.now(),
+        clientMsgId: null,
+        attachment: null,
+        version: seq,
+        editedAt: null,
+        deletedAt: null,
+        replyTo: null,
+        reactions: [],
+      };
+    });
+    pages.set(roomId, page);
+  }
+  return page;
+}
+function presentUsers(roomId: string): { id: string; name: string }[] {
+  const users = new Map<string, string>();
+  for (const id of io.of('/').adapter.rooms.get(roomId) ?? []) {
+    const data = io.of('/').sockets.get(id)?.data as { userId: string; name: string } | undefined;
+    if (data) users.set(data.userId, data.name);
+  }
+  return [...users].map(([id, name]) => ({ id, name }));
+}
+
 io.on('connection', (socket) => {
   const auth = socket.handshake.auth as { userId?: string; name?: string };
   const userId = String(auth.userId ?? socket.id);
   const name = String(auth.name ?? userId);
 
+  socket.data = { userId, name };
   socket.on('join', (payload: { roomId: string }, ack?: Ack) => {
     void socket.join(payload.roomId);
-    ack?.({ ok: true, room: { id: payload.roomId }, users: [], messages: [], hasMore: false });
+    ack?.({
+      ok: true,
+      room: {
+        id: payload.roomId,
+        name: payload.roomId,
+        createdAt: STARTED,
+        lastSeq: 200,
+        kind: 'group',
+        ownerId: null,
+        lastVersion: 200,
+      },
+      users: presentUsers(payload.roomId),
+      messages: joinPage(payload.roomId),
+      hasMore: true,
+      changes: [],
+      hasMoreChanges: false,
+    });
   });
   socket.on('leave', (payload: { roomId: string }, ack?: Ack) => {
     void socket.leave(payload.roomId);
