@@ -260,6 +260,30 @@ describe('per-connection event budget', () => {
     }
   });
 
+  it('costs an idle connection no joined-rooms set and its guard one slot of middleware (memory per socket)', async () => {
+    const alice = await world.user();
+    const room = await world.room(alice);
+    const a = await alice.connect();
+    const server = [...world.server.realtime.io.of('/').sockets.values()].find(
+      (s) => s.data.session.userId === alice.id,
+    )!;
+    expect(server.data.joined).toBeUndefined();
+    // Set in place of socket.use's push (which grows the array to 16 slots); should Socket.IO
+    // rename its private field, the fallback still guards but this fails, to be looked at.
+    const fns = Reflect.get(server, 'fns') as unknown[];
+    expect(fns).toHaveLength(1);
+    // And it is the guard: an unknown event is answered by it.
+    expect(await a.raw.timeout(5_000).emitWithAck('no-such-event', {})).toMatchObject({
+      ok: false,
+      error: { code: 'invalid_request' },
+    });
+    await a.joined(room);
+    expect([...server.data.joined!]).toEqual([room.id]);
+    expect((await a.leave(room)).ok).toBe(true);
+    expect(server.data.joined!.size).toBe(0);
+    a.close();
+  });
+
   it("corks a connection's flushes from its first refusal on, so a read's refusals leave in a few writes; others pay nothing", async () => {
     const alice = await world.user();
     const room = await world.room(alice);

@@ -29,7 +29,7 @@ import type { ReadMarkers } from './read-markers.ts';
 import { joinReadsOf, type JoinPage } from './join-reads.ts';
 import type { RoomMembers } from './room-members.ts';
 import type { RoomPresence } from './room-presence.ts';
-import { roomChannel, type ParleyServer, type ParleySocket } from './types.ts';
+import { joinedRooms, markJoined, roomChannel, type ParleyServer, type ParleySocket } from './types.ts';
 import type { MessageWriter } from './writer.ts';
 
 export interface HandlerDeps {
@@ -104,7 +104,7 @@ export function createHandlers(deps: HandlerDeps): (socket: ParleySocket) => voi
   /** Membership comes before join state: a non-member hears `forbidden` whether joined or not. */
   const authorize = async (socket: ParleySocket, roomId: string, checkMembership: boolean): Promise<void> => {
     const { userId } = socket.data.session;
-    if (!socket.data.joined.has(roomId)) {
+    if (!joinedRooms(socket).has(roomId)) {
       // Cut while this event waited for its rate-limit round trip (a flooder's last allowed
       // events): the socket has left every room and its ack goes nowhere, so no query.
       if (socket.disconnected) throw new AppError('not_joined', 'Join the room first');
@@ -164,7 +164,7 @@ export function createHandlers(deps: HandlerDeps): (socket: ParleySocket) => voi
       // removal) is taken out again and refused, and a removal committed after the
       // statement's snapshot reaches this socket through the bus, as it is already joined.
       await socket.join(roomChannel(roomId));
-      socket.data.joined.add(roomId);
+      markJoined(socket, roomId);
       readEarly();
       const [present, entered] = await Promise.all([
         presence.entered(socket, roomId),
@@ -194,7 +194,7 @@ export function createHandlers(deps: HandlerDeps): (socket: ParleySocket) => voi
       // In the room before history is read: a message committed meanwhile arrives live (perhaps
       // also in the page; clients dedupe by seq), never in neither.
       await socket.join(roomChannel(roomId));
-      socket.data.joined.add(roomId);
+      markJoined(socket, roomId);
       readEarly();
       // Presence (Redis) and the page (Postgres) at once: both only need the socket in the room.
       [users, page] = await Promise.all([presence.entered(socket, roomId), joins.page(roomId, query), warm]);
@@ -320,7 +320,7 @@ export async function socketLeaves(
   roomId: string,
   presence: RoomPresence,
 ): Promise<void> {
-  if (!socket.data.joined.delete(roomId)) return;
+  if (!socket.data.joined?.delete(roomId)) return;
   await socket.leave(roomChannel(roomId));
   stopTyping(io, socket, roomId);
   const { userId, name } = socket.data.session;
@@ -334,8 +334,8 @@ export async function socketGone(
   presence: RoomPresence,
 ): Promise<void> {
   const { userId, name } = socket.data.session;
-  const rooms = [...socket.data.joined];
-  socket.data.joined.clear();
+  const rooms = [...joinedRooms(socket)];
+  socket.data.joined?.clear();
   for (const roomId of rooms) {
     stopTyping(io, socket, roomId);
     await presence.left(socket.id, { id: userId, name }, roomId);

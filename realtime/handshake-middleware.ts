@@ -48,7 +48,6 @@ export function useHandshake(
           return next(connectError(refusal.error));
         }
         socket.data.session = session;
-        socket.data.joined = new Set();
         next();
       },
       (err: unknown) => {

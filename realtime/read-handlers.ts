@@ -2,6 +2,7 @@ import { AppError } from '../core/errors.ts';
 import { ReadPayload } from '../core/schemas.ts';
 import type { Listen } from './handlers.ts';
 import type { ReadMarkers } from './read-markers.ts';
+import { joinedRooms } from './types.ts';
 
 export interface ReadHandlerDeps {
   markers: ReadMarkers;
@@ -18,7 +19,7 @@ export function registerReadHandlers(deps: ReadHandlerDeps, listen: Listen): voi
   listen('read', ReadPayload, async ({ roomId, seq }, socket) => {
     const { userId } = socket.data.session;
     if (!deps.accepting()) throw new AppError('unavailable', 'Server is shutting down, reconnect and retry');
-    const joined = socket.data.joined.has(roomId);
+    const joined = joinedRooms(socket).has(roomId);
     return { lastReadSeq: await deps.markers.read(roomId, userId, seq, joined) };
   });
 }

@@ -4,7 +4,7 @@ import type { Logger } from '../core/logger.ts';
 import { formerMemberships } from '../core/rooms/rooms.ts';
 import { socketLeaves } from './handlers.ts';
 import type { RoomPresence } from './room-presence.ts';
-import type { ParleyServer, ParleySocket } from './types.ts';
+import { joinedRooms, type ParleyServer, type ParleySocket } from './types.ts';
 
 interface Discrepancies {
   /** Sockets whose token has been revoked. */
@@ -25,7 +25,7 @@ async function findDiscrepancies(db: Database, sockets: Iterable<ParleySocket>):
   const revokedJtis = await revokedAmong(db, [...new Set(all.map((s) => s.data.session.jti))]);
   const revoked = all.filter((s) => revokedJtis.has(s.data.session.jti));
 
-  const pairs = all.flatMap((socket) => [...socket.data.joined].map((roomId) => ({ socket, roomId })));
+  const pairs = all.flatMap((socket) => [...joinedRooms(socket)].map((roomId) => ({ socket, roomId })));
   const gone = await formerMemberships(
     db,
     pairs.map((p) => ({ roomId: p.roomId, userId: p.socket.data.session.userId })),

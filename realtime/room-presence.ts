@@ -3,7 +3,7 @@ import { presencePruned } from '../core/metrics.ts';
 import { distinctUsers, type Presence, type PresenceEntry } from '../core/redis/presence.ts';
 import type { PresentUser } from '../core/schemas.ts';
 import { KeyedBatcher } from './batcher.ts';
-import { roomChannel, type ParleyServer, type ParleySocket } from './types.ts';
+import { joinedRooms, roomChannel, type ParleyServer, type ParleySocket } from './types.ts';
 
 /**
  * How long presence changes in one room are gathered into one announcement: 50 ms, longer
@@ -174,7 +174,7 @@ export class RoomPresence {
       const entries: PresenceEntry[] = [];
       for (const socket of this.io.of('/').sockets.values()) {
         const user = userOf(socket);
-        for (const roomId of socket.data.joined) entries.push({ roomId, socketId: socket.id, user });
+        for (const roomId of joinedRooms(socket)) entries.push({ roomId, socketId: socket.id, user });
       }
       await this.store.put(entries, this.now());
       const recovering = this.degraded;
