@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { serveRpc } from './rpc.ts';
 
 /**
@@ -25,12 +26,15 @@ if (process.send) {
       // and finalizers free more on a later pass. So: GC, let the allocator settle, read;
       // repeat until two readings agree (or 12 passes), and answer the median of the last
       // three, so a reading taken mid-release cannot make a per-socket cost negative.
-      const readings: NodeJS.MemoryUsage[] = [];
+      const readings: (NodeJS.MemoryUsage & { spaces: Record<string, number> })[] = [];
       for (let pass = 0; pass < 12; pass++) {
         gc();
         gc();
         await new Promise((r) => setTimeout(r, 100));
-        readings.push(process.memoryUsage());
+        const spaces = Object.fromEntries(
+          getHeapSpaceStatistics().map((s) => [s.space_name, s.space_used_size]),
+        );
+        readings.push({ ...process.memoryUsage(), spaces });
         const [a, b] = readings.slice(-2);
         if (pass >= 2 && a && b && Math.abs(a.rss - b.rss) < 256 * 1024) break;
       }
@@ -43,6 +47,14 @@ if (process.send) {
         heapUsed: mid('heapUsed'),
         external: mid('external'),
         arrayBuffers: mid('arrayBuffers'),
+        // The heap by V8 space (each the median too): code_space is compiled code, which
+        // grows when the JIT optimizes (a one-time cost, not a connection's).
+        spaces: Object.fromEntries(
+          Object.keys(last[0]!.spaces).map((k) => [
+            k,
+            last.map((m) => m.spaces[k] ?? 0).sort((x, y) => x - y)[Math.floor(last.length / 2)]!,
+          ]),
+        ),
       };
     },
     profileStart: async () => {

@@ -16,13 +16,16 @@ import { BENCH_JWT_SECRET, type BenchClient } from './tokens.ts';
 
 type ServerName = 'parley' | 'baseline';
 
+/** `process.memoryUsage()` after a settled GC, and V8's used bytes per heap space. */
+export type SettledMemory = NodeJS.MemoryUsage & { spaces: Record<string, number> };
+
 export interface ServerUnderTest {
   name: ServerName;
   url: string;
   child: Child;
   stats(): Promise<ProcessStats>;
-  /** Runs the GC (twice) and returns memory after it. */
-  settledMemory(): Promise<NodeJS.MemoryUsage>;
+  /** Runs the GC (twice) and returns memory after it, the heap also by V8 space. */
+  settledMemory(): Promise<SettledMemory>;
   stop(): Promise<void>;
 }
 
@@ -32,7 +35,7 @@ function wrap(name: ServerName, url: string, child: Child, cleanup?: () => void)
     url,
     child,
     stats: () => child.rpc.call<ProcessStats>('stats'),
-    settledMemory: () => child.rpc.call<NodeJS.MemoryUsage>('gc'),
+    settledMemory: () => child.rpc.call<SettledMemory>('gc'),
     async stop() {
       await child.stop();
       cleanup?.();

@@ -17,11 +17,15 @@ export const memory: Scenario = async (bench) => {
   const heap: Record<string, Record<number, number[]>> = { parley: {}, baseline: {} };
   const rss: Record<string, Record<number, number[]>> = { parley: {}, baseline: {} };
   const connectMs: Record<string, Record<number, number[]>> = { parley: {}, baseline: {} };
+  // Each rep's heap per socket by V8 space, so a rep that reads high says where (compiled
+  // code is the JIT's one-time cost; old_space is what connections hold).
+  const bySpace: Record<string, Record<number, Record<string, number>[]>> = { parley: {}, baseline: {} };
   for (const name of ['parley', 'baseline'])
     for (const n of sizes) {
       heap[name]![n] = [];
       rss[name]![n] = [];
       connectMs[name]![n] = [];
+      bySpace[name]![n] = [];
     }
   for (let r = 0; r < bench.profile.memory.reps; r++) {
     const names: ('parley' | 'baseline')[] = r % 2 === 0 ? ['baseline', 'parley'] : ['parley', 'baseline'];
@@ -61,6 +65,11 @@ export const memory: Scenario = async (bench) => {
           const m = await server.settledMemory();
           heap[name]![n]!.push((m.heapUsed - m0.heapUsed) / n);
           rss[name]![n]!.push((m.rss - m0.rss) / n);
+          bySpace[name]![n]!.push(
+            Object.fromEntries(
+              Object.entries(m.spaces).map(([k, v]) => [k, Math.round((v - (m0.spaces[k] ?? 0)) / n)]),
+            ),
+          );
         }
       } finally {
         await Promise.all(fleets.map((f) => f.disconnect()));
@@ -96,7 +105,12 @@ export const memory: Scenario = async (bench) => {
           ...(kind === 'heap' ? { validity: { minRatio: 0.9 } } : {}),
           ...(notes ? { notes } : {}),
           ...(kind === 'heap'
-            ? { extra: { connectMs: { parley: connectMs.parley![n], baseline: connectMs.baseline![n] } } }
+            ? {
+                extra: {
+                  connectMs: { parley: connectMs.parley![n], baseline: connectMs.baseline![n] },
+                  bytesPerSocketBySpace: { parley: bySpace.parley![n], baseline: bySpace.baseline![n] },
+                },
+              }
             : {}),
         }),
       );
