@@ -17,7 +17,7 @@ import { BENCH_JWT_SECRET, type BenchClient } from './tokens.ts';
 type ServerName = 'parley' | 'baseline';
 
 /** `process.memoryUsage()` after a settled GC, and V8's used bytes per heap space. */
-export type SettledMemory = NodeJS.MemoryUsage & { spaces: Record<string, number> };
+type SettledMemory = NodeJS.MemoryUsage & { spaces: Record<string, number> };
 
 export interface ServerUnderTest {
   name: ServerName;
