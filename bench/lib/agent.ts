@@ -2,6 +2,10 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { serveRpc } from './rpc.ts';
+import { median } from './stats.ts';
+
+/** `process.memoryUsage()` and V8's used bytes per heap space, read together. */
+export type SettledMemory = NodeJS.MemoryUsage & { spaces: Record<string, number> };
 
 /**
  * Preloaded (`--import`) into every server the harness measures, Parley's and the
@@ -26,7 +30,7 @@ if (process.send) {
       // and finalizers free more on a later pass. So: GC, let the allocator settle, read;
       // repeat until two readings agree (or 12 passes), and answer the median of the last
       // three, so a reading taken mid-release cannot make a per-socket cost negative.
-      const readings: (NodeJS.MemoryUsage & { spaces: Record<string, number> })[] = [];
+      const readings: SettledMemory[] = [];
       for (let pass = 0; pass < 12; pass++) {
         gc();
         gc();
@@ -39,21 +43,17 @@ if (process.send) {
         if (pass >= 2 && a && b && Math.abs(a.rss - b.rss) < 256 * 1024) break;
       }
       const last = readings.slice(-3);
-      const mid = <K extends keyof NodeJS.MemoryUsage>(k: K) =>
-        last.map((m) => m[k]).sort((x, y) => x - y)[Math.floor(last.length / 2)]!;
+      const mid = (pick: (m: SettledMemory) => number) => median(last.map(pick));
       return {
-        rss: mid('rss'),
-        heapTotal: mid('heapTotal'),
-        heapUsed: mid('heapUsed'),
-        external: mid('external'),
-        arrayBuffers: mid('arrayBuffers'),
-        // The heap by V8 space (each the median too): code_space is compiled code, which
-        // grows when the JIT optimizes (a one-time cost, not a connection's).
+        rss: mid((m) => m.rss),
+        heapTotal: mid((m) => m.heapTotal),
+        heapUsed: mid((m) => m.heapUsed),
+        external: mid((m) => m.external),
+        arrayBuffers: mid((m) => m.arrayBuffers),
+        // The heap by V8 space: code_space is compiled code, which grows when the JIT
+        // optimizes (a one-time cost, not a connection's); old_space is what connections hold.
         spaces: Object.fromEntries(
-          Object.keys(last[0]!.spaces).map((k) => [
-            k,
-            last.map((m) => m.spaces[k] ?? 0).sort((x, y) => x - y)[Math.floor(last.length / 2)]!,
-          ]),
+          Object.keys(last[0]!.spaces).map((k) => [k, mid((m) => m.spaces[k] ?? 0)]),
         ),
       };
     },

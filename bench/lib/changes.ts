@@ -53,28 +53,21 @@ export async function measureAcks(
   const reacted = new Set<string>();
   for (let i = 0; i < 10; i++)
     ids.push(idOf((await timed(socket, 'message', { roomId, text: `warm ${i}` })).ack));
-  const react = (messageId: string, e: string) => ({
-    roomId,
-    messageId,
-    emoji: e,
-    on: !reacted.has(`${messageId} ${e}`),
-  });
   const gap = 1000 / ratePerSecond;
   for (let i = 0; i < ops; i++) {
     const started = performance.now();
     const kind = (['message', 'edit', 'react'] as const)[i % 3]!;
     const messageId = ids[Math.floor(Math.random() * ids.length)]!;
+    const e = emoji[i % emoji.length]!;
+    const reaction = `${messageId} ${e}`;
     const payload =
       kind === 'message'
         ? { roomId, text: `message ${i}` }
         : kind === 'edit'
           ? { roomId, messageId, text: `edit ${i}` }
-          : react(messageId, emoji[i % emoji.length]!);
+          : { roomId, messageId, emoji: e, on: !reacted.has(reaction) };
     const { ms, ack } = await timed(socket, kind, payload);
-    if (kind === 'react') {
-      const key = `${messageId} ${(payload as { emoji: string }).emoji}`;
-      if (!reacted.delete(key)) reacted.add(key);
-    }
+    if (kind === 'react' && !reacted.delete(reaction)) reacted.add(reaction);
     lat[kind].push(ms);
     if (kind === 'message') ids.push(idOf(ack));
     await sleep(Math.max(0, gap - (performance.now() - started)));

@@ -12,12 +12,10 @@ import {
   type Child,
   type ProcessStats,
 } from './children.ts';
+import type { SettledMemory } from './agent.ts';
 import { BENCH_JWT_SECRET, type BenchClient } from './tokens.ts';
 
 type ServerName = 'parley' | 'baseline';
-
-/** `process.memoryUsage()` after a settled GC, and V8's used bytes per heap space. */
-type SettledMemory = NodeJS.MemoryUsage & { spaces: Record<string, number> };
 
 export interface ServerUnderTest {
   name: ServerName;
