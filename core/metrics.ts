@@ -63,6 +63,13 @@ export const persistBatchSeconds = new Histogram({
   registers: [registry],
 });
 
+export const roomStateCacheLookups = new Counter({
+  name: 'parley_room_state_cache_total',
+  help: 'Batches of changes by how the room-state cache served them: hit (one round trip), miss (read first), stale (the write found the room changed; read again)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
 export const presencePruned = new Counter({
   name: 'parley_presence_pruned_total',
   help: 'Presence entries removed because their socket stopped refreshing them',

@@ -2,7 +2,9 @@ import type { Database } from '../core/db/database.ts';
 import { AppError, isDatabaseUnavailable } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { commitBatch, type Operation } from '../core/messages/batch.ts';
-import { commitSends, isPlainSend } from '../core/messages/send-batch.ts';
+import { plainSendRow, RoomStateCache } from '../core/messages/room-state-cache.ts';
+import type { MessageRow } from '../core/messages/rows.ts';
+import { commitSends, isPlainSend, type SendResult } from '../core/messages/send-batch.ts';
 import type { Change } from '../core/messages/changes.ts';
 import {
   toWireMessage,
@@ -34,6 +36,8 @@ export interface WriterOptions {
   maxBatch?: number;
   /** Most plain sends committed in one cross-room statement. */
   maxSends?: number;
+  /** What this writer last committed to each room, so that a change can skip its read. */
+  roomState?: RoomStateCache;
   /** Commits running at the same time (each holds a pooled connection while it does). */
   maxConcurrent?: number;
   /** Of those, cross-room statements (fewer, bigger statements cost the database less). */
@@ -104,6 +108,7 @@ export class MessageWriter {
   private readonly maxSends: number;
   private readonly maxConcurrent: number;
   private readonly maxStatements: number;
+  private readonly roomState: RoomStateCache;
   private running = 0;
   private statements = 0;
   private idleWaiters: (() => void)[] = [];
@@ -113,6 +118,7 @@ export class MessageWriter {
     this.maxSends = opts.maxSends ?? 512;
     this.maxConcurrent = opts.maxConcurrent ?? 8;
     this.maxStatements = Math.min(this.maxConcurrent, opts.maxStatements ?? 2);
+    this.roomState = opts.roomState ?? new RoomStateCache();
   }
 
   /** Resolves once the send is committed (or refused); rejects when the database fails. */
@@ -293,6 +299,7 @@ export class MessageWriter {
     }
     persistBatchSeconds.observe((performance.now() - started) / 1000);
     persistBatchSize.observe(results.filter((r) => r !== 'retry' && r.ok && !r.duplicate).length);
+    this.noteSends(sends, results);
 
     const fresh = new Map<string, Message[]>();
     const signing: Promise<void>[] = [];
@@ -339,6 +346,23 @@ export class MessageWriter {
     }
   }
 
+  /**
+   * The rooms' cached state follows the statement's new messages; a room the statement did
+   * not take, or that refused a sender, is forgotten (it is read afresh on its next change).
+   */
+  private noteSends(sends: PendingSend[], results: SendResult[]): void {
+    const fresh = new Map<string, MessageRow[]>();
+    results.forEach((r, i) => {
+      const { roomId } = sends[i]!;
+      if (r === 'retry' || !r.ok) return this.roomState.drop(roomId);
+      if (r.duplicate) return;
+      const rows = fresh.get(roomId);
+      if (rows) rows.push(plainSendRow(r.message));
+      else fresh.set(roomId, [plainSendRow(r.message)]);
+    });
+    for (const [roomId, rows] of fresh) this.roomState.appended(roomId, rows);
+  }
+
   /** A duplicate's original, whose attachment (it may have one) is signed for the ack. */
   private async answerDuplicate(p: PendingSend, original: StoredMessage): Promise<void> {
     try {
@@ -361,7 +385,7 @@ export class MessageWriter {
         roomId,
         batch.map((p) => p.op),
         this.opts.now,
-        { optimistic },
+        { optimistic, cache: this.roomState },
       );
       if (committed.retried) this.markContended(roomId);
     } catch (err) {

@@ -3,6 +3,8 @@ import { AppError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { applyChange, changeWrites, snapshotReactions, type Change, type ChangeState } from './changes.ts';
 import { usableAttachments, writeBatch, type AttachmentRow, type BatchWrite } from './batch-sql.ts';
+import type { Commit, RoomStateCache } from './room-state-cache.ts';
+import { roomStateCacheLookups } from '../metrics.ts';
 import { MESSAGE_ROW_JSON, parseMessageRows } from './row-json.ts';
 import { excerpt, fromRow, type MessageRow, type StoredMessage } from './rows.ts';
 import type { AppendResult, Draft } from './messages.ts';
@@ -132,6 +134,12 @@ export interface CommitOptions {
    * (see writeBatch's guard); else, or when false, the room's own transaction.
    */
   optimistic?: boolean;
+  /**
+   * The room's state as this process last committed it: a batch of changes only, whose users
+   * and messages it holds, skips the read (one round trip: the guarded write). It is kept up
+   * to date with every commit made through here.
+   */
+  cache?: RoomStateCache;
 }
 
 /**
@@ -142,7 +150,11 @@ export interface CommitOptions {
  * version. Everything the batch writes, the room's new high-water marks included, goes in
  * one statement.
  *
- * Two ways to the same outcome:
+ * Three ways to the same outcome:
+ * - From the cache (`options.cache`, a batch of changes only, whose users and messages the
+ *   cache holds as this process last committed them): decided in memory, then the guarded
+ *   write below; one round trip. A write that finds the room changed costs a read and the
+ *   optimistic way.
  * - Optimistic (batches without attachments): one statement reads the state, the batch is
  *   decided in memory, one statement writes it under the room's lock if the room's
  *   `last_version` (raised by every write to its messages), its owner and the members relied
@@ -163,35 +175,118 @@ export async function commitBatch(
   // Attachments are locked by the transaction (their rows change outside the room's lock).
   const optimistic =
     (options.optimistic ?? true) && ops.every((o) => o.kind !== 'send' || o.attachmentId === null);
+  const cache = options.cache;
+  if (optimistic && cache) {
+    const decided = await commitFromCache(db, cache, roomId, ops, now);
+    if (decided) return decided;
+  }
   if (optimistic) {
     const state = await readState(db, roomId, ops);
-    if (!state.room) return { results: ops.map(forbidden), updated: [], discarded: [] };
+    if (!state.room) {
+      cache?.drop(roomId);
+      return { results: ops.map(forbidden), updated: [], discarded: [] };
+    }
     const plan = decide(roomId, ops, state, new Map(), now);
-    if (!plan.write) return plan.result;
     const room = state.room;
-    const written = await writeBatch(db, roomId, plan.write, {
-      version: room.last_version,
-      ownerId: room.owner_id,
-      members: [...new Set(ops.map((o) => o.userId).filter((u) => state.members.has(u)))],
-    });
-    if (written) return plan.result;
+    const written =
+      !plan.write ||
+      (await writeBatch(db, roomId, plan.write, {
+        version: room.last_version,
+        ownerId: room.owner_id,
+        members: [...new Set(ops.map((o) => o.userId).filter((u) => state.members.has(u)))],
+      }));
+    if (written) {
+      cache?.committed(roomId, afterCommit(ops, state, plan));
+      return plan.result;
+    }
   }
   // A raw transaction (not Prisma's interactive one, which costs more CPU than these few
   // statements): a busy pool waits the connect timeout and then fails as `unavailable`, and
   // the statement timeout (DATABASE_STATEMENT_TIMEOUT_MS) bounds each statement.
-  const result = await db.transaction(async (tx) => {
+  const refused = { results: ops.map(forbidden), updated: [], discarded: [] };
+  const done = await db.transaction(async (tx): Promise<{ result: BatchResult; commit: Commit | null }> => {
     const locked = await runSql(tx, Prisma.sql`SELECT 1 FROM rooms WHERE id = ${roomId} FOR UPDATE`);
-    if (locked.length === 0) return { results: ops.map(forbidden), updated: [], discarded: [] };
+    if (locked.length === 0) return { result: refused, commit: null };
     // Read after the lock, so a concurrent duplicate that committed meanwhile is seen.
     const state = await readState(tx, roomId, ops);
-    if (!state.room) return { results: ops.map(forbidden), updated: [], discarded: [] };
+    if (!state.room) return { result: refused, commit: null };
     const sends = ops.filter((o): o is Operation & { kind: 'send' } => o.kind === 'send');
     const usable = await usableAttachments(tx, roomId, sends);
     const plan = decide(roomId, ops, state, usable, now);
     if (plan.write) await writeBatch(tx, roomId, plan.write);
-    return plan.result;
+    return { result: plan.result, commit: afterCommit(ops, state, plan) };
   });
-  return optimistic ? { ...result, retried: true } : result;
+  // Only once committed. A transaction that failed leaves the cache as it was: its rows were
+  // its own read, not the cache's.
+  if (done.commit) cache?.committed(roomId, done.commit);
+  else cache?.drop(roomId);
+  return optimistic ? { ...done.result, retried: true } : done.result;
+}
+
+/**
+ * A batch of changes only, decided on the cached state and written by the guarded write: one
+ * round trip. Undefined when the cache does not hold what the batch needs, or the write found
+ * the room changed since (the entry is then gone, and the caller reads the room afresh).
+ */
+async function commitFromCache(
+  db: Database,
+  cache: RoomStateCache,
+  roomId: string,
+  ops: Operation[],
+  now: () => number,
+): Promise<BatchResult | undefined> {
+  if (ops.some((o) => o.kind === 'send')) return undefined;
+  const userIds = [...new Set(ops.map((o) => o.userId))];
+  const messageIds = [...new Set(ops.map((o) => (o as Change).messageId))];
+  const cached = cache.take(roomId, userIds, messageIds);
+  if (!cached) {
+    roomStateCacheLookups.inc({ outcome: 'miss' });
+    return undefined;
+  }
+  const { marks } = cached;
+  const state: BatchState = {
+    room: {
+      last_seq: marks.lastSeq,
+      last_ts: marks.lastTs,
+      last_version: marks.lastVersion,
+      owner_id: marks.ownerId,
+    },
+    members: cached.members,
+    existingRows: [],
+    parents: new Map(),
+    rows: new Map(messageIds.map((id) => [id, cached.rows.get(id)!])),
+  };
+  const plan = decide(roomId, ops, state, new Map(), now);
+  const written =
+    !plan.write ||
+    (await writeBatch(db, roomId, plan.write, {
+      version: marks.lastVersion,
+      ownerId: marks.ownerId,
+      members: userIds,
+    }));
+  roomStateCacheLookups.inc({ outcome: written ? 'hit' : 'stale' });
+  if (!written) return undefined;
+  cache.committed(roomId, afterCommit(ops, state, plan), cached);
+  return plan.result;
+}
+
+/** What a committed batch tells the room-state cache: the room as the batch left it. */
+function afterCommit(ops: Operation[], state: BatchState, plan: Plan): Commit {
+  const room = state.room!;
+  const last = plan.write?.last;
+  return {
+    readVersion: room.last_version,
+    marks: {
+      lastSeq: last?.seq ?? room.last_seq,
+      lastTs: last?.ts ?? Number(room.last_ts),
+      lastVersion: last?.version ?? room.last_version,
+      ownerId: room.owner_id,
+    },
+    members: state.members,
+    refused: ops.map((o) => o.userId).filter((u) => !state.members.has(u)),
+    rows: state.rows.values(),
+    changed: plan.result.updated.map((m) => m.id),
+  };
 }
 
 /** What a batch decided: its answers, and what to write (nothing for refusals and no-ops). */

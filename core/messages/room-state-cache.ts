@@ -1,0 +1,193 @@
+import type { MessageRow, StoredMessage } from './rows.ts';
+
+/** A room's high-water marks and owner as its last commit left them. */
+interface RoomMarks {
+  lastSeq: number;
+  lastTs: number;
+  lastVersion: number;
+  ownerId: string | null;
+}
+
+/** What a change-only batch decides on, taken from the cache instead of a read. */
+export interface CachedState {
+  marks: RoomMarks;
+  members: Set<string>;
+  rows: Map<string, MessageRow>;
+}
+
+interface Entry {
+  marks: RoomMarks;
+  /** Users known to be members (only ever positive: a refusal is always read). */
+  members: Set<string>;
+  /** Messages as committed, least recently used first. */
+  rows: Map<string, MessageRow>;
+}
+
+/** What a successful commit of a room tells the cache (see `RoomStateCache.committed`). */
+export interface Commit {
+  readVersion: number;
+  marks: RoomMarks;
+  members: Iterable<string>;
+  refused?: Iterable<string>;
+  rows: Iterable<MessageRow>;
+  changed?: Iterable<string>;
+}
+
+export interface RoomStateCacheOptions {
+  /** Most message rows held per room. */
+  rowsPerRoom?: number;
+  /** Most message rows held in all (a message's text is at most 4,000 code points). */
+  maxRows?: number;
+  /** Most members remembered per room. */
+  membersPerRoom?: number;
+}
+
+const EXCERPT_CODE_POINTS = 200;
+
+/**
+ * What this process's writer last committed to each room: its marks, the members that acted,
+ * and the recent messages as they are now. A batch of changes (edits, deletes, reactions)
+ * whose users and messages are all here is decided from it and written in one statement, the
+ * guarded write (batch-sql.ts), which applies only if the room's `last_version`, owner and
+ * those memberships are still what the cache says: a stale entry (another instance wrote to
+ * the room, a member was removed) costs one refused write and a fresh read, never a wrong
+ * write. That holds because every write to a room's messages or reactions raises its
+ * `last_version` (batch.ts, send-batch.ts); nothing else changes a message row.
+ *
+ * An entry is taken out while a commit of its room runs and put back only once the commit
+ * succeeded, so a failed or refused write leaves nothing half-applied behind.
+ */
+export class RoomStateCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly rowsPerRoom: number;
+  private readonly maxRows: number;
+  private readonly membersPerRoom: number;
+  private rowCount = 0;
+
+  constructor(options: RoomStateCacheOptions = {}) {
+    this.rowsPerRoom = options.rowsPerRoom ?? 256;
+    this.maxRows = options.maxRows ?? 2_048;
+    this.membersPerRoom = options.membersPerRoom ?? 256;
+  }
+
+  /** Rows held in all (for tests and metrics). */
+  get size(): number {
+    return this.rowCount;
+  }
+
+  /**
+   * Takes the room's entry out when it covers every user and message named, else leaves it.
+   * The caller commits and then calls `committed` (or nothing: the entry is then gone).
+   */
+  take(roomId: string, userIds: string[], messageIds: string[]): CachedState | undefined {
+    const entry = this.entries.get(roomId);
+    if (!entry) return undefined;
+    if (!userIds.every((u) => entry.members.has(u)) || !messageIds.every((id) => entry.rows.has(id)))
+      return undefined;
+    this.drop(roomId);
+    return entry;
+  }
+
+  /** Forgets the room. */
+  drop(roomId: string): void {
+    const entry = this.entries.get(roomId);
+    if (!entry) return;
+    this.rowCount -= entry.rows.size;
+    this.entries.delete(roomId);
+  }
+
+  /**
+   * A commit of the room succeeded. It was decided on the room as of `readVersion` (its
+   * `last_version` then) and left it with `marks`; `members` are users it found to be
+   * members, `refused` users it found not to be, `rows` messages as they are after it (those
+   * it changed or read), `changed` the ids it changed (replies to them get the parent's new
+   * excerpt). `base` is the entry it was decided on, when it came from `take`. Rows already
+   * held are kept only if they were as of `readVersion`: else someone wrote in between.
+   */
+  committed(roomId: string, commit: Commit, base?: CachedState): void {
+    const previous = base ?? this.entries.get(roomId);
+    this.drop(roomId);
+    const current = previous !== undefined && previous.marks.lastVersion === commit.readVersion;
+    const entry: Entry = {
+      marks: commit.marks,
+      members: previous?.members ?? new Set(),
+      rows: current ? previous.rows : new Map(),
+    };
+    // Copied first: a commit decided on this entry passes its own member set.
+    const members = [...commit.members];
+    for (const u of commit.refused ?? []) entry.members.delete(u);
+    for (const u of members) {
+      entry.members.delete(u);
+      entry.members.add(u);
+    }
+    while (entry.members.size > this.membersPerRoom)
+      entry.members.delete(entry.members.values().next().value!);
+    for (const row of commit.rows) {
+      entry.rows.delete(row.id);
+      entry.rows.set(row.id, row);
+    }
+    for (const id of commit.changed ?? []) {
+      const parent = entry.rows.get(id);
+      if (parent) refreshExcerpts(entry.rows, parent);
+    }
+    while (entry.rows.size > this.rowsPerRoom) entry.rows.delete(entry.rows.keys().next().value!);
+    this.entries.set(roomId, entry);
+    this.rowCount += entry.rows.size;
+    // Least recently committed rooms go first; the room just committed stays.
+    for (const [other, e] of this.entries) {
+      if (this.rowCount <= this.maxRows || other === roomId) break;
+      this.rowCount -= e.rows.size;
+      this.entries.delete(other);
+    }
+  }
+
+  /**
+   * New messages committed by a cross-room statement to the room (in seq order; plain sends:
+   * no reply, no attachment). They extend the entry only when they took the versions right
+   * after the cached one; otherwise someone else wrote to the room and the entry is dropped.
+   */
+  appended(roomId: string, messages: MessageRow[]): void {
+    const entry = this.entries.get(roomId);
+    if (!entry || messages.length === 0) return;
+    if (messages[0]!.version !== entry.marks.lastVersion + 1) return this.drop(roomId);
+    const last = messages.at(-1)!;
+    this.committed(roomId, {
+      readVersion: entry.marks.lastVersion,
+      marks: { ...entry.marks, lastSeq: last.seq, lastTs: Number(last.ts), lastVersion: last.version },
+      members: messages.map((m) => m.userId),
+      rows: messages,
+    });
+  }
+}
+
+/** A cached reply shows its parent's excerpt as the parent is now. */
+function refreshExcerpts(rows: Map<string, MessageRow>, parent: MessageRow): void {
+  for (const row of rows.values()) {
+    if (row.replyToId !== parent.id || !row.replyTo) continue;
+    row.replyTo = {
+      ...row.replyTo,
+      text: [...parent.text].slice(0, EXCERPT_CODE_POINTS).join(''),
+      deletedAt: parent.deletedAt,
+    };
+  }
+}
+
+/** A new plain send (no reply, no attachment, no reactions yet) as a cached row. */
+export const plainSendRow = (m: StoredMessage): MessageRow => ({
+  id: m.id,
+  roomId: m.roomId,
+  seq: m.seq,
+  userId: m.userId,
+  name: m.name,
+  text: m.text,
+  ts: BigInt(m.ts),
+  clientMsgId: m.clientMsgId,
+  attachmentId: null,
+  version: m.version,
+  editedAt: null,
+  deletedAt: null,
+  replyToId: null,
+  attachment: null,
+  reactions: [],
+  replyTo: null,
+});
