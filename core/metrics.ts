@@ -65,7 +65,7 @@ export const persistBatchSeconds = new Histogram({
 
 export const roomStateCacheLookups = new Counter({
   name: 'parley_room_state_cache_total',
-  help: 'Batches of changes by how the room-state cache served them: hit (one round trip), miss (read first), stale (the write found the room changed; read again)',
+  help: 'Batches of changes by how the room-state cache served them: hit (one round trip), miss (read first), stale (the write found the room changed; read again), shared (another writer seen in the room lately: read first)',
   labelNames: ['outcome'] as const,
   registers: [registry],
 });

@@ -145,7 +145,7 @@ describe("the writer's room-state cache (a change in one round trip)", () => {
 
   it('a write by another instance since is caught by the guard: the change reads afresh and nothing stale is written', async () => {
     const room = await createRoom(services.db, alice.id, 'elsewhere');
-    const { writer, cache, during } = writerWithStatements();
+    const { writer, cache, during } = writerWithStatements(new RoomStateCache({ sharedBatches: 1 }));
     const target = sent(await send(writer, room.id, alice, 'target'));
     await writer.submitChange(room.id, {
       kind: 'react',
@@ -192,6 +192,16 @@ describe("the writer's room-state cache (a change in one round trip)", () => {
       ],
     });
     await expectCacheTrue(cache, room.id);
+    // Another writer was seen in the room: its next batch is read first (a refused write
+    // before each read is what alternating instances would otherwise cost), then the cache again.
+    const next = { kind: 'edit', userId: alice.id, messageId: target.id, text: 'mine' } satisfies Change;
+    expect((await during(() => writer.submitChange(room.id, next))).statements).toEqual([
+      'parley_batch_state',
+      'parley_batch_write_guarded',
+    ]);
+    expect(
+      (await during(() => writer.submitChange(room.id, { ...next, text: 'mine again' }))).statements,
+    ).toEqual(['parley_batch_write_guarded']);
   });
 
   it('a member removed since is refused, and is no longer taken for one', async () => {
@@ -423,7 +433,9 @@ describe('RoomStateCache bounds', () => {
     commit(cache, 'a', 1, 3);
     commit(cache, 'a', 6, 6, 5); // someone else took 4 and 5: rows 1–3 may be stale
     expect(cache.size).toBe(1);
-    cache.appended('a', [row('a', 8)]); // not the next version: the entry goes
+    expect(cache.skips('a')).toBe(false);
+    cache.appended('a', [row('a', 8)]); // not the next version: the entry goes, the room is shared
     expect(cache.size).toBe(0);
+    expect(cache.skips('a')).toBe(true);
   });
 });

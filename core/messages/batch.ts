@@ -238,6 +238,10 @@ async function commitFromCache(
   if (ops.some((o) => o.kind === 'send')) return undefined;
   const userIds = [...new Set(ops.map((o) => o.userId))];
   const messageIds = [...new Set(ops.map((o) => (o as Change).messageId))];
+  if (cache.skips(roomId)) {
+    roomStateCacheLookups.inc({ outcome: 'shared' });
+    return undefined;
+  }
   const cached = cache.take(roomId, userIds, messageIds);
   if (!cached) {
     roomStateCacheLookups.inc({ outcome: 'miss' });
@@ -265,7 +269,10 @@ async function commitFromCache(
       members: userIds,
     }));
   roomStateCacheLookups.inc({ outcome: written ? 'hit' : 'stale' });
-  if (!written) return undefined;
+  if (!written) {
+    cache.writtenElsewhere(roomId);
+    return undefined;
+  }
   cache.committed(roomId, afterCommit(ops, state, plan), cached);
   return plan.result;
 }

@@ -40,7 +40,12 @@ export interface RoomStateCacheOptions {
   maxRows?: number;
   /** Most members remembered per room. */
   membersPerRoom?: number;
+  /** Batches of changes of a room read first, not taken from the cache, once another writer was seen in it. */
+  sharedBatches?: number;
 }
+
+/** Most rooms remembered as written by another writer (rooms that go quiet must not pile up). */
+const MAX_SHARED_ROOMS = 1_024;
 
 const EXCERPT_CODE_POINTS = 200;
 
@@ -62,12 +67,16 @@ export class RoomStateCache {
   private readonly rowsPerRoom: number;
   private readonly maxRows: number;
   private readonly membersPerRoom: number;
+  private readonly sharedBatches: number;
+  /** Rooms another writer was seen in: how many more of their batches skip the cache. */
+  private readonly shared = new Map<string, number>();
   private rowCount = 0;
 
   constructor(options: RoomStateCacheOptions = {}) {
     this.rowsPerRoom = options.rowsPerRoom ?? 256;
     this.maxRows = options.maxRows ?? 2_048;
     this.membersPerRoom = options.membersPerRoom ?? 256;
+    this.sharedBatches = options.sharedBatches ?? 16;
   }
 
   /** Rows held in all (for tests and metrics). */
@@ -86,6 +95,29 @@ export class RoomStateCache {
       return undefined;
     this.drop(roomId);
     return entry;
+  }
+
+  /**
+   * Whether the room's next batch should skip the cache: another writer was seen in the room
+   * lately (a stale entry, or sends that did not follow the cached version). Where instances
+   * take turns writing to a room, each entry would be stale by its next change, and trying it
+   * costs a refused write before the read: such a room is read first for its next batches, as
+   * without the cache. Counts the batch down.
+   */
+  skips(roomId: string): boolean {
+    const left = this.shared.get(roomId);
+    if (left === undefined) return false;
+    if (left > 1) this.shared.set(roomId, left - 1);
+    else this.shared.delete(roomId);
+    return true;
+  }
+
+  /** Another writer wrote to the room since its entry: the entry goes, and the room is shared a while. */
+  writtenElsewhere(roomId: string): void {
+    this.drop(roomId);
+    this.shared.delete(roomId);
+    this.shared.set(roomId, this.sharedBatches);
+    if (this.shared.size > MAX_SHARED_ROOMS) this.shared.delete(this.shared.keys().next().value!);
   }
 
   /** Forgets the room. */
@@ -149,7 +181,7 @@ export class RoomStateCache {
   appended(roomId: string, messages: MessageRow[]): void {
     const entry = this.entries.get(roomId);
     if (!entry || messages.length === 0) return;
-    if (messages[0]!.version !== entry.marks.lastVersion + 1) return this.drop(roomId);
+    if (messages[0]!.version !== entry.marks.lastVersion + 1) return this.writtenElsewhere(roomId);
     const last = messages.at(-1)!;
     this.committed(roomId, {
       readVersion: entry.marks.lastVersion,
