@@ -86,7 +86,8 @@ const afterAcks = () => new Promise<void>((resolve) => process.nextTick(resolve)
  * Group commit across rooms. Plain sends (no attachment, no reply) of every idle room go into
  * one statement (core/messages/send-batch.ts), one round trip for up to `maxSends` of them;
  * a room whose next operation is anything else commits on its own (core/messages/batch.ts:
- * one read and one guarded write, or the room's transaction when contended), with the sends
+ * one read and one guarded write, the guarded write alone for changes to messages in its
+ * room-state cache, or the room's transaction when contended), with the sends
  * behind it. The first send to an idle writer
  * commits at once (no timer, no added latency at low load); whatever arrives while commits
  * run waits and goes into the next one. A room has at most one commit in flight, and its
