@@ -1,4 +1,4 @@
-import type { MessageRow, StoredMessage } from './rows.ts';
+import { excerpt, type MessageRow, type StoredMessage } from './rows.ts';
 
 /** A room's high-water marks and owner as its last commit left them. */
 interface RoomMarks {
@@ -46,8 +46,6 @@ export interface RoomStateCacheOptions {
 
 /** Most rooms remembered as written by another writer (rooms that go quiet must not pile up). */
 const MAX_SHARED_ROOMS = 1_024;
-
-const EXCERPT_CODE_POINTS = 200;
 
 /**
  * What this process's writer last committed to each room: its marks, the members that acted,
@@ -198,7 +196,7 @@ function refreshExcerpts(rows: Map<string, MessageRow>, parent: MessageRow): voi
     if (row.replyToId !== parent.id || !row.replyTo) continue;
     row.replyTo = {
       ...row.replyTo,
-      text: [...parent.text].slice(0, EXCERPT_CODE_POINTS).join(''),
+      text: excerpt(parent).text,
       deletedAt: parent.deletedAt,
     };
   }
