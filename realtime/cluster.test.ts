@@ -90,7 +90,12 @@ describe.runIf(usesRedis)('two instances on one Redis', () => {
     await b.joined(room);
     const both = [alice.id, bob.id].sort();
     expect((await a.next('presence')).users.map((u) => u.id).sort()).toEqual(both);
-    expect((await b.next('presence')).users.map((u) => u.id).sort()).toEqual(both);
+    // Alice's own arrival was announced on instance one before Bob joined on two; relayed
+    // through Redis it can still reach his socket there just after his join (seen once in CI).
+    let first = (await b.next('presence')).users.map((u) => u.id);
+    if (first.length === 1 && first[0] === alice.id)
+      first = (await b.next('presence')).users.map((u) => u.id);
+    expect(first.sort()).toEqual(both);
     // Bob's second tab, on the instance that last announced only Alice: the set is unchanged.
     const b2 = await on(one, bob);
     expect((await b2.joined(room)).users.map((u) => u.id).sort()).toEqual(both);
