@@ -434,7 +434,7 @@ describe('RoomStateCache bounds', () => {
     commit(cache, 'a', 6, 6, 5); // someone else took 4 and 5: rows 1–3 may be stale
     expect(cache.size).toBe(1);
     expect(cache.skips('a')).toBe(false);
-    cache.appended('a', [row('a', 8)]); // not the next version: the entry goes, the room is shared
+    cache.appended('a', [{ ...row('a', 8), ts: 8 }]); // not the next version: the entry goes, the room is shared
     expect(cache.size).toBe(0);
     expect(cache.skips('a')).toBe(true);
   });

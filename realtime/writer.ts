@@ -2,8 +2,7 @@ import type { Database } from '../core/db/database.ts';
 import { AppError, isDatabaseUnavailable } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { commitBatch, type Operation } from '../core/messages/batch.ts';
-import { plainSendRow, RoomStateCache } from '../core/messages/room-state-cache.ts';
-import type { MessageRow } from '../core/messages/rows.ts';
+import { RoomStateCache } from '../core/messages/room-state-cache.ts';
 import { commitSends, isPlainSend, type SendResult } from '../core/messages/send-batch.ts';
 import type { Change } from '../core/messages/changes.ts';
 import {
@@ -300,7 +299,7 @@ export class MessageWriter {
     }
     persistBatchSeconds.observe((performance.now() - started) / 1000);
     persistBatchSize.observe(results.filter((r) => r !== 'retry' && r.ok && !r.duplicate).length);
-    this.noteSends(sends, results);
+    this.forgetUntaken(sends, results);
 
     const fresh = new Map<string, Message[]>();
     const signing: Promise<void>[] = [];
@@ -323,6 +322,7 @@ export class MessageWriter {
       }
       signing.push(this.answerDuplicate(p, r.message));
     });
+    for (const [roomId, messages] of fresh) this.roomState.appended(roomId, messages);
     await Promise.all(signing);
     // Let the senders' acks go out first (persist → ack → broadcast), then broadcast each
     // room's batch (in seq order).
@@ -348,20 +348,14 @@ export class MessageWriter {
   }
 
   /**
-   * The rooms' cached state follows the statement's new messages; a room the statement did
-   * not take, or that refused a sender, is forgotten (it is read afresh on its next change).
+   * A room the statement did not take, or that refused a sender, is forgotten by the
+   * room-state cache (it is read afresh on its next change); the others' entries follow their
+   * new messages (commitSends, once they are grouped by room for the broadcast).
    */
-  private noteSends(sends: PendingSend[], results: SendResult[]): void {
-    const fresh = new Map<string, MessageRow[]>();
+  private forgetUntaken(sends: PendingSend[], results: SendResult[]): void {
     results.forEach((r, i) => {
-      const { roomId } = sends[i]!;
-      if (r === 'retry' || !r.ok) return this.roomState.drop(roomId);
-      if (r.duplicate) return;
-      const rows = fresh.get(roomId);
-      if (rows) rows.push(plainSendRow(r.message));
-      else fresh.set(roomId, [plainSendRow(r.message)]);
+      if (r === 'retry' || !r.ok) this.roomState.drop(sends[i]!.roomId);
     });
-    for (const [roomId, rows] of fresh) this.roomState.appended(roomId, rows);
   }
 
   /** A duplicate's original, whose attachment (it may have one) is signed for the ack. */

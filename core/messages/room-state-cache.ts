@@ -176,16 +176,17 @@ export class RoomStateCache {
    * no reply, no attachment). They extend the entry only when they took the versions right
    * after the cached one; otherwise someone else wrote to the room and the entry is dropped.
    */
-  appended(roomId: string, messages: MessageRow[]): void {
+  appended(roomId: string, messages: readonly PlainSent[]): void {
     const entry = this.entries.get(roomId);
+    // Most rooms that get sends are not cached: nothing to build for them.
     if (!entry || messages.length === 0) return;
     if (messages[0]!.version !== entry.marks.lastVersion + 1) return this.writtenElsewhere(roomId);
     const last = messages.at(-1)!;
     this.committed(roomId, {
       readVersion: entry.marks.lastVersion,
-      marks: { ...entry.marks, lastSeq: last.seq, lastTs: Number(last.ts), lastVersion: last.version },
+      marks: { ...entry.marks, lastSeq: last.seq, lastTs: last.ts, lastVersion: last.version },
       members: messages.map((m) => m.userId),
-      rows: messages,
+      rows: messages.map(plainSendRow),
     });
   }
 }
@@ -202,8 +203,14 @@ function refreshExcerpts(rows: Map<string, MessageRow>, parent: MessageRow): voi
   }
 }
 
+/** What a new plain send's row is made of (a stored message or its wire form: the same fields). */
+type PlainSent = Pick<
+  StoredMessage,
+  'id' | 'roomId' | 'seq' | 'userId' | 'name' | 'text' | 'ts' | 'clientMsgId' | 'version'
+>;
+
 /** A new plain send (no reply, no attachment, no reactions yet) as a cached row. */
-export const plainSendRow = (m: StoredMessage): MessageRow => ({
+const plainSendRow = (m: PlainSent): MessageRow => ({
   id: m.id,
   roomId: m.roomId,
   seq: m.seq,
