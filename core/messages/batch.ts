@@ -3,7 +3,7 @@ import { AppError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { applyChange, changeWrites, snapshotReactions, type Change, type ChangeState } from './changes.ts';
 import { usableAttachments, writeBatch, type AttachmentRow, type BatchWrite } from './batch-sql.ts';
-import type { Commit, RoomStateCache } from './room-state-cache.ts';
+import type { Commit, RoomMarks, RoomStateCache } from './room-state-cache.ts';
 import { roomStateCacheLookups } from '../metrics.ts';
 import { MESSAGE_ROW_JSON, parseMessageRows } from './row-json.ts';
 import { excerpt, fromRow, type MessageRow, type StoredMessage } from './rows.ts';
@@ -23,14 +23,6 @@ export interface BatchResult {
   updated: StoredMessage[];
   /** Attachments of messages deleted by the batch: their objects are removed after the commit. */
   discarded: { id: string; key: string }[];
-}
-
-// Values as the drivers give them (pg: int8 as string; PGlite: int8 as number, bigint past 2^53).
-interface RoomLock {
-  last_seq: number;
-  last_ts: bigint | number | string;
-  last_version: number;
-  owner_id: string | null;
 }
 
 interface ExistingRow {
@@ -56,7 +48,7 @@ const forbidden = () => ({
 
 /** What a batch reads before it decides: the room, memberships, duplicates, parents, targets. */
 interface BatchState {
-  room: RoomLock | null;
+  room: RoomMarks | null;
   members: Set<string>;
   existingRows: ExistingRow[];
   parents: Map<string, ParentRow>;
@@ -92,8 +84,8 @@ async function readState(session: SqlTx, roomId: string, ops: Operation[]): Prom
           WHERE m.room_id = ${roomId}
        )
        SELECT
-         (SELECT json_build_object('last_seq', r.last_seq, 'last_ts', r.last_ts::text,
-                                   'last_version', r.last_version, 'owner_id', r.owner_id)::text
+         (SELECT json_build_object('lastSeq', r.last_seq, 'lastTs', r.last_ts::text,
+                                   'lastVersion', r.last_version, 'ownerId', r.owner_id)::text
             FROM rooms r WHERE r.id = ${roomId}) AS room,
          (SELECT coalesce(json_agg(rm.user_id), '[]'::json)::text
             FROM room_members rm
@@ -117,9 +109,10 @@ async function readState(session: SqlTx, roomId: string, ops: Operation[]): Prom
     // found by id (`IN (… UNION ALL …)`): `m.id = ANY(…) OR m.id IN (…)` read the whole room.
     { name: 'parley_batch_state' },
   );
-  const room = state!.room === null ? null : (JSON.parse(state!.room) as RoomLock);
+  // last_ts as text: an int8 is exact as text in JSON, and epoch milliseconds are exact in a double.
+  const room = state!.room === null ? null : (JSON.parse(state!.room) as RoomMarks & { lastTs: string });
   return {
-    room,
+    room: room && { ...room, lastTs: Number(room.lastTs) },
     members: new Set(JSON.parse(state!.members) as string[]),
     existingRows: JSON.parse(state!.existing) as ExistingRow[],
     parents: new Map((JSON.parse(state!.parents) as ParentRow[]).map((p) => [p.id, p])),
@@ -191,8 +184,8 @@ export async function commitBatch(
     const written =
       !plan.write ||
       (await writeBatch(db, roomId, plan.write, {
-        version: room.last_version,
-        ownerId: room.owner_id,
+        version: room.lastVersion,
+        ownerId: room.ownerId,
         members: [...new Set(ops.map((o) => o.userId).filter((u) => state.members.has(u)))],
       }));
     if (written) {
@@ -249,12 +242,7 @@ async function commitFromCache(
   }
   const { marks } = cached;
   const state: BatchState = {
-    room: {
-      last_seq: marks.lastSeq,
-      last_ts: marks.lastTs,
-      last_version: marks.lastVersion,
-      owner_id: marks.ownerId,
-    },
+    room: marks,
     members: cached.members,
     existingRows: [],
     parents: new Map(),
@@ -282,12 +270,12 @@ function afterCommit(ops: Operation[], state: BatchState, plan: Plan): Commit {
   const room = state.room!;
   const last = plan.write?.last;
   return {
-    readVersion: room.last_version,
+    readVersion: room.lastVersion,
     marks: {
-      lastSeq: last?.seq ?? room.last_seq,
-      lastTs: last?.ts ?? Number(room.last_ts),
-      lastVersion: last?.version ?? room.last_version,
-      ownerId: room.owner_id,
+      lastSeq: last?.seq ?? room.lastSeq,
+      lastTs: last?.ts ?? room.lastTs,
+      lastVersion: last?.version ?? room.lastVersion,
+      ownerId: room.ownerId,
     },
     members: state.members,
     refused: ops.map((o) => o.userId).filter((u) => !state.members.has(u)),
@@ -317,16 +305,16 @@ function decide(
   );
   const before = snapshotReactions(rows.values());
 
-  let seq = room.last_seq;
-  let version = room.last_version;
+  let seq = room.lastSeq;
+  let version = room.lastVersion;
   // One timestamp for the batch, never before the room's last: ts is non-decreasing with seq.
-  const ts = Math.max(now(), Number(room.last_ts));
+  const ts = Math.max(now(), room.lastTs);
   const changeState: ChangeState = {
     rows,
-    ownerId: room.owner_id,
+    ownerId: room.ownerId,
     ts,
     nextVersion: () => ++version,
-    firstVersion: room.last_version + 1,
+    firstVersion: room.lastVersion + 1,
     changed: new Set(),
     discarded: [],
   };

@@ -1,7 +1,7 @@
 import { excerpt, type MessageRow, type StoredMessage } from './rows.ts';
 
-/** A room's high-water marks and owner as its last commit left them. */
-interface RoomMarks {
+/** A room's high-water marks and owner: as a batch read them, or as its last commit left them. */
+export interface RoomMarks {
   lastSeq: number;
   lastTs: number;
   lastVersion: number;
