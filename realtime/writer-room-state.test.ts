@@ -9,7 +9,7 @@ import { commitSends } from '../core/messages/send-batch.ts';
 import { addMember, createRoom, leaveRoom } from '../core/rooms/rooms.ts';
 import type { Services } from '../core/services.ts';
 import { registerUser } from '../core/users/users.ts';
-import { sharedServices, silentLogger, uniqueName } from '../test/support.ts';
+import { recordingDatabase, sharedServices, silentLogger, uniqueName } from '../test/support.ts';
 import { MessageWriter, type ChangeOutcome, type SendOutcome } from './writer.ts';
 
 let services: Services;
@@ -25,14 +25,7 @@ beforeAll(async () => {
 
 /** A writer whose statements are recorded by name (unnamed ones as `other`). */
 function writerWithStatements(cache = new RoomStateCache()) {
-  const statements: string[] = [];
-  const db: Database = {
-    ...services.db,
-    query: (sql: string, params?: unknown[], opts?: QueryOptions) => {
-      statements.push(opts?.name ?? 'other');
-      return services.db.query(sql, params, opts);
-    },
-  };
+  const { db, statements } = recordingDatabase(services.db);
   const writer = new MessageWriter({
     db,
     logger: silentLogger,

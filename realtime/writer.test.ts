@@ -6,7 +6,13 @@ import type { Message } from '../core/schemas.ts';
 import type { Services } from '../core/services.ts';
 import { registerUser } from '../core/users/users.ts';
 import { holdRoomLock } from '../test/room-lock.ts';
-import { sharedServices, silentLogger, uniqueName, usesPostgres } from '../test/support.ts';
+import {
+  recordingDatabase,
+  sharedServices,
+  silentLogger,
+  uniqueName,
+  usesPostgres,
+} from '../test/support.ts';
 import { MessageWriter } from './writer.ts';
 
 let services: Services;
@@ -28,15 +34,8 @@ const draft = (text: string, clientMsgId: string | null = null): Draft => ({
 function writerWithLog() {
   const batches: { roomId: string; messages: Message[] }[] = [];
   const updates: { roomId: string; messages: Message[] }[] = [];
-  // Counts the statements that bypass Prisma: the cross-room commits.
-  const statements = { count: 0 };
-  const db: Database = {
-    ...services.db,
-    query: (sql, params) => {
-      statements.count += 1;
-      return services.db.query(sql, params);
-    },
-  };
+  // Records the statements that bypass Prisma: the cross-room commits.
+  const { db, statements } = recordingDatabase(services.db);
   const writer = new MessageWriter({
     db,
     logger: silentLogger,
@@ -231,7 +230,7 @@ describe('MessageWriter (group commit)', () => {
     );
     await writer.idle();
     // The first two sends start statements at once; the other 58 share the next ones.
-    expect(statements.count).toBeLessThanOrEqual(4);
+    expect(statements.length).toBeLessThanOrEqual(4);
     for (const room of rooms) {
       const mine = out.filter((o) => o.ok && o.message.roomId === room.id);
       expect(mine.map((o) => (o.ok ? [o.message.seq, o.message.text] : []))).toEqual(

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../core/config.ts';
+import type { Database, QueryOptions } from '../core/db/database.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { openServices, type Services } from '../core/services.ts';
 
@@ -46,6 +47,25 @@ export function sharedServices(): Promise<Services> {
 }
 
 /** A username unique to this run. */
+/**
+ * The database with its raw statements (`Database.query`, the paths that bypass Prisma)
+ * recorded as they are sent, by prepared-statement name (`other` when unnamed); options pass
+ * through, so the statements run exactly as they would without the recording.
+ */
+export function recordingDatabase(db: Database): { db: Database; statements: string[] } {
+  const statements: string[] = [];
+  return {
+    db: {
+      ...db,
+      query: <T>(sql: string, params?: unknown[], opts?: QueryOptions) => {
+        statements.push(opts?.name ?? 'other');
+        return db.query<T>(sql, params, opts);
+      },
+    },
+    statements,
+  };
+}
+
 export const uniqueName = (prefix = 'user'): string =>
   `${prefix}_${randomBytes(5).toString('hex')}`.slice(0, 32);
 
