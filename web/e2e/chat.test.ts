@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { uniqueName } from '../../test/support.ts';
 import { appendMessages } from '../../core/messages/messages.ts';
 import {
+  clickMessageAction,
   expectContiguous,
   MAX_UPLOAD_BYTES,
   openRoomId,
@@ -333,14 +334,12 @@ describe('web client, two browsers', () => {
     // Edit: Esc cancels, Enter saves; Bob sees the new text and the marker.
     const edited = item(alice, 'to be edited');
     const editedId = (await edited.getAttribute('data-id'))!;
-    await edited.hover();
-    await edited.getByRole('button', { name: 'Edit' }).click();
+    await clickMessageAction(edited, 'Edit');
     const box = alice.page.getByRole('textbox', { name: 'Edit message' });
     await box.fill('not this');
     await box.press('Escape');
     await expect.poll(() => byId(alice, editedId).locator('.msg-text').textContent()).toBe('to be edited');
-    await byId(alice, editedId).hover();
-    await byId(alice, editedId).getByRole('button', { name: 'Edit' }).click();
+    await clickMessageAction(byId(alice, editedId), 'Edit');
     await box.fill('edited for real');
     await box.press('Enter');
     await byId(bob, editedId).locator('.msg-edited', { hasText: 'edited' }).waitFor();
@@ -350,8 +349,7 @@ describe('web client, two browsers', () => {
     // Delete, after a confirmation; Bob sees the tombstone.
     const doomed = item(alice, 'to be deleted');
     const doomedId = (await doomed.getAttribute('data-id'))!;
-    await doomed.hover();
-    await doomed.getByRole('button', { name: 'Delete' }).click();
+    await clickMessageAction(doomed, 'Delete');
     await doomed.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
     await byId(bob, doomedId).locator('.msg-tombstone', { hasText: 'message deleted' }).waitFor();
     expect(await byId(bob, doomedId).locator('.msg-text').count()).toBe(0);
@@ -360,8 +358,7 @@ describe('web client, two browsers', () => {
     // React: Bob picks 👍, Alice sees the count and who; each toggles the chip.
     const target = item(bob, 'react to me');
     const targetId = (await target.getAttribute('data-id'))!;
-    await target.hover();
-    await target.getByRole('button', { name: 'Add reaction' }).click();
+    await clickMessageAction(target, 'Add reaction');
     await target.getByRole('button', { name: 'React with 👍' }).click();
     const aliceChip = byId(alice, targetId).locator('.reaction-chip[data-emoji="👍"]');
     await expect.poll(() => aliceChip.getAttribute('aria-label')).toBe(`👍 1: ${bobName}`);
@@ -381,8 +378,7 @@ describe('web client, two browsers', () => {
 
     // Reply: Bob quotes the edited message; Alice sees the quote and it leads to the parent.
     const parent = byId(bob, editedId);
-    await parent.hover();
-    await parent.getByRole('button', { name: 'Reply' }).click();
+    await clickMessageAction(parent, 'Reply');
     await bob.page.locator('.reply-bar', { hasText: `Replying to ${aliceName}` }).waitFor();
     await send(bob, 'my answer');
     await expect.poll(() => bob.page.locator('.reply-bar').isVisible()).toBe(false);
@@ -448,8 +444,7 @@ describe('web client, two browsers', () => {
 
     const act = async (text: string, name: string) => {
       const it = item(alice, text);
-      await it.hover();
-      await it.getByRole('button', { name }).click();
+      await clickMessageAction(it, name);
     };
     await act('edited for real', 'Edit');
     const box = alice.page.getByRole('textbox', { name: 'Edit message' });
@@ -484,8 +479,7 @@ describe('web client, two browsers', () => {
     // Bob's view holds the whole room (he paged back to the start earlier): he answers seq 1.
     const first = bob.page.locator('ol.messages > li.msg[data-seq="1"]');
     await first.scrollIntoViewIfNeeded();
-    await first.hover();
-    await first.getByRole('button', { name: 'Reply' }).click();
+    await clickMessageAction(first, 'Reply');
     await send(bob, 'answering the very first one');
     const answer = item(alice, 'answering the very first one');
     await answer.waitFor();

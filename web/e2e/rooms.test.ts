@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { appendMessages } from '../../core/messages/messages.ts';
 import { uniqueName } from '../../test/support.ts';
 import {
+  clickMessageAction,
   login,
   membersPanel,
   openPerson,
@@ -129,8 +130,7 @@ describe('web client, rooms that feel alive', () => {
     await send(bob, 'bob says something regrettable');
     await waitForMessage(alice, 'bob says something regrettable');
     const item = alice.page.locator('li.msg', { hasText: 'bob says something regrettable' });
-    await item.hover();
-    await item.getByRole('button', { name: 'Delete' }).click();
+    await clickMessageAction(item, 'Delete');
     await item.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
     await bob.page.locator('li.msg.deleted .msg-tombstone').first().waitFor({ timeout: LIVE_MS });
     // Bob is not the owner: Alice's messages offer him no delete.

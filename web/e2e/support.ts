@@ -1,8 +1,15 @@
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { deflateSync, crc32 } from 'node:zlib';
-import { chromium, type Browser, type BrowserContext, type Page, type WebSocketRoute } from 'playwright-core';
-import { expect } from 'vitest';
+import {
+  chromium,
+  type Browser,
+  type BrowserContext,
+  type Locator,
+  type Page,
+  type WebSocketRoute,
+} from 'playwright-core';
+import { expect, vi } from 'vitest';
 import { startServer, type RunningServer } from '../../server/app.ts';
 import { silentLogger, testConfig } from '../../test/support.ts';
 import { buildWeb } from '../build.ts';
@@ -216,6 +223,22 @@ export async function openRoom(p: Person, roomName: string): Promise<void> {
   await p.page.getByRole('heading', { name: roomName, level: 2 }).waitFor();
   // The room is open once the join answered: the history header replaces "Loading messages…".
   await p.page.locator('.older .muted:not(:text("Loading messages…")), .older button').first().waitFor();
+}
+
+/**
+ * Clicks one of a message's toolbar buttons (Edit, Delete, Reply, Add reaction), which show
+ * while the pointer is over the message. The hover and the click are retried together: when
+ * the list moves under the pointer between them (a message arriving, a scroll into view),
+ * the hover is lost and the hidden button would never become clickable.
+ */
+export async function clickMessageAction(message: Locator, name: string): Promise<void> {
+  await vi.waitFor(
+    async () => {
+      await message.hover();
+      await message.getByRole('button', { name }).click({ timeout: 2_000 });
+    },
+    { timeout: 30_000, interval: 100 },
+  );
 }
 
 export async function send(p: Person, text: string): Promise<void> {
