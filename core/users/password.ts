@@ -25,7 +25,11 @@ export async function verifyPassword(storedHash: string | undefined, password: s
   let ok: boolean;
   try {
     ok = await kdf.verify(target, password);
-  } catch {
+  } catch (err) {
+    // A stored hash that does not decode matches no password. Any other failure (the
+    // library's worker, memory) is the server's, not a wrong password: answered as
+    // `internal` and logged, never as `invalid_credentials` counted against the username.
+    if ((err as { code?: unknown }).code !== 'InvalidArg') throw err;
     ok = false;
   }
   return ok && storedHash !== undefined;
