@@ -46,7 +46,6 @@ export function sharedServices(): Promise<Services> {
   return g[SHARED];
 }
 
-/** A username unique to this run. */
 /**
  * The database with its raw statements (`Database.query`, the paths that bypass Prisma)
  * recorded as they are sent, by prepared-statement name (`other` when unnamed); options pass
@@ -66,6 +65,7 @@ export function recordingDatabase(db: Database): { db: Database; statements: str
   };
 }
 
+/** A username unique to this run. */
 export const uniqueName = (prefix = 'user'): string =>
   `${prefix}_${randomBytes(5).toString('hex')}`.slice(0, 32);
 

@@ -110,7 +110,8 @@ async function readState(session: SqlTx, roomId: string, ops: Operation[]): Prom
     { name: 'parley_batch_state' },
   );
   // last_ts as text: an int8 is exact as text in JSON, and epoch milliseconds are exact in a double.
-  const room = state!.room === null ? null : (JSON.parse(state!.room) as RoomMarks & { lastTs: string });
+  const room =
+    state!.room === null ? null : (JSON.parse(state!.room) as Omit<RoomMarks, 'lastTs'> & { lastTs: string });
   return {
     room: room && { ...room, lastTs: Number(room.lastTs) },
     members: new Set(JSON.parse(state!.members) as string[]),

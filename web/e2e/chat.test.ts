@@ -442,10 +442,7 @@ describe('web client, two browsers', () => {
     // The browser's offline event, not the ping timeout, takes Bob offline.
     await bob.page.locator('[data-testid="connection"][data-state="offline"]').waitFor({ timeout: 3_000 });
 
-    const act = async (text: string, name: string) => {
-      const it = item(alice, text);
-      await clickMessageAction(it, name);
-    };
+    const act = (text: string, name: string) => clickMessageAction(item(alice, text), name);
     await act('edited for real', 'Edit');
     const box = alice.page.getByRole('textbox', { name: 'Edit message' });
     await box.fill('edited while bob was away');
